@@ -1,0 +1,96 @@
+"""The web process: webhooks, health. ``create_app()`` is what gunicorn serves.
+
+A webhook request only verifies, parses, dedupes and queues (one Redis script and, for
+the first message of a burst, one RQ enqueue); it never calls a platform API.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from bot.channels import ParseError, telegram, twilio
+from bot.config import Settings, load_settings
+from bot.model import Inbound
+from bot.store import Store
+from workers.queues import enqueue_drain
+
+MAX_BODY = 64 * 1024
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app from settings (default: environment and config.yaml)."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    store = Store(r, settings.key_prefix)
+    app.extensions["pollday"] = {"settings": settings, "redis": r, "store": store}
+
+    def accept(messages: list[Inbound]) -> None:
+        for msg in messages:
+            if store.ingest(msg.external_id, msg.address, msg.to_json()) == 2:
+                enqueue_drain(r, msg.address)
+
+    @app.post("/webhooks/telegram")
+    def telegram_webhook() -> Any:
+        if not settings.telegram_on:
+            return _reason(404, "telegram channel is not configured")
+        if not telegram.verify(settings.telegram_secret, request.headers):
+            return _reason(403, "bad or missing secret token")
+        update = request.get_json(silent=True)
+        if update is None:
+            return _reason(400, "body is not JSON")
+        try:
+            messages = telegram.parse(update, time.time())
+        except ParseError as exc:
+            return _reason(400, str(exc))
+        accept(messages)
+        return jsonify(ok=True)
+
+    @app.post("/webhooks/twilio")
+    def twilio_webhook() -> Any:
+        if not settings.twilio_on:
+            return _reason(404, "twilio channels are not configured")
+        form = request.form.to_dict()
+        url = settings.public_url + request.full_path.rstrip("?")
+        signature = request.headers.get(twilio.SIGNATURE_HEADER, "")
+        if not twilio.verify(settings.twilio_auth_token, url, form, signature):
+            return _reason(403, "bad or missing X-Twilio-Signature")
+        try:
+            messages = twilio.parse(form, time.time())
+        except ParseError as exc:
+            return _reason(400, str(exc))
+        on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
+        accept([m for m in messages if on.get(m.channel)])
+        return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        try:
+            r.ping()
+        except redis.RedisError:
+            return jsonify(status="unavailable", redis="down"), 503
+        return jsonify(status="ok", redis="ok")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return _reason(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(exc: redis.RedisError) -> Any:
+        log.error("redis unavailable: %s", type(exc).__name__)
+        return _reason(503, "storage unavailable, try again")
+
+    return app
+
+
+def _reason(status: int, reason: str) -> tuple[Response, int]:
+    """A short JSON error a machine can read; never a traceback."""
+    return jsonify(ok=False, error=reason), status

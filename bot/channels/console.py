@@ -1,0 +1,27 @@
+"""The local chat used by ``make run``: replies go to a Redis list the terminal reads."""
+
+from __future__ import annotations
+
+import redis
+
+from bot.model import Outbound, SendResult
+
+
+def outbox_key(prefix: str, recipient: str) -> str:
+    """Where replies for one console chat are queued."""
+    return f"{prefix}:console:{recipient}"
+
+
+class ConsoleSender:
+    """Queues replies for the terminal chat; buttons are shown as a numbered list there."""
+
+    def __init__(self, r: redis.Redis, prefix: str = "pd") -> None:
+        self.r, self.prefix = r, prefix
+
+    def send(self, out: Outbound) -> SendResult:
+        """Push the reply for the terminal to print."""
+        self.r.rpush(outbox_key(self.prefix, out.recipient), out.to_json())
+        return SendResult(True)
+
+    def close(self) -> None:
+        """Nothing to release."""

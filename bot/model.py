@@ -1,0 +1,101 @@
+"""The neutral message model shared by every channel, the conversation and the workers.
+
+An address names one person on one channel: ``telegram:42``, ``whatsapp:+447700900123``,
+``sms:+447700900123`` or ``console:local``. Channels turn platform payloads into
+``Inbound`` and ``Outbound`` into platform calls; nothing else knows a platform's format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point in WGS84 degrees."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a person sent: text, a location pin or a button press."""
+
+    address: str
+    text: str = ""
+    location: Location | None = None
+    payload: str | None = None  # button/callback data, never shown to anyone
+    external_id: str = ""  # update_id / MessageSid: the dedupe key
+    callback_id: str | None = None  # Telegram callback query to answer
+    unsupported: bool = False  # a sticker, photo, voice note...: nothing we can read
+    received_at: float = 0.0  # unix time the webhook accepted it
+
+    @property
+    def channel(self) -> str:
+        """The channel part of the address (``telegram``, ``whatsapp``, ``sms``, ``console``)."""
+        return self.address.split(":", 1)[0]
+
+    def to_json(self) -> str:
+        """Serialise for a queue."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Inbound:
+        """Rebuild from :meth:`to_json`."""
+        data: dict[str, Any] = json.loads(raw)
+        loc = data.pop("location", None)
+        return cls(location=Location(**loc) if loc else None, **data)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered to the person; ``payload`` is what comes back when it is pressed."""
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message to send. Text is always plain: no channel applies markup to it."""
+
+    address: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    request_location: bool = False  # Telegram: show a "share location" keyboard button
+    template: str | None = None  # WhatsApp approved template (ContentSid), outside 24 h
+
+    @property
+    def channel(self) -> str:
+        """The channel part of the address."""
+        return self.address.split(":", 1)[0]
+
+    @property
+    def recipient(self) -> str:
+        """The address without its channel prefix (chat id or E.164 number)."""
+        return self.address.split(":", 1)[1]
+
+    def to_json(self) -> str:
+        """Serialise for a queue."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Outbound:
+        """Rebuild from :meth:`to_json`."""
+        data: dict[str, Any] = json.loads(raw)
+        buttons = tuple(Button(**b) for b in data.pop("buttons", ()))
+        return cls(buttons=buttons, **data)
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What happened to one send: ok, retry later, or final failure that marks the person."""
+
+    ok: bool
+    retry_after: float | None = None  # seconds; set when the failure is retryable
+    unreachable: str | None = None  # reason code when the person cannot be reached again
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,275 @@
+"""Committee rooms, target seats, and the choice of which room to offer (pure, no I/O).
+
+The ranking rule (also in the README): among rooms in target seats with a place left in
+at least one chosen shift, take the nearest (straight line). Every such room within
+``tie_km`` of that nearest one is a near tie: near ties are ordered by seat priority
+(1 first), then distance; the rest follow by distance, then priority. Rooms in
+non-target seats are never offered. ``far`` is set when the best room is beyond
+``max_distance_km``, so the supporter is told plainly.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.geo import Geocoder, GeocoderUnavailable, find_postcode
+from bot.model import Location
+
+EARTH_KM = 6371.0088
+DEFAULT_CAPACITY = 10
+ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+GSS_CODE = re.compile(r"^[ENSW]\d{8}$", re.IGNORECASE)
+MAX_ERRORS = 20
+
+
+class CsvError(Exception):
+    """A spreadsheet could not be loaded; ``problems`` are ``row N, column C: reason`` lines."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path, self.problems = str(path), problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """One committee room; ``capacity`` is places per shift id."""
+
+    id: str
+    name: str
+    address: str
+    postcode: str
+    constituency: str
+    location: Location
+    capacity: dict[str, int]
+    contact: str = ""
+
+    @property
+    def seat(self) -> str:
+        """The constituency as a matching key."""
+        return seat_key(self.constituency)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A room offered for the chosen shifts that still have places there."""
+
+    room_id: str
+    shifts: tuple[str, ...]
+    km: float
+
+
+def seat_key(constituency: str) -> str:
+    """A constituency name or GSS code reduced to a key that ignores case, '&' and punctuation."""
+    text = constituency.strip()
+    if GSS_CODE.match(text):
+        return text.upper()
+    text = text.lower().replace("&", " and ")
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            rows = [(i, row) for i, row in enumerate(reader, start=2)]
+    except FileNotFoundError:
+        raise CsvError(path, ["file not found"]) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CsvError(path, [f"not a readable UTF-8 CSV file: {exc}"]) from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise CsvError(path, [f"row 1: missing column(s) {', '.join(missing)}"])
+    return header, rows
+
+
+def load_targets(path: Path) -> dict[str, int]:
+    """Target seats from CSV (``constituency``, ``priority``) as {seat key: priority}."""
+    _, rows = _read_csv(path, ("constituency", "priority"))
+    problems: list[str] = []
+    targets: dict[str, int] = {}
+    for n, row in rows:
+        seat = (row.get("constituency") or "").strip()
+        raw = (row.get("priority") or "").strip()
+        if not seat:
+            problems.append(f"row {n}, column constituency: empty")
+        elif seat_key(seat) in targets:
+            problems.append(f"row {n}, column constituency: {seat!r} is listed twice")
+        if not raw.isdigit() or int(raw) < 1:
+            problems.append(f"row {n}, column priority: expected a whole number >= 1, got {raw!r}")
+        elif seat:
+            targets[seat_key(seat)] = int(raw)
+    if problems:
+        raise CsvError(path, problems[:MAX_ERRORS])
+    return targets
+
+
+def load_rooms(path: Path, shift_ids: Sequence[str], geocoder: Geocoder | None) -> list[Room]:
+    """Rooms from CSV, every row checked before any is returned (all or nothing)."""
+    header, rows = _read_csv(path, ("id", "name", "address", "postcode", "constituency"))
+    problems: list[str] = []
+    for col in header:
+        if col.startswith("capacity_") and col[len("capacity_") :] not in shift_ids:
+            problems.append(f"row 1, column {col}: no shift {col[9:]!r} in config.yaml")
+    rooms: list[Room] = []
+    seen: set[str] = set()
+    for n, row in rows:
+        room, errors = _parse_room(row, shift_ids, geocoder)
+        problems += [f"row {n}, column {col}: {why}" for col, why in errors]
+        if room and room.id in seen:
+            problems.append(f"row {n}, column id: duplicate id {room.id!r}")
+        if room:
+            seen.add(room.id)
+            rooms.append(room)
+        if len(problems) >= MAX_ERRORS:
+            break
+    if problems:
+        raise CsvError(path, problems[:MAX_ERRORS])
+    return rooms
+
+
+def _parse_room(
+    row: dict, shift_ids: Sequence[str], geocoder: Geocoder | None
+) -> tuple[Room | None, list[tuple[str, str]]]:
+    cell = lambda c: (row.get(c) or "").strip()  # noqa: E731
+    errors: list[tuple[str, str]] = []
+    for col in ("name", "address", "constituency"):
+        if not cell(col):
+            errors.append((col, "empty"))
+    if not ROOM_ID.match(cell("id")):
+        errors.append(("id", f"use 1-40 letters, digits, _ or -: {cell('id')!r}"))
+    match = find_postcode(cell("postcode"))
+    if match.kind != "full":
+        errors.append(("postcode", f"not a full UK postcode: {cell('postcode')!r}"))
+    capacity: dict[str, int] = {}
+    base = cell("capacity") or str(DEFAULT_CAPACITY)
+    for sid in shift_ids:
+        col = f"capacity_{sid}" if cell(f"capacity_{sid}") else "capacity"
+        raw = cell(col) or base
+        if raw.isdigit():
+            capacity[sid] = int(raw)
+        else:
+            errors.append((col, f"expected a whole number >= 0, got {raw!r}"))
+    location = _room_location(cell("latitude"), cell("longitude"), match.postcode, geocoder)
+    if isinstance(location, tuple):
+        errors.append(location)
+    if errors:
+        return None, sorted(set(errors))
+    assert isinstance(location, Location) and match.postcode
+    room = Room(
+        id=cell("id"),
+        name=cell("name"),
+        address=cell("address"),
+        postcode=match.postcode,
+        constituency=cell("constituency"),
+        location=location,
+        capacity=capacity,
+        contact=cell("contact"),
+    )
+    return room, []
+
+
+def _room_location(
+    lat: str, lon: str, postcode: str | None, geocoder: Geocoder | None
+) -> Location | tuple[str, str]:
+    """The row's coordinates, or a (column, reason) error."""
+    if lat or lon:
+        try:
+            loc = Location(float(lat), float(lon))
+        except ValueError:
+            return ("latitude" if not _is_float(lat) else "longitude", "expected a number")
+        if not (49.0 <= loc.latitude <= 61.5 and -9.0 <= loc.longitude <= 2.5):
+            return ("latitude", f"{lat},{lon} is not in Great Britain")
+        return loc
+    if postcode is None:
+        return ("postcode", "needed to place a room without latitude and longitude")
+    if geocoder is None:
+        return ("latitude", "empty, and no geocoder to place the postcode")
+    try:
+        found = geocoder.locate(postcode)
+    except GeocoderUnavailable as exc:
+        return ("postcode", f"could not be looked up ({exc}); add latitude and longitude")
+    return found or ("postcode", f"{postcode} is not a known postcode; add latitude and longitude")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+PlacesLeft = Callable[[Sequence[tuple[str, str]]], Sequence[int]]
+
+
+class Directory:
+    """Rooms and targets, with a vectorised nearest-room search over target rooms."""
+
+    def __init__(self, rooms: Iterable[Room], targets: dict[str, int]) -> None:
+        self.rooms = {r.id: r for r in rooms}
+        self.targets = dict(targets)
+        target_rooms = [r for r in self.rooms.values() if r.seat in self.targets]
+        self._ids = [r.id for r in target_rooms]
+        self._lat = np.radians([r.location.latitude for r in target_rooms])
+        self._lon = np.radians([r.location.longitude for r in target_rooms])
+        self._cos_lat = np.cos(self._lat)
+
+    def priority(self, room: Room) -> int | None:
+        """The room's seat priority, or None when its seat is not a target."""
+        return self.targets.get(room.seat)
+
+    def nearest_targets(self, loc: Location, limit: int) -> list[tuple[Room, float]]:
+        """Up to ``limit`` target-seat rooms, nearest first, with distance in km."""
+        if not self._ids:
+            return []
+        lat, lon = np.radians(loc.latitude), np.radians(loc.longitude)
+        a = (
+            np.sin((self._lat - lat) / 2) ** 2
+            + np.cos(lat) * self._cos_lat * np.sin((self._lon - lon) / 2) ** 2
+        )
+        km = 2 * EARTH_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+        if limit < len(km):
+            idx = np.argpartition(km, limit)[:limit]
+            idx = idx[np.argsort(km[idx], kind="stable")]
+        else:
+            idx = np.argsort(km, kind="stable")
+        return [(self.rooms[self._ids[i]], float(km[i])) for i in idx]
+
+    def choose(
+        self,
+        loc: Location,
+        shifts: Sequence[str],
+        places_left: PlacesLeft,
+        tie_km: float,
+        limit: int = 10,
+    ) -> list[Offer]:
+        """Ranked offers (see module docstring) for rooms with places in the chosen shifts."""
+        for window in (50, 500, len(self._ids)):
+            near = self.nearest_targets(loc, window)
+            pairs = [(room.id, s) for room, _ in near for s in shifts]
+            left = iter(places_left(pairs)) if pairs else iter(())
+            offers = []
+            for room, km in near:
+                open_shifts = tuple(s for s in shifts if next(left) > 0)
+                if open_shifts:
+                    offers.append(Offer(room.id, open_shifts, km))
+            if offers or window >= len(self._ids):
+                return self._rank(offers, tie_km)[:limit]
+        return []
+
+    def _rank(self, offers: list[Offer], tie_km: float) -> list[Offer]:
+        if not offers:
+            return []
+        cutoff = offers[0].km + tie_km
+        prio = lambda o: self.targets[self.rooms[o.room_id].seat]  # noqa: E731
+        close = sorted((o for o in offers if o.km <= cutoff), key=lambda o: (prio(o), o.km))
+        rest = sorted((o for o in offers if o.km > cutoff), key=lambda o: (o.km, prio(o)))
+        return close + rest

@@ -1,0 +1,164 @@
+"""Conversation states, the per-person conversation record, and the World the handlers use.
+
+Handlers are pure: they read a ``Conversation`` and an ``Inbound`` and return a new
+``Conversation`` and replies. What they need from outside (geocoding, places left,
+reserving a place, referral codes) comes through ``World``, a small protocol with a
+Redis implementation for the workers and an in-memory one for the state tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.config import Campaign
+from bot.model import Location, Outbound
+from bot.rooms import Directory, Offer
+
+
+class State(StrEnum):
+    """Where a person is in the journey."""
+
+    NEW = "new"
+    ASK_LOCATION = "ask_location"
+    ASK_SHIFTS = "ask_shifts"
+    OFFER = "offer"
+    ASK_CONSENT = "ask_consent"
+    DONE = "done"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Pledge:
+    """A confirmed place: one room, one or more shifts."""
+
+    room_id: str
+    shifts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """Evidence of the answer to the updates question."""
+
+    granted: bool
+    at: str  # ISO time, UTC
+    channel: str
+    version: str  # wording version from the message catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Everything kept about one person; only what the journey needs."""
+
+    address: str
+    state: State = State.NEW
+    postcode: str | None = None
+    location: Location | None = None  # rounded to ~100 m when it came from a pin
+    shifts: tuple[str, ...] = ()
+    offers: tuple[Offer, ...] = ()
+    offer_index: int = 0
+    pledge: Pledge | None = None
+    consent: Consent | None = None
+    code: str | None = None  # this person's referral code
+    referred_by: str | None = None  # address of whoever's link brought them
+    created_at: str = ""
+
+    @property
+    def channel(self) -> str:
+        """``telegram``, ``whatsapp``, ``sms`` or ``console``."""
+        return self.address.split(":", 1)[0]
+
+    @property
+    def offer(self) -> Offer | None:
+        """The offer currently on the table."""
+        return self.offers[self.offer_index] if self.offer_index < len(self.offers) else None
+
+    def evolve(self, **changes: Any) -> Conversation:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        """Compact JSON for storage."""
+        data = asdict(self)
+        return json.dumps({k: v for k, v in data.items() if v not in (None, (), [], "")})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Conversation:
+        """Rebuild from :meth:`to_json`."""
+        d: dict[str, Any] = json.loads(raw)
+        d["state"] = State(d.get("state", "new"))
+        if "location" in d:
+            d["location"] = Location(**d["location"])
+        d["shifts"] = tuple(d.get("shifts", ()))
+        d["offers"] = tuple(
+            Offer(o["room_id"], tuple(o["shifts"]), o["km"]) for o in d.get("offers", ())
+        )
+        if "pledge" in d:
+            d["pledge"] = Pledge(d["pledge"]["room_id"], tuple(d["pledge"]["shifts"]))
+        if "consent" in d:
+            d["consent"] = Consent(**d["consent"])
+        return cls(**d)
+
+
+class World(Protocol):
+    """What handlers may ask of the outside world."""
+
+    campaign: Campaign
+    directory: Directory
+
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    def geocode(self, postcode: str) -> Location | None:
+        """Coordinates of a normalised postcode; may raise GeocoderUnavailable."""
+        ...
+
+    def places_left(self, pairs: Sequence[tuple[str, str]]) -> Sequence[int]:
+        """Places left for each (room id, shift id)."""
+        ...
+
+    def reserve(self, address: str, pledge: Pledge) -> bool:
+        """Atomically take the places (moving any earlier pledge); False if any is full."""
+        ...
+
+    def release(self, address: str) -> None:
+        """Give back this person's places, if any."""
+        ...
+
+    def code_for(self, address: str) -> str:
+        """This person's referral code, created on first use."""
+        ...
+
+    def sharer_of(self, code: str) -> str | None:
+        """The address a referral code belongs to."""
+        ...
+
+    def first_contact(self, address: str, sharer: str | None) -> int | None:
+        """Record that this address has been seen; credit the sharer once, returning their
+        new total, or None when no credit is due (seen before, self-referral, no sharer)."""
+        ...
+
+    def was_stopped(self, address: str) -> bool:
+        """True if this address said STOP and has not said START since (even after DELETE)."""
+        ...
+
+    def set_stopped(self, address: str, stopped: bool) -> None:
+        """Keep the suppression record in step with STOP and START."""
+        ...
+
+    def erase(self, address: str) -> None:
+        """Delete everything about the person except the suppression record."""
+        ...
+
+
+@dataclass
+class Turn:
+    """What one inbound message produced."""
+
+    conv: Conversation | None  # None: the person was erased
+    replies: list[Outbound] = field(default_factory=list)

@@ -1,0 +1,231 @@
+"""Every Redis key of the app, behind named functions, under one key prefix.
+
+Keys (``pd`` is the default prefix):
+  pd:conv:<address>        the Conversation as JSON
+  pd:inbox:<address>       list of queued Inbound JSON, drained in order by one worker
+  pd:sched:<address>       set while a drain job for the address is queued (short TTL)
+  pd:lock:<address>        held by the worker draining that address
+  pd:seen:<dedupe key>     a delivery already accepted (update_id / MessageSid), 48 h
+  pd:pledged               hash "<room>|<shift>" -> places taken
+  pd:pledge                hash address -> "<room>|<shift>,<shift>"
+  pd:code:<code>           referral code -> sharer address
+  pd:referrals             hash sharer address -> people brought in
+  pd:unreachable           hash address -> reason (blocked, opted out at the platform)
+  pd:sup:<sha256(address)> suppression record: seen (credited once), stopped; kept on DELETE
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Sequence
+
+import redis
+
+from bot.state import Conversation, Pledge
+
+SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
+SCHED_TTL = 60  # a lost drain job heals itself after this long
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud
+
+# Queue a message unless this delivery was seen; say whether a drain job must be queued.
+INGEST = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return 2 end
+return 1
+"""
+
+# Take the places for a pledge, moving any earlier pledge of the same person; all or nothing.
+RESERVE = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+local mine = {}
+if old then
+  local room, shifts = string.match(old, '^(.-)|(.*)$')
+  for s in string.gmatch(shifts, '[^,]+') do mine[room .. '|' .. s] = true end
+end
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do
+  local field = ARGV[2] .. '|' .. ARGV[4 + 2 * i]
+  local used = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if mine[field] then used = used - 1 end
+  if used >= tonumber(ARGV[5 + 2 * i]) then return 0 end
+end
+for field, _ in pairs(mine) do redis.call('HINCRBY', KEYS[1], field, -1) end
+local taken = {}
+for i = 0, n - 1 do
+  redis.call('HINCRBY', KEYS[1], ARGV[2] .. '|' .. ARGV[4 + 2 * i], 1)
+  taken[#taken + 1] = ARGV[4 + 2 * i]
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. table.concat(taken, ','))
+return 1
+"""
+
+RELEASE = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return 0 end
+local room, shifts = string.match(old, '^(.-)|(.*)$')
+for s in string.gmatch(shifts, '[^,]+') do redis.call('HINCRBY', KEYS[1], room .. '|' .. s, -1) end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
+# Mark an address seen; credit the sharer only the first time it is ever seen.
+FIRST_CONTACT = """
+if redis.call('HSETNX', KEYS[1], 'seen', '1') == 0 then return -1 end
+if ARGV[1] == '' then return -1 end
+return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+"""
+
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Store:
+    """Named operations on the app's Redis keys."""
+
+    def __init__(self, r: redis.Redis, prefix: str = "pd") -> None:
+        self.r, self.p = r, prefix
+        self._ingest = r.register_script(INGEST)
+        self._reserve = r.register_script(RESERVE)
+        self._release = r.register_script(RELEASE)
+        self._first = r.register_script(FIRST_CONTACT)
+        self._unlock = r.register_script(UNLOCK)
+
+    def key(self, *parts: str) -> str:
+        """A key under the app prefix."""
+        return ":".join((self.p, *parts))
+
+    # --- inbound queue -------------------------------------------------------------
+    def ingest(self, dedupe: str, address: str, payload: str) -> int:
+        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job."""
+        keys = [self.key("seen", dedupe), self.key("inbox", address), self.key("sched", address)]
+        return int(self._ingest(keys=keys, args=[SEEN_TTL, payload, SCHED_TTL]))
+
+    def take_inbox(self, address: str, limit: int = 50) -> list[bytes]:
+        """Pop up to ``limit`` queued messages for an address, oldest first."""
+        return self.r.lpop(self.key("inbox", address), limit) or []
+
+    def inbox_len(self, address: str) -> int:
+        """How many messages wait for this address."""
+        return int(self.r.llen(self.key("inbox", address)))
+
+    def clear_scheduled(self, address: str) -> None:
+        """A drain job has started: the next message must queue a new one."""
+        self.r.delete(self.key("sched", address))
+
+    def lock(self, address: str, ttl_ms: int = 15000) -> str | None:
+        """Take the per-address lock; returns the token, or None if someone holds it."""
+        token = secrets.token_hex(8)
+        return token if self.r.set(self.key("lock", address), token, nx=True, px=ttl_ms) else None
+
+    def refresh_lock(self, address: str, ttl_ms: int = 15000) -> None:
+        """Keep the lock while a long batch is worked through."""
+        self.r.pexpire(self.key("lock", address), ttl_ms)
+
+    def unlock(self, address: str, token: str) -> None:
+        """Release the lock if it is still ours."""
+        self._unlock(keys=[self.key("lock", address)], args=[token])
+
+    def lock_ttl_ms(self, address: str) -> int:
+        """Milliseconds until the lock expires (<= 0 when free)."""
+        return int(self.r.pttl(self.key("lock", address)))
+
+    # --- conversations ---------------------------------------------------------------
+    def load(self, address: str) -> Conversation | None:
+        """The stored conversation, if any."""
+        raw = self.r.get(self.key("conv", address))
+        return Conversation.from_json(raw) if raw else None
+
+    def save(self, conv: Conversation) -> None:
+        """Store the conversation."""
+        self.r.set(self.key("conv", conv.address), conv.to_json())
+
+    # --- places ----------------------------------------------------------------------
+    def places_taken(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Places taken for each (room, shift)."""
+        if not pairs:
+            return []
+        fields = [f"{room}|{shift}" for room, shift in pairs]
+        return [int(v or 0) for v in self.r.hmget(self.key("pledged"), fields)]
+
+    def reserve(self, address: str, pledge: Pledge, capacities: Sequence[int]) -> bool:
+        """Take one place per shift at the room, atomically; False if any is full."""
+        args: list[str | int] = [address, pledge.room_id, len(pledge.shifts)]
+        for shift, cap in zip(pledge.shifts, capacities, strict=True):
+            args += [shift, cap]
+        keys = [self.key("pledged"), self.key("pledge")]
+        return bool(self._reserve(keys=keys, args=args))
+
+    def release(self, address: str) -> bool:
+        """Give back this address's places; False if it had none."""
+        keys = [self.key("pledged"), self.key("pledge")]
+        return bool(self._release(keys=keys, args=[address]))
+
+    def pledge_of(self, address: str) -> str | None:
+        """The stored ``room|shift,shift`` for an address."""
+        raw = self.r.hget(self.key("pledge"), address)
+        return raw.decode() if raw else None
+
+    # --- referrals and suppression ---------------------------------------------------
+    def new_code(self, address: str) -> str:
+        """Mint a referral code that maps to this address."""
+        while True:
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+            if self.r.set(self.key("code", code), address, nx=True):
+                return code
+
+    def sharer_of(self, code: str) -> str | None:
+        """The address behind a referral code."""
+        raw = self.r.get(self.key("code", code.upper()))
+        return raw.decode() if raw else None
+
+    def first_contact(self, address: str, sharer: str | None) -> int | None:
+        """Mark the address seen; credit the sharer if it had never been seen. New total."""
+        keys = [self._sup(address), self.key("referrals")]
+        count = int(self._first(keys=keys, args=[sharer or ""]))
+        return None if count < 0 else count
+
+    def referrals(self, address: str) -> int:
+        """How many people this address's link brought in."""
+        return int(self.r.hget(self.key("referrals"), address) or 0)
+
+    def set_stopped(self, address: str, stopped: bool) -> None:
+        """Record STOP (or START) in the suppression record."""
+        self.r.hset(self._sup(address), mapping={"seen": 1, "stopped": int(stopped)})
+
+    def was_stopped(self, address: str) -> bool:
+        """True while the suppression record says STOP."""
+        return self.r.hget(self._sup(address), "stopped") == b"1"
+
+    def mark_unreachable(self, address: str, reason: str) -> None:
+        """The platform says this person cannot be messaged (blocked, opted out)."""
+        self.r.hset(self.key("unreachable"), address, f"{reason}@{int(time.time())}")
+
+    def clear_unreachable(self, address: str) -> None:
+        """They wrote to us again, so they can be reached."""
+        self.r.hdel(self.key("unreachable"), address)
+
+    def unreachable(self, address: str) -> str | None:
+        """Why this address cannot be reached, if so."""
+        raw = self.r.hget(self.key("unreachable"), address)
+        return raw.decode() if raw else None
+
+    def erase(self, address: str) -> None:
+        """Delete everything about an address except its suppression record."""
+        conv = self.load(address)
+        self.release(address)
+        pipe = self.r.pipeline()
+        if conv and conv.code:
+            pipe.delete(self.key("code", conv.code))
+        pipe.delete(self.key("conv", address))
+        pipe.hdel(self.key("referrals"), address)
+        pipe.hdel(self.key("unreachable"), address)
+        pipe.hsetnx(self._sup(address), "seen", 1)
+        pipe.execute()
+
+    def _sup(self, address: str) -> str:
+        return self.key("sup", hashlib.sha256(address.encode()).hexdigest())

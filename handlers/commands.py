@@ -1,0 +1,74 @@
+"""Fallbacks that work in every state: STOP, START, HELP, CHANGE, DELETE."""
+
+from __future__ import annotations
+
+from bot.model import Inbound
+from bot.state import Conversation, State, Turn, World
+from handlers import say, share, start
+from handlers.words import Command
+
+
+def stop(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """Confirm once, release the pledge, then stay silent until START."""
+    world.release(conv.address)
+    world.set_stopped(conv.address, True)
+    room = world.directory.rooms.get(conv.pledge.room_id) if conv.pledge else None
+    reply = (
+        say.say(conv, "stop_released", room=room.name) if room else say.say(conv, "stop_confirm")
+    )
+    stopped = conv.evolve(state=State.STOPPED, pledge=None, offers=(), offer_index=0, shifts=())
+    return Turn(stopped, [reply])
+
+
+def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """START after STOP: welcome back and begin again."""
+    world.set_stopped(conv.address, False)
+    conv = conv.evolve(state=State.ASK_LOCATION)
+    return Turn(conv, [say.ask_location(conv, say.text(conv, "welcome_back"))])
+
+
+def restart(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """START (or /start) mid-journey: show the pledge if there is one, else welcome again."""
+    if conv.pledge:
+        return Turn(conv.evolve(state=State.DONE), [share.status(conv, world)])
+    conv = conv.evolve(state=State.ASK_LOCATION, offers=(), offer_index=0)
+    return Turn(conv, start.welcome(conv, world))
+
+
+def help_(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """What the bot does and how to reach organisers."""
+    c = world.campaign
+    return Turn(
+        conv,
+        [say.say(conv, "help", polling_day=say.day(c.polling_day), contact=c.organiser_contact)],
+    )
+
+
+def change(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """Start over: release the pledge and ask where they are."""
+    world.release(conv.address)
+    conv = conv.evolve(
+        state=State.ASK_LOCATION,
+        postcode=None,
+        location=None,
+        shifts=(),
+        offers=(),
+        offer_index=0,
+        pledge=None,
+    )
+    return Turn(conv, [say.ask_location(conv, say.text(conv, "change"))])
+
+
+def delete(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """Erase everything except the suppression record, and confirm."""
+    world.erase(conv.address)
+    return Turn(None, [say.say(conv, "deleted", id_kind=say.text(conv, "id_kind"))])
+
+
+FALLBACKS = {
+    Command.STOP: stop,
+    Command.START: restart,
+    Command.HELP: help_,
+    Command.CHANGE: change,
+    Command.DELETE: delete,
+}

@@ -1,0 +1,70 @@
+"""OFFER: show the best room for the chosen shifts; YES reserves a place, NEXT moves on."""
+
+from __future__ import annotations
+
+from bot.model import Inbound, Outbound
+from bot.state import Conversation, Pledge, State, Turn, World
+from handlers import say, share
+from handlers.words import is_next, is_yes
+
+
+def first_offer(conv: Conversation, world: World, intro: str = "") -> Turn:
+    """Rank rooms afresh and offer the best; if every room is full, ask for other times."""
+    c = world.campaign
+    assert conv.location is not None
+    offers = tuple(world.directory.choose(conv.location, conv.shifts, world.places_left, c.tie_km))
+    if not offers:
+        conv = conv.evolve(state=State.ASK_SHIFTS, offers=(), offer_index=0)
+        return Turn(conv, [say.ask_shifts(conv, c, say.text(conv, "no_rooms"))])
+    conv = conv.evolve(state=State.OFFER, offers=offers, offer_index=0)
+    if offers[0].km > c.max_distance_km:
+        intro = say.text(conv, "offer_intro_far", max_km=f"{c.max_distance_km:g}")
+    return Turn(conv, [current(conv, world, intro or say.text(conv, "offer_intro"))])
+
+
+def current(conv: Conversation, world: World, intro: str) -> Outbound:
+    """The offer on the table, with an introduction."""
+    o = conv.offer
+    assert o is not None
+    return say.offer(conv, world.campaign, world.directory.rooms[o.room_id], o, intro)
+
+
+def offer(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """YES (or 1) confirms, NEXT (or 2) shows the next option, anything else re-asks."""
+    answer = msg.payload or msg.text
+    if answer.strip() == "1" or msg.payload == "yes" or is_yes(answer):
+        return confirm(conv, world)
+    if answer.strip() == "2" or msg.payload == "next" or is_next(answer):
+        index = conv.offer_index + 1
+        if index >= len(conv.offers):
+            conv = conv.evolve(offer_index=0)
+            return Turn(conv, [current(conv, world, say.text(conv, "offer_intro_wrapped"))])
+        conv = conv.evolve(offer_index=index)
+        return Turn(conv, [current(conv, world, say.text(conv, "offer_intro_next"))])
+    room = world.directory.rooms[conv.offer.room_id] if conv.offer else None
+    return Turn(conv, [say.say(conv, "offer_unclear", room=room.name if room else "")])
+
+
+def confirm(conv: Conversation, world: World) -> Turn:
+    """Reserve the offered place atomically; if someone beat them to it, offer the next."""
+    o = conv.offer
+    assert o is not None
+    pledge = Pledge(o.room_id, o.shifts)
+    room = world.directory.rooms[o.room_id]
+    if not world.reserve(conv.address, pledge):
+        return first_offer(conv, world, say.text(conv, "offer_intro_taken", room=room.name))
+    c = world.campaign
+    conv = conv.evolve(pledge=pledge, offers=(), offer_index=0)
+    confirmed = say.say(
+        conv,
+        "confirmed",
+        room=room.name,
+        address=room.address,
+        postcode=room.postcode,
+        constituency=room.constituency,
+        shift_phrase=say.shift_phrase(c, pledge.shifts),
+        polling_day=say.day(c.polling_day),
+    )
+    if conv.consent is not None:  # asked once already, before a CHANGE
+        return Turn(conv.evolve(state=State.DONE), [confirmed])
+    return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, share.ask_consent(conv)])

@@ -1,0 +1,92 @@
+"""Building replies from the message catalogue: wording lives in messages/, layout here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from bot.config import Campaign
+from bot.model import Button, Outbound
+from bot.rooms import Offer, Room
+from bot.state import Conversation
+from messages import t  # noqa: F401  (re-exported for handlers)
+
+KM_PER_MILE = 1.609344
+
+
+def say(conv: Conversation, key: str, *buttons: Button, **values: Any) -> Outbound:
+    """One plain-text reply to the person in ``conv``, in their channel's wording."""
+    return Outbound(conv.address, t(key, conv.channel, **values), buttons=tuple(buttons))
+
+
+def text(conv: Conversation, key: str, **values: Any) -> str:
+    """Catalogue text in the person's channel wording, for composing a longer reply."""
+    return t(key, conv.channel, **values)
+
+
+def day(d: date) -> str:
+    """``Thursday 3 May``."""
+    return f"{d:%A} {d.day} {d:%B}"
+
+
+def shift_phrase(campaign: Campaign, shift_ids: Sequence[str]) -> str:
+    """``Morning 07:00–12:00 and Evening 17:00–22:00``."""
+    parts = [f"{s.label} {s.times}" for s in (campaign.shift(i) for i in shift_ids)]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def map_url(room: Room) -> str:
+    """A map link that opens on any phone."""
+    loc = room.location
+    return (
+        f"https://www.google.com/maps/search/?api=1&query={loc.latitude:.5f}%2C{loc.longitude:.5f}"
+    )
+
+
+def ask_location(conv: Conversation, prefix: str = "") -> Outbound:
+    """The location question, after ``prefix``; Telegram adds a share-location button."""
+    body = text(conv, "ask_location")
+    return Outbound(
+        conv.address,
+        f"{prefix}\n\n{body}" if prefix else body,
+        request_location=conv.channel == "telegram",
+    )
+
+
+def ask_shifts(conv: Conversation, campaign: Campaign, prefix: str = "") -> Outbound:
+    """The availability question with a numbered list; Telegram adds a button per shift."""
+    lines = "\n".join(
+        text(conv, "shift_line", n=n, label=s.label, times=s.times)
+        for n, s in enumerate(campaign.shifts, start=1)
+    )
+    body = text(conv, "ask_shifts", polling_day=day(campaign.polling_day), shift_list=lines)
+    buttons = [Button(f"{s.label} {s.times}", f"shift:{s.id}") for s in campaign.shifts]
+    buttons.append(Button(text(conv, "all_day_button"), "shift:all"))
+    return Outbound(conv.address, f"{prefix}\n\n{body}" if prefix else body, tuple(buttons))
+
+
+def offer(conv: Conversation, campaign: Campaign, room: Room, o: Offer, intro: str) -> Outbound:
+    """A room offer: where, how far, which shifts, a map, and YES / NEXT."""
+    lines = "\n".join(
+        text(conv, "offer_shift_line", label=s.label, times=s.times)
+        for s in (campaign.shift(i) for i in o.shifts)
+    )
+    body = text(
+        conv,
+        "offer",
+        intro=intro,
+        room=room.name,
+        address=room.address,
+        postcode=room.postcode,
+        constituency=room.constituency,
+        km=f"{o.km:.1f}",
+        miles=f"{o.km / KM_PER_MILE:.1f}",
+        shift_lines=lines,
+        map_url=map_url(room),
+    )
+    buttons = (
+        Button(text(conv, "yes_button"), "yes"),
+        Button(text(conv, "next_button"), "next"),
+    )
+    return Outbound(conv.address, body, buttons)

@@ -1,0 +1,44 @@
+"""First contact: welcome, privacy notice, referral credit, then the location question."""
+
+from __future__ import annotations
+
+import re
+
+from bot.model import Inbound, Outbound
+from bot.state import Conversation, State, Turn, World
+from handlers import say
+
+# "/start CODE" from a t.me link, or "(ref CODE)" from the prefilled WhatsApp text.
+CODE = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{4,64})\s*$|\bref[:\s]+([A-Za-z0-9]{4,16})\b")
+
+
+def referral_code(text: str) -> str | None:
+    """The sharer's code carried by a first message, if any."""
+    match = CODE.search(text.strip())
+    return (match[1] or match[2]).upper() if match else None
+
+
+def first_contact(msg: Inbound, world: World) -> Turn:
+    """Someone new (or newly erased): welcome them, credit their sharer, ask where they are."""
+    conv = Conversation(msg.address, State.ASK_LOCATION, created_at=world.now().isoformat())
+    code = referral_code(msg.text)
+    sharer = world.sharer_of(code) if code else None
+    if sharer == msg.address:
+        sharer = None
+    count = world.first_contact(msg.address, sharer)
+    replies = welcome(conv, world)
+    if sharer and count is not None:
+        conv = conv.evolve(referred_by=sharer)
+        channel = sharer.split(":", 1)[0]
+        replies.append(Outbound(sharer, say.t("referral_credit", channel, count=count)))
+    return Turn(conv, replies)
+
+
+def welcome(conv: Conversation, world: World) -> list[Outbound]:
+    """Welcome, privacy notice and the location question."""
+    c = world.campaign
+    hello = say.text(conv, "welcome", campaign=c.name, polling_day=say.day(c.polling_day))
+    privacy = say.text(
+        conv, "privacy", id_kind=say.text(conv, "id_kind"), retention_days=c.retention_days
+    )
+    return [Outbound(conv.address, f"{hello}\n\n{privacy}"), say.ask_location(conv)]

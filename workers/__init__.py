@@ -1,0 +1,1 @@
+"""RQ jobs: conversation turns and delayed sends (broadcasts and reminders fit here too)."""

@@ -1,0 +1,40 @@
+"""``python -m workers``: check the config and rooms, then run an RQ worker with its scheduler.
+
+A non-forking worker keeps rooms, the geocoder index and HTTP connections (and
+python-telegram-bot's event loop) alive between jobs; one job per fork would reload
+them every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rq import Queue, SimpleWorker
+
+from bot.config import ConfigError
+from bot.rooms import CsvError
+from workers.queues import QUEUES
+from workers.runtime import runtime
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start one worker process listening on every queue, turns first."""
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        rt = runtime()
+    except (ConfigError, CsvError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    queues = [Queue(name, connection=rt.redis) for name in QUEUES]
+    worker = SimpleWorker(queues, connection=rt.redis)
+    worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Delivering replies: inline retries for brief trouble, an RQ job for longer waits.
+
+Final failures (blocked, opted out) mark the person unreachable and are not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from rq import Queue
+
+from bot.model import Outbound
+from workers.queues import OUTBOUND
+from workers.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
+INLINE_ATTEMPTS = 3
+DEFER_ATTEMPTS = 5
+INLINE_WAIT_MAX = 5.0  # longer waits go to the scheduler rather than holding a worker
+
+
+def deliver(rt: Runtime, replies: Sequence[Outbound]) -> None:
+    """Send replies in order; if one must wait, it and the rest are sent later, in order."""
+    for i, out in enumerate(replies):
+        wait = _try(rt, out)
+        if wait is not None:
+            _defer(rt, [o.to_json() for o in replies[i:]], wait, attempt=1)
+            return
+
+
+def _defer(rt: Runtime, replies: list[str], wait: float, attempt: int) -> None:
+    q = Queue(OUTBOUND, connection=rt.redis)
+    q.enqueue_in(timedelta(seconds=wait), send_later, replies, attempt)
+
+
+def _try(rt: Runtime, out: Outbound) -> float | None:
+    """Send one message with short inline retries; seconds to wait if it must be deferred."""
+    sender = rt.sender(out.channel)
+    if sender is None:
+        log.warning("channel %s is off: reply dropped", out.channel)
+        return None
+    for attempt in range(1, INLINE_ATTEMPTS + 1):
+        result = sender.send(out)
+        if result.ok:
+            return None
+        if result.unreachable:
+            rt.store.mark_unreachable(out.address, result.unreachable)
+            log.info("%s recipient unreachable: %s", out.channel, result.unreachable)
+            return None
+        if result.retry_after is None:
+            log.error("%s send failed, not retryable: %s", out.channel, result.error)
+            return None
+        wait = result.retry_after * attempt
+        if wait > INLINE_WAIT_MAX or attempt == INLINE_ATTEMPTS:
+            log.warning("%s send deferred %.1fs: %s", out.channel, wait, result.error)
+            return max(wait, 1.0)
+        time.sleep(wait)
+    return None
+
+
+def send_later(replies: list[str], attempt: int) -> None:
+    """RQ job: send deferred replies in order; what still fails is deferred again."""
+    rt = runtime()
+    for i, raw in enumerate(replies):
+        wait = _try(rt, Outbound.from_json(raw))
+        if wait is not None:
+            if attempt >= DEFER_ATTEMPTS:
+                log.error("giving up on %d replies after %d attempts", len(replies) - i, attempt)
+                return
+            _defer(rt, replies[i:], wait * 2**attempt, attempt + 1)
+            return

@@ -1,0 +1,22 @@
+"""Queue names and enqueueing, shared by the web process and the workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+from rq import Queue, Retry
+
+TURNS = "turns"  # people talking to the bot: always first
+OUTBOUND = "outbound"  # delayed retries of sends
+QUEUES = (TURNS, OUTBOUND)
+
+
+def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
+    """Queue a job that works through one address's inbox."""
+    q = Queue(TURNS, connection=r)
+    retry = Retry(max=3, interval=[5, 30, 60])
+    if delay > 0:
+        q.enqueue_in(timedelta(seconds=delay), "workers.turns.drain", address, retry=retry)
+    else:
+        q.enqueue("workers.turns.drain", address, retry=retry)

@@ -1,0 +1,76 @@
+"""Everything a worker process builds once: settings, Redis, rooms, geocoder, senders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+
+import redis
+
+from bot.channels import Sender
+from bot.channels.console import ConsoleSender
+from bot.config import Settings, load_settings
+from bot.geo import Geocoder, make_geocoder
+from bot.rooms import Directory, load_rooms, load_targets
+from bot.store import Store
+from bot.world import LiveWorld
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Per-process state of a worker."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: Store
+    world: LiveWorld
+    senders: dict[str, Sender] = field(default_factory=dict)
+
+    def sender(self, channel: str) -> Sender | None:
+        """The sender for a channel, or None when that channel is off."""
+        return self.senders.get(channel)
+
+
+def build(settings: Settings) -> Runtime:
+    """Connect, load rooms and targets (raising on a bad file), and make the senders."""
+    r = redis.Redis.from_url(settings.redis_url)
+    store = Store(r, settings.key_prefix)
+    c = settings.campaign
+    geocoder: Geocoder = make_geocoder(
+        settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url
+    )
+    rooms = load_rooms(c.rooms_csv, c.shift_ids, geocoder)
+    directory = Directory(rooms, load_targets(c.targets_csv))
+    senders: dict[str, Sender] = {"console": ConsoleSender(r, settings.key_prefix)}
+    if settings.telegram_token:
+        from bot.channels.telegram import TelegramSender
+
+        senders["telegram"] = TelegramSender(settings.telegram_token, settings.telegram_api_url)
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        from bot.channels.twilio import TwilioSender
+
+        sid, token, api = (
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_api_url,
+        )
+        if settings.twilio_whatsapp_from:
+            senders["whatsapp"] = TwilioSender(sid, token, settings.twilio_whatsapp_from, api)
+        if settings.twilio_sms_from:
+            senders["sms"] = TwilioSender(sid, token, settings.twilio_sms_from, api)
+    log.info(
+        "worker ready: %d rooms, %d target seats, channels %s",
+        len(directory.rooms),
+        len(directory.targets),
+        ", ".join(sorted(senders)),
+    )
+    return Runtime(settings, r, store, LiveWorld(store, c, directory, geocoder), senders)
+
+
+@cache
+def runtime() -> Runtime:
+    """This process's Runtime, built on first use from the environment."""
+    return build(load_settings())

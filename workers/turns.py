@@ -1,0 +1,65 @@
+"""The conversation turn job: drain one address's inbox in order, under a per-address lock.
+
+Messages from one person are handled one at a time and in order, even with several
+worker processes: whoever holds the lock drains the inbox, and re-checks it after
+unlocking, so a message queued meanwhile is never stranded. Each message is removed
+from the inbox only after its turn is saved, so a killed worker loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.conversation import handle
+from bot.model import Inbound
+from workers import outbound
+from workers.queues import enqueue_drain
+from workers.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
+BATCH = 50
+
+
+def drain(address: str) -> int:
+    """RQ job: take every queued turn for ``address``; returns how many were handled."""
+    rt = runtime()
+    store = rt.store
+    store.clear_scheduled(address)
+    handled = 0
+    while True:
+        token = store.lock(address)
+        if token is None:
+            # Another worker is draining and will re-check after unlocking. If it died,
+            # its lock expires: look again then so nothing waits for the next message.
+            enqueue_drain(rt.redis, address, delay=max(store.lock_ttl_ms(address), 100) / 1000)
+            return handled
+        try:
+            while batch := rt.redis.lrange(store.key("inbox", address), 0, BATCH - 1):
+                for raw in batch:
+                    take_turn(rt, Inbound.from_json(raw))
+                    rt.redis.lpop(store.key("inbox", address))
+                    handled += 1
+                store.refresh_lock(address)
+        finally:
+            store.unlock(address, token)
+        if store.inbox_len(address) == 0:
+            return handled
+
+
+def take_turn(rt: Runtime, msg: Inbound) -> None:
+    """Load, handle, save, then send: a crash after saving never repeats a pledge."""
+    store = rt.store
+    if msg.callback_id and (telegram := rt.sender("telegram")):
+        telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
+    conv = store.load(msg.address)
+    store.clear_unreachable(msg.address)
+    turn = handle(conv, msg, rt.world)
+    if turn.conv is not None:
+        store.save(turn.conv)
+    replies = [
+        out
+        for out in turn.replies
+        if out.address == msg.address
+        or not (store.was_stopped(out.address) or store.unreachable(out.address))
+    ]
+    outbound.deliver(rt, replies)
