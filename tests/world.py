@@ -1,0 +1,135 @@
+"""An in-memory World for the state tables: the same contract as LiveWorld, no Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.config import Campaign, Shift
+from bot.geo import GeocoderUnavailable
+from bot.model import Location
+from bot.rooms import Directory, Room
+from bot.state import Pledge
+
+SHIFTS = (
+    Shift("morning", "Morning", time(7), time(12)),
+    Shift("afternoon", "Afternoon", time(12), time(17)),
+    Shift("evening", "Evening", time(17), time(22)),
+)
+CAMPAIGN = Campaign(
+    polling_day=date(2029, 5, 3),
+    timezone=ZoneInfo("Europe/London"),
+    shifts=SHIFTS,
+    rooms_csv=Path("rooms.csv"),
+    targets_csv=Path("targets.csv"),
+    telegram_username="pollday_bot",
+    whatsapp_number="447700900000",
+    max_distance_km=30.0,
+    tie_km=1.0,
+    organiser_contact="volunteers@example.org",
+    name="Test campaign",
+)
+POSTCODES = {
+    "N7 6AA": Location(51.5541, -0.1097),
+    "SW1A 1AA": Location(51.5010, -0.1416),
+    "M1 1AD": Location(51.4800, -2.2400),
+    "CF10 1EP": Location(51.4816, -3.1791),
+    "EH1 1YZ": Location(55.9520, -3.1900),
+}
+
+
+def room(rid: str, seat: str, lat: float, lon: float, cap: int = 5, **caps: int) -> Room:
+    """A test room with the same capacity every shift unless overridden."""
+    capacity = {s.id: caps.get(s.id, cap) for s in SHIFTS}
+    return Room(rid, f"Room {rid}", f"1 {rid} Street", "N1 1AA", seat, Location(lat, lon), capacity)
+
+
+def default_directory() -> Directory:
+    """Rooms around north London: A (near N7, target), B (further, higher priority target),
+    S (nearest of all but a safe seat), W (Cardiff, target)."""
+    rooms = [
+        room("A", "Seat One", 51.5600, -0.1100),  # ~0.7 km from N7 6AA
+        room("B", "Seat Two", 51.5650, -0.1150),  # ~1.3 km: within 1 km tie of A
+        room("C", "Seat Three", 51.6000, -0.2000),  # ~8 km
+        room("S", "Safe Seat", 51.5545, -0.1095),  # ~0.05 km but not a target
+        room("W", "Cardiff Seat", 51.4800, -3.1800),
+    ]
+    return Directory(rooms, {"seat one": 2, "seat two": 1, "seat three": 3, "cardiff seat": 1})
+
+
+@dataclass
+class MemoryWorld:
+    """World on dicts; ``taken`` is places taken per (room, shift)."""
+
+    campaign: Campaign = CAMPAIGN
+    directory: Directory = field(default_factory=default_directory)
+    taken: dict[tuple[str, str], int] = field(default_factory=dict)
+    pledges: dict[str, Pledge] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)
+    referrals: dict[str, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    stopped: set[str] = field(default_factory=set)
+    erased: list[str] = field(default_factory=list)
+    geocoder_down: bool = False
+    clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.clock
+
+    def geocode(self, postcode: str) -> Location | None:
+        if self.geocoder_down:
+            raise GeocoderUnavailable("down")
+        return POSTCODES.get(postcode)
+
+    def places_left(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        rooms = self.directory.rooms
+        return [rooms[r].capacity[s] - self.taken.get((r, s), 0) for r, s in pairs]
+
+    def reserve(self, address: str, pledge: Pledge) -> bool:
+        old = self.pledges.get(address)
+        mine = {(old.room_id, s) for s in old.shifts} if old else set()
+        for s in pledge.shifts:
+            used = self.taken.get((pledge.room_id, s), 0) - ((pledge.room_id, s) in mine)
+            if used >= self.directory.rooms[pledge.room_id].capacity[s]:
+                return False
+        self.release(address)
+        for s in pledge.shifts:
+            self.taken[(pledge.room_id, s)] = self.taken.get((pledge.room_id, s), 0) + 1
+        self.pledges[address] = pledge
+        return True
+
+    def release(self, address: str) -> None:
+        old = self.pledges.pop(address, None)
+        for s in old.shifts if old else ():
+            self.taken[(old.room_id, s)] -= 1
+
+    def code_for(self, address: str) -> str:
+        code = f"CODE{len(self.codes) + 1:04d}"
+        self.codes[code] = address
+        return code
+
+    def sharer_of(self, code: str) -> str | None:
+        return self.codes.get(code)
+
+    def first_contact(self, address: str, sharer: str | None) -> int | None:
+        if address in self.seen:
+            return None
+        self.seen.add(address)
+        if not sharer:
+            return None
+        self.referrals[sharer] = self.referrals.get(sharer, 0) + 1
+        return self.referrals[sharer]
+
+    def was_stopped(self, address: str) -> bool:
+        return address in self.stopped
+
+    def set_stopped(self, address: str, stopped: bool) -> None:
+        (self.stopped.add if stopped else self.stopped.discard)(address)
+
+    def erase(self, address: str) -> None:
+        self.release(address)
+        self.codes = {c: a for c, a in self.codes.items() if a != address}
+        self.erased.append(address)
