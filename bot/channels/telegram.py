@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from bot.channels import ParseError
 from bot.model import Inbound, Location, Outbound, SendResult
 from messages import t
 
+# Opt in to RetryAfter.retry_after as a timedelta (PTB 22 warns about the old int form).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096

@@ -53,6 +53,8 @@ def address_of(sender: str) -> str:
 
 def parse(form: Mapping[str, str], received_at: float = 0.0) -> list[Inbound]:
     """The Inbound message in one Twilio webhook form."""
+    if "MessageStatus" in form:
+        return []  # a delivery status callback, not a message from a person
     sid, sender = form.get("MessageSid", ""), form.get("From", "")
     if not sid or not sender:
         raise ParseError("MessageSid and From are required")
