@@ -47,7 +47,10 @@ def load(name: str) -> dict:
                 )
             ],
         ),
-        ("telegram_sticker", [Inbound("telegram:4242", unsupported=True, external_id="telegram:{id}")]),
+        (
+            "telegram_sticker",
+            [Inbound("telegram:4242", unsupported=True, external_id="telegram:{id}")],
+        ),
         ("telegram_edited_message", []),
         ("telegram_live_location", []),
         ("telegram_channel_post", []),
