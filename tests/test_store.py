@@ -1,0 +1,92 @@
+"""Store on a real Redis: ingest and dedupe, atomic pledges under races, referrals, erasure."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.state import Conversation, Pledge, State
+from bot.store import Store
+
+
+def test_ingest_dedupes_and_asks_for_one_drain_job(r):
+    s = Store(r)
+    assert s.ingest("telegram:1", "telegram:42", "a") == 2
+    assert s.ingest("telegram:1", "telegram:42", "a") == 0  # same update again
+    assert s.ingest("telegram:2", "telegram:42", "b") == 1  # job already queued
+    assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a", b"b"]
+    s.clear_scheduled("telegram:42")
+    assert s.ingest("telegram:3", "telegram:42", "c") == 2
+
+
+def test_reserve_is_all_or_nothing_and_moves_a_pledge(r):
+    s = Store(r)
+    assert s.reserve("a", Pledge("R1", ("morning", "evening")), [1, 5])
+    assert not s.reserve("b", Pledge("R1", ("evening", "morning")), [5, 1])
+    assert s.places_taken([("R1", "morning"), ("R1", "evening")]) == [1, 1]
+    # Moving within the same room does not count the mover's own place against them.
+    assert s.reserve("a", Pledge("R1", ("morning",)), [1])
+    assert s.places_taken([("R1", "morning"), ("R1", "evening")]) == [1, 0]
+    assert s.reserve("a", Pledge("R2", ("afternoon",)), [3])
+    assert s.places_taken([("R1", "morning"), ("R2", "afternoon")]) == [0, 1]
+    assert s.pledge_of("a") == "R2|afternoon"
+    assert s.release("a") and not s.release("a")
+    assert s.places_taken([("R2", "afternoon")]) == [0]
+
+
+def test_racing_for_the_last_places(r):
+    s = Store(r)
+    results: list[bool] = []
+    barrier = threading.Barrier(20)
+
+    def go(i: int) -> None:
+        barrier.wait()
+        results.append(s.reserve(f"p{i}", Pledge("R", ("morning",)), [3]))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 3
+    assert s.places_taken([("R", "morning")]) == [3]
+
+
+def test_first_contact_credits_once_and_survives_erasure(r):
+    s = Store(r)
+    code = s.new_code("telegram:1")
+    assert len(code) == 8 and s.sharer_of(code.lower()) == "telegram:1"
+    assert s.first_contact("sms:+447700900123", "telegram:1") == 1
+    assert s.first_contact("sms:+447700900123", "telegram:1") is None
+    s.erase("sms:+447700900123")
+    assert s.first_contact("sms:+447700900123", "telegram:1") is None
+    assert s.first_contact("sms:+447700900999", "telegram:1") == 2
+    assert s.referrals("telegram:1") == 2
+
+
+def test_erase_keeps_only_the_suppression_record(r):
+    s = Store(r)
+    addr = "whatsapp:+447700900123"
+    code = s.new_code(addr)
+    s.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code))
+    s.reserve(addr, Pledge("R", ("morning",)), [2])
+    s.first_contact(addr, None)
+    s.set_stopped(addr, True)
+    s.mark_unreachable(addr, "whatsapp-blocked")
+    s.erase(addr)
+    keys = {k.decode() for k in r.keys("*")}
+    assert len([k for k in keys if k.startswith("pd:sup:")]) == 1
+    assert not any(addr in k for k in keys)
+    assert r.hgetall("pd:pledge") == {} and r.hgetall("pd:unreachable") == {}
+    assert s.sharer_of(code) is None and s.load(addr) is None
+    assert s.was_stopped(addr)  # a STOP outlives DELETE
+    assert b"447700900123" not in b"".join(r.dump(k) or b"" for k in r.keys("*"))
+
+
+def test_lock_is_exclusive_and_only_its_owner_unlocks(r):
+    s = Store(r)
+    token = s.lock("a")
+    assert token and s.lock("a") is None
+    s.unlock("a", "not-mine")
+    assert s.lock("a") is None
+    s.unlock("a", token)
+    assert s.lock("a")
