@@ -16,9 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from bot.channels import ParseError, telegram, twilio
 from bot.config import Settings, load_settings
-from bot.model import Inbound
 from bot.store import Store
-from workers.queues import enqueue_drain
+from workers.queues import accept
 
 MAX_BODY = 64 * 1024
 log = logging.getLogger(__name__)
@@ -33,11 +32,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store(r, settings.key_prefix)
     app.extensions["pollday"] = {"settings": settings, "redis": r, "store": store}
 
-    def accept(messages: list[Inbound]) -> None:
-        for msg in messages:
-            if store.ingest(msg.external_id, msg.address, msg.to_json()) == 2:
-                enqueue_drain(r, msg.address)
-
     @app.post("/webhooks/telegram")
     def telegram_webhook() -> Any:
         if not settings.telegram_on:
@@ -51,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             messages = telegram.parse(update, time.time())
         except ParseError as exc:
             return _reason(400, str(exc))
-        accept(messages)
+        accept(store, messages)
         return jsonify(ok=True)
 
     @app.post("/webhooks/twilio")
@@ -68,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         except ParseError as exc:
             return _reason(400, str(exc))
         on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
-        accept([m for m in messages if on.get(m.channel)])
+        accept(store, [m for m in messages if on.get(m.channel)])
         return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
 
     @app.get("/healthz")

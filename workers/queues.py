@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
+
+from bot.model import Inbound
+from bot.store import Store
 
 TURNS = "turns"  # people talking to the bot: always first
 OUTBOUND = "outbound"  # delayed retries of sends
@@ -20,3 +24,10 @@ def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
         q.enqueue_in(timedelta(seconds=delay), "workers.turns.drain", address, retry=retry)
     else:
         q.enqueue("workers.turns.drain", address, retry=retry)
+
+
+def accept(store: Store, messages: Iterable[Inbound]) -> None:
+    """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
+    for msg in messages:
+        if store.ingest(msg.external_id, msg.address, msg.to_json()) == 2:
+            enqueue_drain(store.r, msg.address)
