@@ -54,7 +54,7 @@ class Campaign:
     max_distance_km: float = 30.0
     tie_km: float = 1.0
     organiser_contact: str = ""
-    name: str = "polling day"
+    name: str = "our campaign"
     retention_days: int = 30
 
     def shift(self, shift_id: str) -> Shift:
@@ -165,7 +165,7 @@ def load_campaign(path: Path) -> Campaign:
         max_distance_km=fields.number("max_distance_km", 30.0),
         tie_km=fields.number("tie_km", 1.0),
         organiser_contact=fields.text("organiser_contact", ""),
-        name=fields.text("name", "polling day"),
+        name=fields.text("name", "our campaign"),
         retention_days=int(fields.number("retention_days", 30)),
     )
 

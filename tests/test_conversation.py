@@ -49,7 +49,7 @@ def test_first_contact_welcomes_with_privacy_then_asks_location(address, text, i
     turn = handle(None, msg(text, address), world)
     assert turn.conv.state is State.ASK_LOCATION
     hello, question = turn.replies
-    assert hello.text.startswith("Hi! I'm the Test campaign volunteer bot.")
+    assert hello.text.startswith("Hi! I'm the polling-day volunteer bot for Test campaign.")
     assert f"we keep your {id_kind}," in hello.text
     assert "delete them 30 days after it" in hello.text and "DELETE" in hello.text
     assert question.text.startswith("Where are you?")

@@ -1,0 +1,148 @@
+"""``make run``: the whole bot on embedded defaults, with a chat in this terminal.
+
+Starts an embedded Redis (data in var/redis, kept between runs) unless ``REDIS_URL`` is
+set, the web and worker processes from the Procfile (logs in var/log/), then lets you
+talk to the bot as a supporter. Your messages take the same path as a webhook's: queued
+in Redis, handled by the worker, replies sent through the console channel. Ctrl-C (or
+end of input) stops every process this started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import redis
+
+from bot import procfile
+from bot.channels.console import outbox_key
+from bot.config import ConfigError, load_settings
+from bot.embedded_redis import EmbeddedRedis, free_port
+from bot.geo import OfflineGeocoder
+from bot.model import Inbound, Location, Outbound
+from bot.store import Store
+from workers.queues import accept
+
+ADDRESS = "console:local"
+HELP = "Type as a supporter would (try: hi). /location LAT LON sends a pin. Ctrl-C quits."
+
+
+def main() -> int:
+    """Start everything, chat until Ctrl-C or end of input, then stop everything."""
+    root = Path.cwd()
+    var = root / os.environ.get("VAR_DIR", "var")
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, VAR_DIR=str(var), PYTHONUNBUFFERED="1")
+    # The Procfile names gunicorn and python: make them this virtualenv's.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PORT", str(free_port()))
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    embedded = None
+    procs = []
+    try:
+        if not env.get("REDIS_URL"):
+            embedded = EmbeddedRedis(var / "redis").start()
+            env["REDIS_URL"] = embedded.url
+        if settings.geocoder == "offline":
+            say("Preparing the postcode index (built once, about 5 seconds)...")
+            OfflineGeocoder.open(var / "geo")
+        for name, command in procfile.read(root / "Procfile").items():
+            log = (var / "log" / f"{name}.log").open("ab")
+            procs.append(procfile.start(command, env, log))
+        wait_healthy(f"http://127.0.0.1:{env['PORT']}/healthz", procs)
+        say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
+        chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        say("Stopping...")
+        procfile.stop(procs)
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+def say(text: str) -> None:
+    """A line from the runner itself, not the bot."""
+    print(f"-- {text}", flush=True)
+
+
+def wait_healthy(url: str, procs: list, timeout: float = 60.0) -> None:
+    """Wait until the web process answers /healthz; fail if a process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a process exited during start-up; see var/log/")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"web process did not become healthy at {url}")
+
+
+def chat(r: redis.Redis, prefix: str) -> None:
+    """Read lines from stdin and print the bot's replies as they arrive."""
+    store = Store(r, prefix)
+    outbox = outbox_key(prefix, ADDRESS.split(":", 1)[1])
+    r.delete(outbox)
+    last_reply = [0.0]
+    threading.Thread(target=_print_replies, args=(r, outbox, last_reply), daemon=True).start()
+    say(HELP)
+    last_input = time.monotonic()
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        accept(store, [inbound(text)])
+        last_input = time.monotonic()
+        time.sleep(0.05)
+    # End of input (a pipe): let the worker answer, until it has been quiet for 2 s.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        last_reply[0] < last_input or time.monotonic() - last_reply[0] < 2.0
+    ):
+        time.sleep(0.1)
+
+
+def inbound(text: str) -> Inbound:
+    """A console line as an Inbound; ``/location LAT LON`` becomes a location pin."""
+    common = {"address": ADDRESS, "external_id": f"console:{uuid.uuid4().hex}"}
+    parts = text.split()
+    if parts[0] == "/location" and len(parts) == 3:
+        try:
+            loc = Location(float(parts[1]), float(parts[2]))
+            return Inbound(location=loc, received_at=time.time(), **common)
+        except ValueError:
+            pass
+    return Inbound(text=text, received_at=time.time(), **common)
+
+
+def _print_replies(r: redis.Redis, outbox: str, last_reply: list[float]) -> None:
+    while True:
+        try:
+            item = r.blpop([outbox], timeout=1)
+        except redis.RedisError:
+            return  # Redis is stopping with everything else
+        if item:
+            out = Outbound.from_json(item[1])
+            print(f"\nbot> {out.text}\n", flush=True)
+            last_reply[0] = time.monotonic()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
