@@ -22,21 +22,25 @@ DEFER_ATTEMPTS = 5
 INLINE_WAIT_MAX = 5.0  # longer waits go to the scheduler rather than holding a worker
 
 
-def deliver(rt: Runtime, replies: Sequence[Outbound]) -> None:
+def deliver(rt: Runtime, replies: Sequence[Outbound], attempt: int = 0) -> None:
     """Send replies in order; if one must wait, it and the rest are sent later, in order."""
+    unreachable: set[str] = set()
     for i, out in enumerate(replies):
-        wait = _try(rt, out)
-        if wait is not None:
-            _defer(rt, [o.to_json() for o in replies[i:]], wait, attempt=1)
+        if out.address in unreachable:
+            continue  # blocked just now: the rest of this turn would fail the same way
+        wait = _try(rt, out, unreachable)
+        if wait is None:
+            continue
+        if attempt >= DEFER_ATTEMPTS:
+            log.error("giving up on %d replies after %d attempts", len(replies) - i, attempt)
             return
+        later = [o.to_json() for o in replies[i:]]
+        delay = timedelta(seconds=wait * 2**attempt)
+        Queue(OUTBOUND, connection=rt.redis).enqueue_in(delay, send_later, later, attempt + 1)
+        return
 
 
-def _defer(rt: Runtime, replies: list[str], wait: float, attempt: int) -> None:
-    q = Queue(OUTBOUND, connection=rt.redis)
-    q.enqueue_in(timedelta(seconds=wait), send_later, replies, attempt)
-
-
-def _try(rt: Runtime, out: Outbound) -> float | None:
+def _try(rt: Runtime, out: Outbound, unreachable: set[str]) -> float | None:
     """Send one message with short inline retries; seconds to wait if it must be deferred."""
     sender = rt.sender(out.channel)
     if sender is None:
@@ -48,6 +52,7 @@ def _try(rt: Runtime, out: Outbound) -> float | None:
             return None
         if result.unreachable:
             rt.store.mark_unreachable(out.address, result.unreachable)
+            unreachable.add(out.address)
             log.info("%s recipient unreachable: %s", out.channel, result.unreachable)
             return None
         if result.retry_after is None:
@@ -63,12 +68,4 @@ def _try(rt: Runtime, out: Outbound) -> float | None:
 
 def send_later(replies: list[str], attempt: int) -> None:
     """RQ job: send deferred replies in order; what still fails is deferred again."""
-    rt = runtime()
-    for i, raw in enumerate(replies):
-        wait = _try(rt, Outbound.from_json(raw))
-        if wait is not None:
-            if attempt >= DEFER_ATTEMPTS:
-                log.error("giving up on %d replies after %d attempts", len(replies) - i, attempt)
-                return
-            _defer(rt, replies[i:], wait * 2**attempt, attempt + 1)
-            return
+    deliver(runtime(), [Outbound.from_json(raw) for raw in replies], attempt)

@@ -1,0 +1,401 @@
+"""End to end: the real web process (gunicorn, from the Procfile), two worker processes, an
+embedded Redis and fake Telegram, Twilio and postcodes.io servers on 127.0.0.1. Whole
+journeys on each channel over HTTP; assertions on the exact messages the fakes received.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from bot import procfile
+from bot.embedded_redis import EmbeddedRedis, free_port
+from tests.fakes import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    FakePostcodesIo,
+    FakeTelegram,
+    FakeTwilio,
+    sign,
+)
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "e2e-secret"
+BOT_NUMBER = "+447700900000"
+
+CONFIG = """
+name: Test Party
+polling_day: 2029-05-03
+shifts:
+  - {id: morning, label: Morning, start: "07:00", end: "12:00"}
+  - {id: afternoon, label: Afternoon, start: "12:00", end: "17:00"}
+  - {id: evening, label: Evening, start: "17:00", end: "22:00"}
+rooms: rooms.csv
+targets: targets.csv
+telegram_username: test_pollday_bot
+whatsapp_number: "+44 7700 900000"
+max_distance_km: 30
+organiser_contact: ring 020 7946 0000
+"""
+ROOMS = """id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact
+holloway,Holloway Labour Hall,1 Holloway Road,N7 6BU,Seat A,51.56007,-0.11567,1,,
+archway,Archway Centre,2 Archway Close,N19 4LU,Seat B,51.56290,-0.12178,5,0,
+safe,Safe Seat Rooms,3 Safe Street,N7 6AA,Safe Seat,51.55420,-0.10980,10,,
+whitehall,Whitehall Rooms,4 Whitehall,SW1A 1AA,Seat C,,,3,,
+"""
+TARGETS = "constituency,priority\nSeat A,1\nSeat B,2\nseat c,3\n"
+POSTCODES = {
+    "N7 6AA": (51.5541, -0.1097),
+    "SW1A 1AA": (51.50101, -0.14156),
+    "N19 4LU": (51.5629, -0.12178),
+}
+
+
+class Bot:
+    """The running system and helpers to talk to it like the platforms do."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.telegram = FakeTelegram().start()
+        self.twilio = FakeTwilio().start()
+        self.postcodes = FakePostcodesIo(POSTCODES).start()
+        self.redis_server = EmbeddedRedis(tmp / "redis").start()
+        self.r = redis.Redis.from_url(self.redis_server.url)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = requests.Session()  # keep-alive, like the platforms
+        self.ids = itertools.count(500_000)
+        self.procs: list = []
+
+    def start(self, workers: int = 2) -> None:
+        (self.tmp / "config.yaml").write_text(CONFIG)
+        (self.tmp / "rooms.csv").write_text(ROOMS)
+        (self.tmp / "targets.csv").write_text(TARGETS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))}
+        env.update(
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            PORT=str(self.port),
+            REDIS_URL=self.redis_server.url,
+            BOT_CONFIG=str(self.tmp / "config.yaml"),
+            VAR_DIR=str(self.tmp / "var"),
+            PUBLIC_URL=self.url,
+            TELEGRAM_BOT_TOKEN="123456:TEST",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            TELEGRAM_API_URL=self.telegram.url,
+            TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN,
+            TWILIO_WHATSAPP_FROM=f"whatsapp:{BOT_NUMBER}",
+            TWILIO_SMS_FROM=BOT_NUMBER,
+            TWILIO_API_URL=self.twilio.url,
+            GEOCODER="postcodes.io",
+            POSTCODES_IO_URL=self.postcodes.url,
+        )
+        commands = procfile.read(ROOT / "Procfile")
+        self.logs = []
+        for name in ["web"] + ["worker"] * workers:
+            log = (self.tmp / f"{name}-{len(self.procs)}.log").open("wb")
+            self.logs.append(Path(log.name))
+            self.procs.append(procfile.start(commands[name], env, log, cwd=str(ROOT)))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError("web never became healthy:\n" + self.log_tail())
+
+    def log_tail(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in self.logs)
+
+    def stop(self) -> None:
+        procfile.stop(self.procs)
+        self.redis_server.stop()
+        for fake in (self.telegram, self.twilio, self.postcodes):
+            fake.stop()
+
+    # --- Telegram -----------------------------------------------------------------
+    def tg_update(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
+        update_id = next(self.ids)
+        user = {"id": chat_id, "is_bot": False, "first_name": "Ann_*[x]<b>&"}
+        if "data" in content:
+            body = {
+                "callback_query": {
+                    "id": f"cb{update_id}",
+                    "from": user,
+                    "chat_instance": "1",
+                    "data": content["data"],
+                    "message": {
+                        "message_id": 1,
+                        "date": 1,
+                        "chat": {"id": chat_id, "type": "private"},
+                    },
+                }
+            }
+        else:
+            message = {
+                "message_id": update_id,
+                "date": int(time.time()),
+                "from": user,
+                "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
+                **content,
+            }
+            body = {"message": message}
+        return {"update_id": update_id, **body}
+
+    def tg(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
+        update = self.tg_update(chat_id, **content)
+        self.post_tg(update, secret)
+        return update
+
+    def post_tg(self, update: dict, secret: str | None = SECRET) -> requests.Response:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        resp = self.http.post(self.url + "/webhooks/telegram", json=update, headers=headers)
+        assert resp.status_code == (200 if secret == SECRET else 403), resp.text
+        return resp
+
+    def tg_sent(self, chat_id: int, n: int, timeout: float = 15) -> list[dict]:
+        """Wait until chat_id has received n messages; return them all."""
+        self.telegram.wait_for(lambda _: len(self.telegram.sent(chat_id)) >= n, timeout)
+        time.sleep(0.05)
+        sent = self.telegram.sent(chat_id)
+        assert len(sent) == n, [m["text"] for m in sent]
+        return sent
+
+    # --- Twilio -------------------------------------------------------------------
+    def tw(self, sender: str, body: str = "", signature: str | None = None, **extra) -> dict:
+        whatsapp = sender.startswith("whatsapp:")
+        form = {
+            "MessageSid": f"SM{next(self.ids):032x}",
+            "AccountSid": TEST_ACCOUNT_SID,
+            "From": sender,
+            "To": f"whatsapp:{BOT_NUMBER}" if whatsapp else BOT_NUMBER,
+            "Body": body,
+            "NumMedia": "0",
+            **extra,
+        }
+        self.post_tw(form, signature)
+        return form
+
+    def post_tw(self, form: dict, signature: str | None = None) -> requests.Response:
+        url = self.url + "/webhooks/twilio"
+        sig = sign(url, form, TEST_AUTH_TOKEN) if signature is None else signature
+        resp = self.http.post(url, data=form, headers={"X-Twilio-Signature": sig})
+        assert resp.status_code == (200 if signature is None else 403), resp.text
+        return resp
+
+    def tw_sent(self, to: str, n: int, timeout: float = 15) -> list[str]:
+        self.twilio.wait_for(lambda _: len(self.twilio.messages(to)) >= n, timeout)
+        time.sleep(0.05)
+        bodies = [m["Body"] for m in self.twilio.messages(to)]
+        assert len(bodies) == n, bodies
+        return bodies
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    system = Bot(tmp_path_factory.mktemp("e2e"))
+    try:
+        system.start()
+        yield system
+    except BaseException:
+        print(system.log_tail())
+        raise
+    finally:
+        system.stop()
+
+
+WELCOME = (
+    "Hi! I'm the polling-day volunteer bot for Test Party. I'll find you the nearest committee "
+    "room in a close-fought seat that needs help on polling day, Thursday 3 May, at a time that "
+    "suits you.\n\nYour data: we keep your {kind}, the postcode or rough location you give, the "
+    "times you pick, your committee room and whether you want updates — only to organise polling "
+    "day — and delete them 30 days after it. Reply STOP at any time to stop messages, or DELETE "
+    "to erase your details now."
+)
+SHIFTS_Q = (
+    "Thanks, got it.\n\nWhen can you help on polling day, Thursday 3 May?\n\n"
+    "1. Morning 07:00–12:00\n2. Afternoon 12:00–17:00\n3. Evening 17:00–22:00\n\n"
+    "Reply with one or more numbers (like 1 and 3), or ALL DAY."
+)
+
+
+def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> None:
+    chat = 1001
+    bot.tg(chat, secret="wrong", text="hi")
+    bot.tg(chat, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
+    welcome, ask = bot.tg_sent(chat, 2)
+    assert welcome["text"] == WELCOME.format(kind="Telegram chat ID")
+    assert welcome["parse_mode"] is None
+    assert ask["text"].startswith("Where are you? Send your postcode (like N7 6AA) or tap")
+    assert ask["reply_markup"]["keyboard"] == [
+        [{"text": "📍 Share my location", "request_location": True}]
+    ]
+
+    bot.tg(chat, location={"latitude": 51.55412, "longitude": -0.10971})
+    shifts = bot.tg_sent(chat, 3)[2]
+    assert shifts["text"] == SHIFTS_Q
+    buttons = [row[0]["callback_data"] for row in shifts["reply_markup"]["inline_keyboard"]]
+    assert buttons == ["shift:morning", "shift:afternoon", "shift:evening", "shift:all"]
+
+    bot.tg(chat, data="shift:morning")
+    offer = bot.tg_sent(chat, 4)[3]
+    assert offer["text"] == (
+        "Your nearest committee room in a target seat that needs people then:\n\n"
+        "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nSeat: Seat A\n"
+        "0.8 km (0.5 miles) from you\nMorning 07:00–12:00\n"
+        "Map: https://www.google.com/maps/search/?api=1&query=51.56007%2C-0.11567\n\n"
+        "Reply YES to confirm, or NEXT for another option."
+    )
+    answered = bot.telegram.calls("answerCallbackQuery")
+    assert [c.form["callback_query_id"] for c in answered][-1].startswith("cb")
+
+    bot.tg(chat, data="yes")
+    confirmed, consent_q = (m["text"] for m in bot.tg_sent(chat, 6)[4:])
+    assert confirmed == (
+        "You're confirmed: Holloway Labour Hall, 1 Holloway Road, N7 6BU (Seat A), "
+        "Morning 07:00–12:00, Thursday 3 May. Thank you! We'll remind you before your shift."
+    )
+    assert consent_q.endswith("Reply YES or NO.")
+
+    yes = bot.tg(chat, text="Yes")
+    bot.post_tg(yes)  # Telegram delivers the same update again
+    thanks, intro, share = (m["text"] for m in bot.tg_sent(chat, 9)[6:])
+    assert thanks == "Thanks, we'll only message you about polling day."
+    code = re.search(r"start=([A-Z0-9]{8})\n", share)[1]
+    assert share == (
+        "I'm helping get out the vote in Seat A on polling day, Thursday 3 May.\n"
+        "Find the nearest committee room in a close seat that needs you:\n"
+        f"Telegram https://t.me/test_pollday_bot?start={code}\n"
+        "WhatsApp https://wa.me/447700900000?text=Hi%21%20I%27d%20like%20to%20help%20on%20"
+        f"polling%20day.%20%28ref%20{code}%29"
+    )
+    bot.tg(chat, text="hello")
+    status = bot.tg_sent(chat, 10)[9]["text"]  # exactly one more: the duplicate made none
+    assert status.startswith("You're down for Holloway Labour Hall, 1 Holloway Road, N7 6BU")
+    pledge = bot.r.hget("pd:pledge", f"telegram:{chat}")
+    assert pledge == b"holloway|morning"
+    consent = bot.r.get(f"pd:conv:telegram:{chat}").decode()
+    assert '"granted": true' in consent and '"version": "updates-v1"' in consent
+
+    # WhatsApp referral from this person's link, who loses the last Holloway place.
+    wa = "whatsapp:+447700900201"
+    bot.tw(wa, f"Hi! I'd like to help on polling day. (ref {code})")
+    welcome, ask = bot.tw_sent(wa, 2)
+    assert welcome == WELCOME.format(kind="WhatsApp number")
+    assert ask == (
+        "Where are you? Send your postcode (like N7 6AA) or share a location pin "
+        "(📎 then Location)."
+    )
+    credit = bot.tg_sent(chat, 11)[10]["text"]
+    assert credit == "Someone just joined from your link: that's 1 so far. Thank you!"
+
+    bot.tw(wa, "I'm at n7 6aa thanks")
+    assert bot.tw_sent(wa, 3)[2] == SHIFTS_Q
+    first = bot.tw(wa, "1")
+    bot.post_tw(first)  # Twilio retried the same MessageSid
+    offer = bot.tw_sent(wa, 4)[3]
+    assert offer.startswith(
+        "Your nearest committee room in a target seat that needs people then:\n\n"
+        "Archway Centre\n2 Archway Close, N19 4LU\nSeat: Seat B\n1.3 km (0.8 miles) from you\n"
+    )
+    bot.tw(wa, "", ButtonText="Yes", ButtonPayload="yes")
+    assert bot.tw_sent(wa, 6)[4].startswith("You're confirmed: Archway Centre")
+    bot.tw(wa, "no")
+    thanks, intro, share = bot.tw_sent(wa, 9)[6:]
+    assert thanks == "No problem: no updates, just your reminder."
+    assert "https://wa.me/447700900000?text=" in share
+    assert bot.r.hget("pd:referrals", f"telegram:{chat}") == b"1"
+    # A second arrival from the same number is not credited again.
+    bot.tw(wa, f"Hi! I'd like to help on polling day. (ref {code})")
+    bot.tw_sent(wa, 10)
+    assert len(bot.telegram.sent(chat)) == 11
+
+
+def test_sms_journey_outcode_geocoded_room_stop_and_start(bot: Bot) -> None:
+    sms = "+447700900301"
+    bot.tw(sms, "Hi", signature="forged")
+    bot.tw(sms, "Hi")
+    welcome, ask = bot.tw_sent(sms, 2)
+    assert welcome == WELCOME.format(kind="phone number")
+    assert ask == "Where are you? Reply with your postcode (like N7 6AA)."
+    bot.tw(sms, "sw1a")
+    assert bot.tw_sent(sms, 3)[2] == (
+        "SW1A covers a wide area, and seats change street by street. Please send your full "
+        "postcode, like SW1A 1AA.\n\nWhere are you? Reply with your postcode (like N7 6AA)."
+    )
+    bot.tw(sms, "SW1A1AA")
+    assert bot.tw_sent(sms, 4)[3] == SHIFTS_Q
+    bot.tw(sms, "all day")
+    offer = bot.tw_sent(sms, 5)[4]
+    # Whitehall had no coordinates in the CSV: the worker geocoded it via postcodes.io.
+    assert offer.startswith(
+        "Your nearest committee room in a target seat that needs people then:\n\n"
+        "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nSeat: Seat C\n0.0 km (0.0 miles) from you\n"
+        "Morning 07:00–12:00\nAfternoon 12:00–17:00\nEvening 17:00–22:00\n"
+    )
+    bot.tw(sms, "yes")
+    bot.tw_sent(sms, 7)
+    assert bot.r.hget("pd:pledge", f"sms:{sms}") == b"whitehall|morning,afternoon,evening"
+    bot.tw(sms, "Stop messaging me")
+    assert bot.tw_sent(sms, 8)[7] == (
+        "Done: you won't get any more messages from us, and we've freed your place at Whitehall "
+        "Rooms. Reply START if you change your mind, or DELETE to erase your details."
+    )
+    assert bot.r.hget("pd:pledge", f"sms:{sms}") is None
+    assert bot.r.hget("pd:pledged", "whitehall|morning") == b"0"
+    bot.tw(sms, "hello?")
+    bot.tw(sms, "START")
+    # Silence after STOP: the next message this number gets is the reply to START.
+    assert bot.tw_sent(sms, 9)[8] == (
+        "Welcome back!\n\nWhere are you? Reply with your postcode (like N7 6AA)."
+    )
+    bot.tw(sms, "DELETE")
+    assert bot.tw_sent(sms, 10)[9].startswith("Done: we've erased your details.")
+    assert [k for k in bot.r.keys("*") if sms.encode() in k] == []
+
+
+def test_one_persons_messages_are_handled_in_order_across_workers(bot: Bot) -> None:
+    sms = "+447700900401"
+    bot.tw(sms, "Hi")
+    bot.tw_sent(sms, 2)
+    postcodes = [f"N7 9Z{c}" for c in "ABDEFGHJ"]
+    for pc in postcodes:
+        bot.tw(sms, pc)
+    replies = bot.tw_sent(sms, 2 + len(postcodes))[2:]
+    assert [r.split(".")[0] for r in replies] == [
+        f"I can't find the postcode {pc}" for pc in postcodes
+    ]
+
+
+def test_blocked_telegram_user_is_marked_and_not_retried(bot: Bot) -> None:
+    chat = 1005
+    bot.telegram.block(chat)
+    bot.tg(chat, text="hi")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not bot.r.hget("pd:unreachable", f"telegram:{chat}"):
+        time.sleep(0.05)
+    assert bot.r.hget("pd:unreachable", f"telegram:{chat}").startswith(b"telegram-blocked@")
+    time.sleep(0.5)
+    attempts = [c for c in bot.telegram.calls("sendMessage") if c.form["chat_id"] == str(chat)]
+    assert len(attempts) == 1  # no retry, and the turn's second reply was not tried either
+
+
+def test_telegram_429_is_retried_after_the_wait(bot: Bot) -> None:
+    chat = 1006
+    bot.telegram.fail_next(chat, 429, retry_after=1)
+    bot.tg(chat, text="hi")
+    welcome, ask = bot.tg_sent(chat, 2)
+    assert welcome["text"].startswith("Hi! I'm the polling-day volunteer bot")
+    tries = [c for c in bot.telegram.calls("sendMessage") if c.form["chat_id"] == str(chat)]
+    assert len(tries) == 3 and tries[1].received_at - tries[0].received_at >= 0.9
