@@ -47,7 +47,8 @@ whatsapp_number: "+44 7700 900000"
 max_distance_km: 30
 organiser_contact: ring 020 7946 0000
 """
-ROOMS = """id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact
+ROOMS = """\
+id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact
 holloway,Holloway Labour Hall,1 Holloway Road,N7 6BU,Seat A,51.56007,-0.11567,1,,
 archway,Archway Centre,2 Archway Close,N19 4LU,Seat B,51.56290,-0.12178,5,0,
 safe,Safe Seat Rooms,3 Safe Street,N7 6AA,Safe Seat,51.55420,-0.10980,10,,
