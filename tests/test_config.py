@@ -1,0 +1,106 @@
+"""config.yaml and the environment: valid settings load; invalid ones name file and field."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_campaign, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = """
+polling_day: 2029-05-03
+shifts:
+  - {id: morning, label: Morning, start: "07:00", end: "12:00"}
+  - {id: late, label: Late, start: 17:00, end: 22:00}
+rooms: rooms.csv
+targets: targets.csv
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_sample_config_loads():
+    c = load_campaign(ROOT / "config.yaml")
+    assert c.polling_day == date(2029, 5, 3) and c.polling_day.weekday() == 3
+    assert c.shift_ids == ("morning", "afternoon", "evening")
+    assert c.rooms_csv == ROOT / "data" / "rooms.csv" and c.rooms_csv.exists()
+    assert c.whatsapp_number == "447700900000" and c.telegram_username == "pollday_bot"
+
+
+def test_defaults_and_unquoted_times(tmp_path):
+    c = load_campaign(write(tmp_path, GOOD))
+    assert str(c.timezone) == "Europe/London" and c.max_distance_km == 30.0
+    assert c.shift("late").start == time(17, 0)  # YAML 1.1 reads 17:00 as 1020
+    assert c.rooms_csv == tmp_path / "rooms.csv"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("polling_day: 2029-05-03", "polling_day: soon"), "polling_day: expected an ISO date"),
+        (('start: "07:00"', 'start: "7am"'), "shifts[0].start: expected HH:MM, got '7am'"),
+        (('end: "12:00"', 'end: "06:00"'), "shifts[0].end: must be after start"),
+        (("id: late", "id: morning"), "shifts[1].id: duplicate shift id 'morning'"),
+        (("id: late", "id: Late Shift"), "shifts[1].id: use lower-case letters"),
+        (("label: Late, ", ""), "shifts[1].label: missing"),
+        (("rooms: rooms.csv\n", ""), "rooms: missing"),
+        (("rooms: rooms.csv", "rooms: rooms.csv\nmax_distance_km: -3"), "max_distance_km:"),
+        (("rooms: rooms.csv", "rooms: rooms.csv\ntimezone: Mars/Base"), "timezone: unknown"),
+        (("shifts:", "shifts: []\nx:"), "shifts: expected a list"),
+    ],
+)
+def test_invalid_config_names_file_and_field(tmp_path, change, message):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["{{{", "- a list", ""])
+def test_unusable_yaml(tmp_path, text):
+    with pytest.raises(ConfigError, match="config.yaml: "):
+        load_campaign(write(tmp_path, text))
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(ConfigError, match="file not found .set BOT_CONFIG."):
+        load_campaign(tmp_path / "nope.yaml")
+
+
+def test_environment(tmp_path):
+    env = {
+        "BOT_CONFIG": str(write(tmp_path, GOOD)),
+        "PUBLIC_URL": "https://bot.example.org/",
+        "TELEGRAM_BOT_TOKEN": "1:x",
+        "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-1",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_SMS_FROM": "+447700900000",
+    }
+    s = load_settings(env)
+    assert s.public_url == "https://bot.example.org"
+    assert s.telegram_on and s.twilio_on and not s.twilio_whatsapp_from
+    assert s.telegram_api_url == "https://api.telegram.org" and s.geocoder == "offline"
+    off = load_settings({"BOT_CONFIG": env["BOT_CONFIG"], "TELEGRAM_BOT_TOKEN": "1:x"})
+    assert not off.telegram_on and not off.twilio_on  # no secret, no Twilio: channels off
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces", "TELEGRAM_WEBHOOK_SECRET"),
+        ("GEOCODER", "google", "GEOCODER: expected 'offline' or 'postcodes.io'"),
+        ("TWILIO_WHATSAPP_FROM", "+447700900000", "TWILIO_WHATSAPP_FROM: expected whatsapp:+"),
+    ],
+)
+def test_bad_environment(tmp_path, name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), name: value})
