@@ -91,21 +91,28 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tupl
 
 
 def load_targets(path: Path) -> dict[str, int]:
-    """Target seats from CSV (``constituency``, ``priority``) as {seat key: priority}."""
+    """Target seats from CSV as {seat key: priority}. Columns ``constituency`` (name or GSS
+    code) and ``priority`` (1 = highest); an optional ``gss_code`` column lets rooms name the
+    seat either way."""
     _, rows = _read_csv(path, ("constituency", "priority"))
     problems: list[str] = []
     targets: dict[str, int] = {}
     for n, row in rows:
         seat = (row.get("constituency") or "").strip()
+        code = (row.get("gss_code") or "").strip()
         raw = (row.get("priority") or "").strip()
         if not seat:
             problems.append(f"row {n}, column constituency: empty")
         elif seat_key(seat) in targets:
             problems.append(f"row {n}, column constituency: {seat!r} is listed twice")
+        if code and not GSS_CODE.match(code):
+            problems.append(f"row {n}, column gss_code: expected a code like E14001234")
         if not raw.isdigit() or int(raw) < 1:
             problems.append(f"row {n}, column priority: expected a whole number >= 1, got {raw!r}")
         elif seat:
             targets[seat_key(seat)] = int(raw)
+            if code:
+                targets[seat_key(code)] = int(raw)
     if problems:
         raise CsvError(path, problems[:MAX_ERRORS])
     return targets
@@ -221,6 +228,10 @@ class Directory:
         self._lat = np.radians([r.location.latitude for r in target_rooms])
         self._lon = np.radians([r.location.longitude for r in target_rooms])
         self._cos_lat = np.cos(self._lat)
+
+    def unmatched(self) -> list[Room]:
+        """Rooms whose seat is not a target (never offered): worth a look by the organiser."""
+        return [r for r in self.rooms.values() if r.seat not in self.targets]
 
     def priority(self, room: Room) -> int | None:
         """The room's seat priority, or None when its seat is not a target."""

@@ -62,9 +62,9 @@ def build(settings: Settings) -> Runtime:
         if settings.twilio_sms_from:
             senders["sms"] = TwilioSender(sid, token, settings.twilio_sms_from, api)
     log.info(
-        "worker ready: %d rooms, %d target seats, channels %s",
+        "worker ready: %d rooms (%d not in a target seat), channels %s",
         len(directory.rooms),
-        len(directory.targets),
+        len(directory.unmatched()),
         ", ".join(sorted(senders)),
     )
     return Runtime(settings, r, store, LiveWorld(store, c, directory, geocoder), senders)
