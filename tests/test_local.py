@@ -1,0 +1,52 @@
+"""``make run``'s runner: embedded Redis, Procfile processes and the terminal chat, stopped
+cleanly at end of input."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.embedded_redis import free_port
+from bot.geo import OfflineGeocoder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_local_chat_runs_a_journey_and_stops_everything(tmp_path, geo_cache):
+    OfflineGeocoder.open(geo_cache)  # built once per checkout; make run would build it too
+    (tmp_path / "geo").symlink_to(geo_cache)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "TWILIO_", "REDIS_URL", "BOT_CONFIG"))
+    }
+    env["VAR_DIR"] = str(tmp_path)
+    env["PORT"] = str(port := free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.local"],
+        input="hi\nI'm at N7 6AA\n1\nyes\nno\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "bot> Hi! I'm the polling-day volunteer bot for Labour." in out
+    assert "bot> Where are you? Type your postcode (like N7 6AA), or /location LAT LON." in out
+    assert "Bethnal Green front room\n35 Hackney Road, Bethnal Green, London, E2 7AJ\n" in out
+    assert "bot> You're confirmed: Bethnal Green front room" in out
+    assert "bot> No problem: no updates, just your reminder." in out
+    assert "https://t.me/pollday_bot?start=" in out
+    assert out.rstrip().endswith("-- Stopping...")
+    # Everything it started has gone: Redis (run from this directory) and the web server.
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftovers.stdout == ""
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert (tmp_path / "redis" / "appendonly.aof").exists()  # data kept between runs
+    assert (tmp_path / "log" / "web.log").exists() and (tmp_path / "log" / "worker.log").exists()
