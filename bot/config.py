@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.geo import GEOCODER_KINDS
+
 SHIFT_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -112,7 +114,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if secret and not TELEGRAM_SECRET.match(secret):
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -")
     geocoder = get("GEOCODER", "offline")
-    if geocoder not in ("offline", "postcodes.io"):
+    if geocoder not in GEOCODER_KINDS:
         raise ConfigError(f"GEOCODER: expected 'offline' or 'postcodes.io', got {geocoder!r}")
     whatsapp_from = get("TWILIO_WHATSAPP_FROM")
     if whatsapp_from and not whatsapp_from.startswith("whatsapp:+"):

@@ -8,7 +8,7 @@ An address names one person on one channel: ``telegram:42``, ``whatsapp:+4477009
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -98,4 +98,3 @@ class SendResult:
     retry_after: float | None = None  # seconds; set when the failure is retryable
     unreachable: str | None = None  # reason code when the person cannot be reached again
     error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.geo import Geocoder, GeocoderUnavailable, find_postcode
+from bot.geo import EARTH_RADIUS_KM, Geocoder, GeocoderUnavailable, find_postcode
 from bot.model import Location
 
-EARTH_KM = 6371.0088
 DEFAULT_CAPACITY = 10
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 GSS_CODE = re.compile(r"^[ENSW]\d{8}$", re.IGNORECASE)
@@ -246,7 +245,7 @@ class Directory:
             np.sin((self._lat - lat) / 2) ** 2
             + np.cos(lat) * self._cos_lat * np.sin((self._lon - lon) / 2) ** 2
         )
-        km = 2 * EARTH_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+        km = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
         if limit < len(km):
             idx = np.argpartition(km, limit)[:limit]
             idx = idx[np.argsort(km[idx], kind="stable")]

@@ -105,9 +105,13 @@ class Store:
         keys = [self.key("seen", dedupe), self.key("inbox", address), self.key("sched", address)]
         return int(self._ingest(keys=keys, args=[SEEN_TTL, payload, SCHED_TTL]))
 
-    def take_inbox(self, address: str, limit: int = 50) -> list[bytes]:
-        """Pop up to ``limit`` queued messages for an address, oldest first."""
-        return self.r.lpop(self.key("inbox", address), limit) or []
+    def peek_inbox(self, address: str, limit: int) -> list[bytes]:
+        """The oldest queued messages, left in place until each is handled."""
+        return self.r.lrange(self.key("inbox", address), 0, limit - 1)
+
+    def pop_inbox(self, address: str) -> None:
+        """Drop the oldest message: its turn has been saved."""
+        self.r.lpop(self.key("inbox", address))
 
     def inbox_len(self, address: str) -> int:
         """How many messages wait for this address."""

@@ -10,7 +10,7 @@ from bot.config import Campaign
 from bot.model import Button, Outbound
 from bot.rooms import Offer, Room
 from bot.state import Conversation
-from messages import t  # noqa: F401  (re-exported for handlers)
+from messages import t
 
 KM_PER_MILE = 1.609344
 

@@ -7,6 +7,7 @@ import re
 from bot.model import Inbound, Outbound
 from bot.state import Conversation, State, Turn, World
 from handlers import say
+from messages import t
 
 # "/start CODE" from a t.me link, or "(ref CODE)" from the prefilled WhatsApp text.
 CODE = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{4,64})\s*$|\bref[:\s]+([A-Za-z0-9]{4,16})\b")
@@ -30,7 +31,7 @@ def first_contact(msg: Inbound, world: World) -> Turn:
     if sharer and count is not None:
         conv = conv.evolve(referred_by=sharer)
         channel = sharer.split(":", 1)[0]
-        replies.append(Outbound(sharer, say.t("referral_credit", channel, count=count)))
+        replies.append(Outbound(sharer, t("referral_credit", channel, count=count)))
     return Turn(conv, replies)
 
 

@@ -34,10 +34,10 @@ def drain(address: str) -> int:
             enqueue_drain(rt.redis, address, delay=max(store.lock_ttl_ms(address), 100) / 1000)
             return handled
         try:
-            while batch := rt.redis.lrange(store.key("inbox", address), 0, BATCH - 1):
+            while batch := store.peek_inbox(address, BATCH):
                 for raw in batch:
                     take_turn(rt, Inbound.from_json(raw))
-                    rt.redis.lpop(store.key("inbox", address))
+                    store.pop_inbox(address)
                     handled += 1
                 store.refresh_lock(address)
         finally:

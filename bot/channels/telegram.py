@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import logging
 import os
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -160,7 +159,7 @@ class TelegramSender:
             return SendResult(False, retry_after=1.0, error=str(exc))
         except TelegramError as exc:
             return SendResult(False, error=str(exc))
-        return SendResult(True, extra={"at": time.time()})
+        return SendResult(True)
 
     def close(self) -> None:
         """Shut the HTTP pool and the loop."""
