@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
 from bot.conversation import handle
-from bot.model import Inbound
+from bot.model import Inbound, Outbound
+from messages import t
 from workers import outbound
 from workers.queues import enqueue_drain
 from workers.runtime import Runtime, runtime
@@ -36,7 +39,7 @@ def drain(address: str) -> int:
         try:
             while batch := store.peek_inbox(address, BATCH):
                 for raw in batch:
-                    take_turn(rt, Inbound.from_json(raw))
+                    safe_turn(rt, raw)
                     store.pop_inbox(address)
                     handled += 1
                 store.refresh_lock(address)
@@ -44,6 +47,21 @@ def drain(address: str) -> int:
             store.unlock(address, token)
         if store.inbox_len(address) == 0:
             return handled
+
+
+def safe_turn(rt: Runtime, raw: bytes) -> None:
+    """Take a turn; a bug in it costs this one message (with an apology), never the queue.
+
+    Redis errors propagate: the message stays queued and RQ retries the job later.
+    """
+    msg = Inbound.from_json(raw)
+    try:
+        take_turn(rt, msg)
+    except redis.RedisError:
+        raise
+    except Exception:
+        log.exception("turn failed on %s; message dropped", msg.channel)
+        outbound.deliver(rt, [Outbound(msg.address, t("error", msg.channel))])
 
 
 def take_turn(rt: Runtime, msg: Inbound) -> None:

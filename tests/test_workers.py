@@ -1,0 +1,123 @@
+"""The worker side in-process on a real Redis: draining in order, faults, deferred sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from bot.channels.telegram import TelegramSender
+from bot.config import Settings, load_campaign
+from bot.geo import OfflineGeocoder
+from bot.model import Inbound, Outbound
+from tests.fakes import FakeTelegram
+from workers import outbound, turns
+from workers.queues import OUTBOUND, TURNS, accept
+from workers.runtime import build
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDR = "console:t1"
+
+
+@pytest.fixture
+def rt(r, redis_server, geo_cache, monkeypatch):
+    OfflineGeocoder.open(geo_cache)
+    settings = Settings(
+        campaign=load_campaign(ROOT / "config.yaml"),
+        redis_url=redis_server.url,
+        var_dir=geo_cache.parent,
+    )
+    runtime = build(settings)
+    monkeypatch.setattr(turns, "runtime", lambda: runtime)
+    monkeypatch.setattr(outbound, "runtime", lambda: runtime)
+    return runtime
+
+
+def say(rt, *texts: str) -> None:
+    for i, text in enumerate(texts):
+        accept(rt.store, [Inbound(ADDR, text=text, external_id=f"console:{text}:{i}")])
+
+
+def replies(r: redis.Redis) -> list[str]:
+    return [Outbound.from_json(x).text for x in r.lrange("pd:console:t1", 0, -1)]
+
+
+def test_drain_takes_every_queued_turn_in_order(rt, r):
+    say(rt, "hi", "N7 6AA", "1")
+    assert turns.drain(ADDR) == 3
+    got = replies(r)
+    assert got[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
+    assert got[2].startswith("Thanks, got it.")
+    assert got[3].startswith("Your nearest committee room in a target seat")
+    assert r.llen(f"pd:inbox:{ADDR}") == 0 and r.get(f"pd:lock:{ADDR}") is None
+    assert len(Queue(TURNS, connection=r).get_jobs()) == 1  # the one the first message queued
+
+
+def test_a_bug_costs_one_message_and_an_apology_not_the_queue(rt, r, monkeypatch):
+    real = turns.handle
+
+    def buggy(conv, msg, world):
+        if msg.text == "boom":
+            raise ZeroDivisionError("bug")
+        return real(conv, msg, world)
+
+    monkeypatch.setattr(turns, "handle", buggy)
+    say(rt, "hi", "boom", "N7 6AA")
+    assert turns.drain(ADDR) == 3
+    got = replies(r)
+    assert got[2] == "Sorry, something went wrong on our side. Please send that again."
+    assert got[3].startswith("Thanks, got it.")
+
+
+def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):
+    say(rt, "hi")
+    calls = []
+
+    def flaky(runtime, msg):
+        calls.append(msg.text)
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(turns, "take_turn", flaky)
+    with pytest.raises(redis.ConnectionError):
+        turns.drain(ADDR)
+    assert r.llen(f"pd:inbox:{ADDR}") == 1 and r.get(f"pd:lock:{ADDR}") is None
+    monkeypatch.undo()
+    monkeypatch.setattr(turns, "runtime", lambda: rt)
+    assert turns.drain(ADDR) == 1 and replies(r)[0].startswith("Hi!")
+
+
+def test_a_busy_lock_schedules_another_look_instead_of_waiting(rt, r):
+    say(rt, "hi")
+    assert rt.store.lock(ADDR)
+    assert turns.drain(ADDR) == 0
+    assert r.llen(f"pd:inbox:{ADDR}") == 1
+    assert len(ScheduledJobRegistry(TURNS, connection=r)) == 1
+
+
+def test_long_retry_after_is_deferred_to_the_scheduler_in_order(rt, r):
+    with FakeTelegram() as fake:
+        rt.senders["telegram"] = TelegramSender("1:T", fake.url)
+        fake.fail_next(77, 429, retry_after=30)
+        first, second = Outbound("telegram:77", "one"), Outbound("telegram:77", "two")
+        outbound.deliver(rt, [first, second])
+        assert fake.sent(77) == []
+        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
+        job = Queue(OUTBOUND, connection=r).fetch_job(job_id)
+        assert job.func_name == "workers.outbound.send_later"
+        assert [Outbound.from_json(x).text for x in job.args[0]] == ["one", "two"]
+        job.perform()
+        assert [m["text"] for m in fake.sent(77)] == ["one", "two"]
+        rt.senders["telegram"].close()
+
+
+def test_unreachable_person_is_marked_and_the_rest_of_the_turn_skipped(rt, r):
+    with FakeTelegram() as fake:
+        rt.senders["telegram"] = TelegramSender("1:T", fake.url)
+        fake.block(78)
+        outbound.deliver(rt, [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")])
+        assert len(fake.calls("sendMessage")) == 1
+        assert rt.store.unreachable("telegram:78").startswith("telegram-blocked@")
+        rt.senders["telegram"].close()
