@@ -379,6 +379,20 @@ def test_one_persons_messages_are_handled_in_order_across_workers(bot: Bot) -> N
     ]
 
 
+def test_whatsapp_location_pin_and_sticker(bot: Bot) -> None:
+    wa = "whatsapp:+447700900501"
+    bot.tw(wa, "hello")
+    bot.tw_sent(wa, 2)
+    bot.tw(wa, "", NumMedia="1", MediaContentType0="image/webp")
+    assert bot.tw_sent(wa, 3)[2].startswith(
+        "Sorry, I can only read text messages here.\n\nWhere are you?"
+    )
+    bot.tw(wa, "", Latitude="51.5629", Longitude="-0.12178", Address="Archway")
+    assert bot.tw_sent(wa, 4)[3] == SHIFTS_Q
+    bot.tw(wa, "evening")  # Archway has no evening places; Holloway does
+    assert "Holloway Labour Hall" in bot.tw_sent(wa, 5)[4]
+
+
 def test_blocked_telegram_user_is_marked_and_not_retried(bot: Bot) -> None:
     chat = 1005
     bot.telegram.block(chat)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from rq import Queue
 
 from bot.model import Outbound
-from workers.queues import OUTBOUND
+from workers.queues import JOB_TTLS, OUTBOUND
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ def deliver(rt: Runtime, replies: Sequence[Outbound], attempt: int = 0) -> None:
             return
         later = [o.to_json() for o in replies[i:]]
         delay = timedelta(seconds=wait * 2**attempt)
-        Queue(OUTBOUND, connection=rt.redis).enqueue_in(delay, send_later, later, attempt + 1)
+        Queue(OUTBOUND, connection=rt.redis).enqueue_in(
+            delay, send_later, later, attempt + 1, **JOB_TTLS
+        )
         return
 
 

@@ -14,6 +14,9 @@ from bot.store import Store
 TURNS = "turns"  # people talking to the bot: always first
 OUTBOUND = "outbound"  # delayed retries of sends
 QUEUES = (TURNS, OUTBOUND)
+# Jobs carry addresses (and deferred sends carry texts): keep no results, and failures
+# only long enough to investigate, not RQ's default of a year.
+JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 
 
 def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
@@ -21,9 +24,11 @@ def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
     q = Queue(TURNS, connection=r)
     retry = Retry(max=3, interval=[5, 30, 60])
     if delay > 0:
-        q.enqueue_in(timedelta(seconds=delay), "workers.turns.drain", address, retry=retry)
+        q.enqueue_in(
+            timedelta(seconds=delay), "workers.turns.drain", address, retry=retry, **JOB_TTLS
+        )
     else:
-        q.enqueue("workers.turns.drain", address, retry=retry)
+        q.enqueue("workers.turns.drain", address, retry=retry, **JOB_TTLS)
 
 
 def accept(store: Store, messages: Iterable[Inbound]) -> None:
