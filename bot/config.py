@@ -58,6 +58,12 @@ class Campaign:
     organiser_contact: str = ""
     name: str = "our campaign"
     retention_days: int = 30
+    imprint: str = ""  # appended to every broadcast (who promoted it, on whose behalf)
+    rate_limits: dict[str, float] = field(
+        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
+    )
+    broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
+    organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
 
     def shift(self, shift_id: str) -> Shift:
         """The shift with this id."""
@@ -169,6 +175,10 @@ def load_campaign(path: Path) -> Campaign:
         organiser_contact=fields.text("organiser_contact", ""),
         name=fields.text("name", "our campaign"),
         retention_days=int(fields.number("retention_days", 30)),
+        imprint=fields.text("imprint", ""),
+        rate_limits=fields.rates("rate_limits"),
+        broadcast_template=fields.text("broadcast_template", ""),
+        organisers=fields.addresses("organisers"),
     )
 
 
@@ -194,6 +204,28 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise self.error(name, f"expected a positive number, got {value!r}")
         return float(value)
+
+    def rates(self, name: str) -> dict[str, float]:
+        value = self.raw.get(name) or {}
+        if not isinstance(value, dict):
+            raise self.error(name, "expected a mapping like {telegram: 30, whatsapp: 80, sms: 10}")
+        rates = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
+        for channel, rate in value.items():
+            if channel not in rates:
+                raise self.error(f"{name}.{channel}", "expected telegram, whatsapp or sms")
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+                raise self.error(f"{name}.{channel}", f"expected messages/second > 0, got {rate!r}")
+            rates[channel] = float(rate)
+        return rates
+
+    def addresses(self, name: str) -> frozenset[str]:
+        value = self.raw.get(name) or []
+        if not isinstance(value, list):
+            raise self.error(name, "expected a list like [telegram:123, sms:+447700900123]")
+        for i, item in enumerate(value):
+            if not re.fullmatch(r"(telegram:-?\d+|(whatsapp|sms):\+\d{6,15})", str(item)):
+                raise self.error(f"{name}[{i}]", f"expected telegram:<id> or sms:+44...: {item!r}")
+        return frozenset(str(v) for v in value)
 
     def day(self, name: str) -> date:
         value = self.raw.get(name)

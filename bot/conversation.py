@@ -31,6 +31,9 @@ from handlers.words import Command, command
 
 Handler = Callable[[Conversation, Inbound, World], Turn]
 
+# Things the system tells a conversation (never typed by a person).
+EVENTS: dict[str, Handler] = {"room_closed": offer.room_closed}
+
 STATES: dict[State, Handler] = {
     State.ASK_LOCATION: location.ask_location,
     State.ASK_SHIFTS: availability.ask_shifts,
@@ -42,6 +45,8 @@ STATES: dict[State, Handler] = {
 
 def handle(conv: Conversation | None, msg: Inbound, world: World) -> Turn:
     """One turn: the new conversation (None when erased) and the replies."""
+    if msg.event:
+        return EVENTS[msg.event](conv, msg, world) if conv else Turn(None)
     cmd = command(msg.text) if msg.text else None
     if msg.text.startswith("/start"):
         cmd = Command.START

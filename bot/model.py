@@ -31,6 +31,7 @@ class Inbound:
     external_id: str = ""  # update_id / MessageSid: the dedupe key
     callback_id: str | None = None  # Telegram callback query to answer
     unsupported: bool = False  # a sticker, photo, voice note...: nothing we can read
+    event: str | None = None  # set only by the system (e.g. "room_closed"), never by a channel
     received_at: float = 0.0  # unix time the webhook accepted it
 
     @property

@@ -11,9 +11,11 @@ non-target seats are never offered. ``far`` is set when the best room is beyond
 from __future__ import annotations
 
 import csv
+import io
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,16 @@ class Room:
         """The constituency as a matching key."""
         return seat_key(self.constituency)
 
+    def to_json(self) -> str:
+        """Compact JSON for storage."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Room:
+        """Rebuild from :meth:`to_json`."""
+        d = json.loads(raw)
+        return cls(location=Location(**d.pop("location")), **d)
+
 
 @dataclass(frozen=True, slots=True)
 class Offer:
@@ -72,28 +84,46 @@ def seat_key(constituency: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict]]]:
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A spreadsheet that arrived as bytes (an API upload), named for error messages."""
+
+    name: str
+    data: bytes
+
+
+Source = Path | Upload
+
+
+def _display(source: Source) -> str:
+    """How a spreadsheet is named in error messages."""
+    return source.name if isinstance(source, Upload) else str(source)
+
+
+def read_csv(source: Source, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header (lower case) and ``(row number, row)`` pairs; rows count the header as 1."""
+    name = _display(source)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            rows = [(i, row) for i, row in enumerate(reader, start=2)]
+        data = source.data if isinstance(source, Upload) else source.read_bytes()
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        rows = [(i, row) for i, row in enumerate(reader, start=2)]
     except FileNotFoundError:
-        raise CsvError(path, ["file not found"]) from None
+        raise CsvError(name, ["file not found"]) from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise CsvError(path, [f"not a readable UTF-8 CSV file: {exc}"]) from None
+        raise CsvError(name, [f"not a readable UTF-8 CSV file: {exc}"]) from None
     missing = [c for c in required if c not in header]
     if missing:
-        raise CsvError(path, [f"row 1: missing column(s) {', '.join(missing)}"])
+        raise CsvError(name, [f"row 1: missing column(s) {', '.join(missing)}"])
     return header, rows
 
 
-def load_targets(path: Path) -> dict[str, int]:
+def load_targets(path: Source) -> dict[str, int]:
     """Target seats from CSV as {seat key: priority}. Columns ``constituency`` (name or GSS
     code) and ``priority`` (1 = highest); an optional ``gss_code`` column lets rooms name the
     seat either way."""
-    _, rows = _read_csv(path, ("constituency", "priority"))
+    _, rows = read_csv(path, ("constituency", "priority"))
     problems: list[str] = []
     targets: dict[str, int] = {}
     for n, row in rows:
@@ -113,13 +143,13 @@ def load_targets(path: Path) -> dict[str, int]:
             if code:
                 targets[seat_key(code)] = int(raw)
     if problems:
-        raise CsvError(path, problems[:MAX_ERRORS])
+        raise CsvError(_display(path), problems[:MAX_ERRORS])
     return targets
 
 
-def load_rooms(path: Path, shift_ids: Sequence[str], geocoder: Geocoder | None) -> list[Room]:
+def load_rooms(path: Source, shift_ids: Sequence[str], geocoder: Geocoder | None) -> list[Room]:
     """Rooms from CSV, every row checked before any is returned (all or nothing)."""
-    header, rows = _read_csv(path, ("id", "name", "address", "postcode", "constituency"))
+    header, rows = read_csv(path, ("id", "name", "address", "postcode", "constituency"))
     problems: list[str] = []
     for col in header:
         if col.startswith("capacity_") and col[len("capacity_") :] not in shift_ids:
@@ -137,7 +167,7 @@ def load_rooms(path: Path, shift_ids: Sequence[str], geocoder: Geocoder | None) 
         if len(problems) >= MAX_ERRORS:
             break
     if problems:
-        raise CsvError(path, problems[:MAX_ERRORS])
+        raise CsvError(_display(path), problems[:MAX_ERRORS])
     return rooms
 
 

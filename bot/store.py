@@ -12,6 +12,10 @@ Keys (``pd`` is the default prefix):
   pd:referrals             hash sharer address -> people brought in
   pd:unreachable           hash address -> reason (blocked, opted out at the platform)
   pd:sup:<sha256(address)> suppression record: seen (credited once), stopped; kept on DELETE
+  pd:rooms, pd:targets     the organiser's catalogue: room id -> Room JSON, seat key -> priority
+  pd:catalog:version       bumped on every import, so workers reload
+  pd:people                set of addresses with a conversation (for broadcast audiences)
+  pd:supporters            hash channel -> people with a conversation
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 
 import redis
 
+from bot.rooms import Room
 from bot.state import Conversation, Pledge
 
 SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
@@ -193,6 +198,11 @@ class Store:
         count = int(self._first(keys=keys, args=[sharer or ""]))
         return None if count < 0 else count
 
+    def referral_counts(self) -> dict[str, int]:
+        """Every sharer and how many people they brought in."""
+        raw = self.r.hgetall(self.key("referrals"))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
     def referrals(self, address: str) -> int:
         """How many people this address's link brought in."""
         return int(self.r.hget(self.key("referrals"), address) or 0)
@@ -218,6 +228,66 @@ class Store:
         raw = self.r.hget(self.key("unreachable"), address)
         return raw.decode() if raw else None
 
+    # --- the organiser's catalogue --------------------------------------------------
+    def catalog_version(self) -> int:
+        """Bumped by every import; 0 when nothing was ever imported."""
+        return int(self.r.get(self.key("catalog", "version")) or 0)
+
+    def load_catalog(self) -> tuple[list[Room], dict[str, int]]:
+        """Every room and target seat."""
+        pipe = self.r.pipeline()
+        pipe.hgetall(self.key("rooms"))
+        pipe.hgetall(self.key("targets"))
+        rooms, targets = pipe.execute()
+        return (
+            [Room.from_json(v) for v in rooms.values()],
+            {k.decode(): int(v) for k, v in targets.items()},
+        )
+
+    def replace_rooms(self, rooms: Sequence[Room]) -> None:
+        """Swap in a new set of rooms in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.key("rooms"))
+        if rooms:
+            pipe.hset(self.key("rooms"), mapping={r.id: r.to_json() for r in rooms})
+        pipe.incr(self.key("catalog", "version"))
+        pipe.execute()
+
+    def replace_targets(self, targets: dict[str, int]) -> None:
+        """Swap in a new set of target seats in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.key("targets"))
+        if targets:
+            pipe.hset(self.key("targets"), mapping=targets)
+        pipe.incr(self.key("catalog", "version"))
+        pipe.execute()
+
+    def pledged(self) -> dict[tuple[str, str], int]:
+        """Places taken, by (room, shift)."""
+        out: dict[tuple[str, str], int] = {}
+        for field, n in self.r.hgetall(self.key("pledged")).items():
+            room, shift = field.decode().split("|", 1)
+            out[(room, shift)] = int(n)
+        return out
+
+    def pledges(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Every pledge: address -> (room, shifts)."""
+        out = {}
+        for addr, raw in self.r.hscan_iter(self.key("pledge")):
+            room, shifts = raw.decode().split("|", 1)
+            out[addr.decode()] = (room, tuple(shifts.split(",")))
+        return out
+
+    # --- people ------------------------------------------------------------------------
+    def add_person(self, address: str) -> None:
+        """A conversation was created."""
+        if self.r.sadd(self.key("people"), address):
+            self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], 1)
+
+    def supporters_by_channel(self) -> dict[str, int]:
+        """How many people have a conversation, per channel."""
+        return {k.decode(): int(v) for k, v in self.r.hgetall(self.key("supporters")).items()}
+
     def erase(self, address: str) -> None:
         """Delete everything about an address except its suppression record."""
         conv = self.load(address)
@@ -230,6 +300,8 @@ class Store:
         pipe.hdel(self.key("unreachable"), address)
         pipe.hsetnx(self._sup(address), "seen", 1)
         pipe.execute()
+        if self.r.srem(self.key("people"), address):
+            self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], -1)
 
     def _sup(self, address: str) -> str:
         return self.key("sup", hashlib.sha256(address.encode()).hexdigest())

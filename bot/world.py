@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -13,18 +14,46 @@ from bot.state import Pledge
 from bot.store import Store
 
 
+class Catalog:
+    """The rooms and targets in Redis as a Directory, reloaded when an import bumps the
+    version (looked at no more than once a second, so a turn costs no extra round trip)."""
+
+    CHECK_EVERY = 1.0
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._version = -1
+        self._checked = 0.0
+        self._directory = Directory([], {})
+
+    def get(self) -> Directory:
+        """The current Directory."""
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY:
+            self._checked = now
+            version = self.store.catalog_version()
+            if version != self._version:
+                self._directory = Directory(*self.store.load_catalog())
+                self._version = version
+        return self._directory
+
+
 class LiveWorld:
-    """Implements ``bot.state.World`` on a Store, a Directory and a Geocoder."""
+    """Implements ``bot.state.World`` on a Store, the Catalog and a Geocoder."""
 
     def __init__(
-        self, store: Store, campaign: Campaign, directory: Directory, geocoder: Geocoder
+        self, store: Store, campaign: Campaign, catalog: Catalog, geocoder: Geocoder
     ) -> None:
-        self.store, self.campaign, self.directory, self.geocoder = (
+        self.store, self.campaign, self.catalog, self.geocoder = (
             store,
             campaign,
-            directory,
+            catalog,
             geocoder,
         )
+
+    @property
+    def directory(self) -> Directory:
+        return self.catalog.get()
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -68,3 +68,15 @@ def confirm(conv: Conversation, world: World) -> Turn:
     if conv.consent is not None:  # asked once already, before a CHANGE
         return Turn(conv.evolve(state=State.DONE), [confirmed])
     return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, share.ask_consent(conv)])
+
+
+def room_closed(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """An organiser removed the room this person was pledged to: say so, offer another."""
+    if not conv.pledge or conv.pledge.room_id != msg.payload:
+        return Turn(conv)  # they had already moved on
+    world.release(conv.address)
+    shifts = conv.pledge.shifts
+    conv = conv.evolve(pledge=None, shifts=shifts)
+    if conv.state is State.STOPPED or conv.location is None:
+        return Turn(conv)
+    return first_offer(conv, world, say.text(conv, "room_closed", room=msg.text))

@@ -110,10 +110,11 @@ class Bot:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if self.http.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if self.http.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
-                time.sleep(0.2)
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
         raise AssertionError("web never became healthy:\n" + self.log_tail())
 
     def log_tail(self) -> str:

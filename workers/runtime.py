@@ -12,9 +12,9 @@ from bot.channels import Sender
 from bot.channels.console import ConsoleSender
 from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
-from bot.rooms import Directory, load_rooms, load_targets
+from bot.organiser import seed_from_config
 from bot.store import Store
-from bot.world import LiveWorld
+from bot.world import Catalog, LiveWorld
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ def build(settings: Settings) -> Runtime:
     geocoder: Geocoder = make_geocoder(
         settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url
     )
-    rooms = load_rooms(c.rooms_csv, c.shift_ids, geocoder)
-    directory = Directory(rooms, load_targets(c.targets_csv))
+    if seed_from_config(store, c, geocoder):
+        log.info("catalogue seeded from %s and %s", c.rooms_csv, c.targets_csv)
+    catalog = Catalog(store)
+    directory = catalog.get()
     senders: dict[str, Sender] = {"console": ConsoleSender(r, settings.key_prefix)}
     if settings.telegram_token:
         from bot.channels.telegram import TelegramSender
@@ -67,7 +69,7 @@ def build(settings: Settings) -> Runtime:
         len(directory.unmatched()),
         ", ".join(sorted(senders)),
     )
-    return Runtime(settings, r, store, LiveWorld(store, c, directory, geocoder), senders)
+    return Runtime(settings, r, store, LiveWorld(store, c, catalog, geocoder), senders)
 
 
 @cache

@@ -74,6 +74,8 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     turn = handle(conv, msg, rt.world)
     if turn.conv is not None:
         store.save(turn.conv)
+        if conv is None:
+            store.add_person(msg.address)
     replies = [
         out
         for out in turn.replies

@@ -1,0 +1,166 @@
+"""What organisers do to the catalogue and what they see: imports, room staffing, summary.
+
+Used by the admin API (bot/admin.py) and the ``pollday`` command line (bot/cli.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Campaign
+from bot.geo import Geocoder
+from bot.model import Inbound
+from bot.rooms import Directory, Source, load_rooms, load_targets, read_csv
+from bot.store import Store
+from workers.queues import accept
+
+ROOM_CLOSED = "room_closed"
+
+
+class RoomsInUse(Exception):
+    """An import would remove rooms that people are pledged to; ``rooms`` maps id -> people."""
+
+    def __init__(self, rooms: dict[str, int]) -> None:
+        self.rooms = rooms
+        listed = ", ".join(f"{rid} ({n})" for rid, n in sorted(rooms.items()))
+        super().__init__(f"these rooms have pledges and would be removed: {listed}")
+
+
+@dataclass
+class ImportResult:
+    """What an import changed."""
+
+    rooms: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    moved: int = 0  # people whose room was removed, now being offered another
+    over_capacity: list[str] = field(default_factory=list)  # "room|shift" with more pledges
+
+
+def directory(store: Store) -> Directory:
+    """The catalogue as it is in Redis now."""
+    return Directory(*store.load_catalog())
+
+
+def seed_from_config(store: Store, campaign: Campaign, geocoder: Geocoder | None) -> bool:
+    """Load config.yaml's CSVs if nothing has ever been imported; True if it did."""
+    if store.catalog_version():
+        return False
+    import_targets(store, campaign.targets_csv)
+    import_rooms(store, campaign, campaign.rooms_csv, geocoder)
+    return True
+
+
+def import_targets(store: Store, source: Source) -> int:
+    """Replace the target seats (all rows checked first); how many rows were loaded."""
+    store.replace_targets(load_targets(source))
+    return len(read_csv(source, ())[1])
+
+
+def import_rooms(
+    store: Store, campaign: Campaign, source: Source, geocoder: Geocoder | None, force: bool = False
+) -> ImportResult:
+    """Replace the rooms, keeping pledges to rooms that stay (matched by id).
+
+    Removing a room people are pledged to raises RoomsInUse unless ``force``; then each of
+    them is told and offered another room, in order with their own messages.
+    """
+    rooms = load_rooms(source, campaign.shift_ids, geocoder)
+    old = directory(store).rooms
+    new_ids = {r.id for r in rooms}
+    pledges = store.pledges()
+    gone = {rid for rid in old if rid not in new_ids}
+    in_use: dict[str, int] = {}
+    for room_id, _ in pledges.values():
+        if room_id in gone:
+            in_use[room_id] = in_use.get(room_id, 0) + 1
+    if in_use and not force:
+        raise RoomsInUse(in_use)
+    store.replace_rooms(rooms)
+    result = ImportResult(
+        rooms=len(rooms),
+        added=sorted(new_ids - set(old)),
+        updated=sorted(rid for rid in new_ids & set(old) if old[rid] != _by_id(rooms)[rid]),
+        removed=sorted(gone),
+    )
+    taken = store.pledged()
+    for room in rooms:
+        for shift, cap in room.capacity.items():
+            if taken.get((room.id, shift), 0) > cap:
+                result.over_capacity.append(f"{room.id}|{shift}")
+    events = [
+        Inbound(
+            address,
+            text=old[room_id].name,
+            payload=room_id,
+            event=ROOM_CLOSED,
+            external_id=f"{ROOM_CLOSED}:{room_id}:{address}:{time.time_ns()}",
+            received_at=time.time(),
+        )
+        for address, (room_id, _) in pledges.items()
+        if room_id in gone
+    ]
+    accept(store, events)
+    result.moved = len(events)
+    return result
+
+
+def _by_id(rooms: list) -> dict:
+    return {r.id: r for r in rooms}
+
+
+def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
+    """Every room with its seat, and per shift: capacity, pledged, places left."""
+    d = directory(store)
+    taken = store.pledged()
+    return [
+        {
+            "id": room.id,
+            "name": room.name,
+            "postcode": room.postcode,
+            "constituency": room.constituency,
+            "target": d.priority(room) is not None,
+            "priority": d.priority(room),
+            "shifts": {
+                s: {
+                    "capacity": room.capacity[s],
+                    "pledged": taken.get((room.id, s), 0),
+                    "left": max(0, room.capacity[s] - taken.get((room.id, s), 0)),
+                }
+                for s in campaign.shift_ids
+            },
+        }
+        for room in sorted(d.rooms.values(), key=lambda r: (r.constituency, r.id))
+    ]
+
+
+def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:
+    """Supporters by channel, pledges by shift, rooms below half staffed, top sharers."""
+    d = directory(store)
+    taken = store.pledged()
+    by_shift = {s: sum(n for (_, sh), n in taken.items() if sh == s) for s in campaign.shift_ids}
+    short = {
+        s: sorted(
+            room.id
+            for room in d.rooms.values()
+            if d.priority(room) is not None and taken.get((room.id, s), 0) * 2 < room.capacity[s]
+        )
+        for s in campaign.shift_ids
+    }
+    sharers = sorted(store.referral_counts().items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {
+        "supporters": store.supporters_by_channel(),
+        "pledges_by_shift": by_shift,
+        "rooms_below_half_staffed": short,
+        "top_sharers": [{"who": mask(addr), "brought_in": n} for addr, n in sharers],
+    }
+
+
+def mask(address: str) -> str:
+    """An address with the middle hidden: enough to recognise, not to copy."""
+    channel, _, ident = address.partition(":")
+    keep = 3 if len(ident) > 6 else 1
+    return f"{channel}:{ident[:keep]}{'•' * max(0, len(ident) - 2 * keep)}{ident[-keep:]}"

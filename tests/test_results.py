@@ -1,0 +1,184 @@
+"""Tests for bot.results: target seats from the House of Commons Library results file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from bot.results import Target, targets_from_results, write_targets_csv
+from bot.rooms import CsvError, load_targets, seat_key
+
+SMALL = Path(__file__).resolve().parent / "data" / "results-small.csv"
+REAL = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "ge2024"
+    / "HoC-GE2024-results-by-constituency.csv"
+)
+needs_real = pytest.mark.skipif(
+    not REAL.exists(), reason=f"real GE2024 results file not present at {REAL}"
+)
+
+
+def edited(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the small fixture with one piece of text replaced."""
+    text = SMALL.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "results.csv"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_lab_targets_within_five_percent() -> None:
+    targets = targets_from_results(SMALL, "lab", 5)
+    assert [(t.constituency, t.priority, t.majority_pct) for t in targets] == [
+        ("Ab Tie", 1, 2.0),  # ties Beta & Gamma at 2%, first by name
+        ("Beta & Gamma", 2, 2.0),  # Lab second
+        ("Eta", 3, 2.73),  # 1,234 / 45,123 = 2.7347...%
+        ("Alpha North", 4, 3.0),
+        ("Zeta", 5, 5.0),  # exactly on the boundary, Lab second
+    ]
+    assert targets[1] == Target("Beta & Gamma", "E14099902", 2, 2.0, "Con", "Lab")
+    assert targets[4].gss_code == "S14099906"
+
+
+def test_excluded_seats() -> None:
+    names = {t.constituency for t in targets_from_results(SMALL, "Lab", 100)}
+    assert "Delta" in names  # Lab first at 20%: only out at a tighter margin
+    assert "Delta" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 19.99)}
+    assert "Epsilon" not in names  # Lab third
+    assert "Chorley" not in names
+
+
+def test_speaker_seat_is_never_a_target() -> None:
+    # Green were second to the Speaker at about 60.6%, yet the seat is not contested.
+    assert targets_from_results(SMALL, "Green", 100) == [
+        Target("Ab Tie", "E14099908", 1, 2.0, "Lab", "Green")
+    ]
+    assert targets_from_results(SMALL, "Spk", 100) == []
+
+
+def test_boundary_just_below_excludes() -> None:
+    assert "Zeta" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 4.99)}
+
+
+def test_other_party_and_no_matches() -> None:
+    assert [t.constituency for t in targets_from_results(SMALL, "LD", 10)] == ["Epsilon", "Eta"]
+    assert targets_from_results(SMALL, "PC", 50) == []
+
+
+@pytest.mark.parametrize("pct", [0, -1, 100.01])
+def test_bad_percentage(pct: float) -> None:
+    with pytest.raises(ValueError, match="max majority %"):
+        targets_from_results(SMALL, "Lab", pct)
+
+
+def test_empty_party() -> None:
+    with pytest.raises(ValueError, match="party is empty"):
+        targets_from_results(SMALL, "  ", 5)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CsvError) as err:
+        targets_from_results(tmp_path / "nope.csv", "Lab", 5)
+    assert err.value.problems == ["file not found"]
+
+
+def test_missing_columns(tmp_path: Path) -> None:
+    path = edited(tmp_path, "Valid votes,Invalid votes,Majority", "Votes,Invalid votes,Maj")
+    with pytest.raises(CsvError) as err:
+        targets_from_results(path, "Lab", 5)
+    assert err.value.problems == ["row 1: missing column(s) Valid votes, Majority"]
+
+
+def test_non_numeric_cells(tmp_path: Path) -> None:
+    path = edited(tmp_path, '"35,000",80,700', "lots,80,7oo")
+    with pytest.raises(CsvError) as err:
+        targets_from_results(path, "Lab", 5)
+    assert err.value.problems == [
+        "row 3, column Valid votes: expected a whole number, got 'lots'",
+        "row 3, column Majority: expected a whole number, got '7oo'",
+    ]
+    assert str(path) in str(err.value)
+
+
+def test_zero_valid_votes(tmp_path: Path) -> None:
+    path = edited(tmp_path, '"45,123",100,"1,234"', "0,100,0")
+    with pytest.raises(CsvError, match=r"row 8, column Valid votes: is 0"):
+        targets_from_results(path, "Lab", 5)
+
+
+def test_majority_above_valid_votes(tmp_path: Path) -> None:
+    path = edited(tmp_path, '"10,000",50,500', '"10,000",50,"10,001"')
+    with pytest.raises(CsvError, match=r"row 7, column Majority: 10001 is more than"):
+        targets_from_results(path, "Lab", 5)
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    path.write_bytes(SMALL.read_bytes().replace(b"Ab Tie", b"\xff\xfe Tie"))
+    with pytest.raises(CsvError, match="not a readable UTF-8 CSV file"):
+        targets_from_results(path, "Lab", 5)
+
+
+def test_written_csv_loads_as_targets(tmp_path: Path) -> None:
+    targets = targets_from_results(SMALL, "Lab", 5)
+    out = io.StringIO()
+    write_targets_csv(targets, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "constituency,priority,gss_code"
+    assert lines[1] == "Ab Tie,1,E14099908"
+    path = tmp_path / "targets.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    loaded = load_targets(path)
+    for t in targets:
+        assert loaded[seat_key(t.constituency)] == t.priority
+        assert loaded[t.gss_code.upper()] == t.priority
+    assert loaded["beta and gamma"] == 2
+    assert len(loaded) == 2 * len(targets)
+
+
+def test_empty_target_list_writes_header_only() -> None:
+    out = io.StringIO()
+    write_targets_csv([], out)
+    assert out.getvalue() == "constituency,priority,gss_code\n"
+
+
+@needs_real
+def test_real_file_lab_ten_percent(tmp_path: Path) -> None:
+    targets = targets_from_results(REAL, "Lab", 10)
+    print(f"Lab within 10%: {len(targets)} seats; top 5: {targets[:5]}")
+    assert len(targets) == 174  # 104 Lab holds/gains, 70 where Lab came second
+    assert targets[0].constituency == "Hendon"  # majority 15 of 41,256
+    assert targets[0].majority_pct == 0.04
+    assert [t.priority for t in targets] == list(range(1, len(targets) + 1))
+    assert [t.majority_pct for t in targets] == sorted(t.majority_pct for t in targets)
+    for t in targets:
+        assert "Lab" in (t.first, t.second)
+        assert t.majority_pct <= 10
+    assert "Chorley" not in {t.constituency for t in targets}
+    # "Harborough, Oadby and Wigston" is among them: a name with commas must round-trip.
+    path = tmp_path / "targets.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        write_targets_csv(targets, f)
+    loaded = load_targets(path)
+    assert loaded["hendon"] == 1 and loaded["E14001279"] == 1
+    assert seat_key("Harborough, Oadby and Wigston") in loaded
+    assert len(loaded) == 2 * len(targets)
+
+
+@needs_real
+def test_real_file_lab_five_percent() -> None:
+    targets = targets_from_results(REAL, "Lab", 5)
+    assert len(targets) == 89
+    assert [t.constituency for t in targets[:5]] == [
+        "Hendon",
+        "Poole",
+        "Basildon and Billericay",
+        "North West Cambridgeshire",
+        "Central Devon",
+    ]
+    assert all(t.majority_pct <= 5 for t in targets)
