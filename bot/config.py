@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.geo import GEOCODER_KINDS
+from bot.reminders import DEFAULT_REMINDERS, ReminderSpec, parse_reminders
 
 SHIFT_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -64,6 +65,7 @@ class Campaign:
     )
     broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
+    reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
 
     def shift(self, shift_id: str) -> Shift:
         """The shift with this id."""
@@ -179,6 +181,7 @@ def load_campaign(path: Path) -> Campaign:
         rate_limits=fields.rates("rate_limits"),
         broadcast_template=fields.text("broadcast_template", ""),
         organisers=fields.addresses("organisers"),
+        reminders=fields.reminders("reminders"),
     )
 
 
@@ -217,6 +220,12 @@ class _Fields:
                 raise self.error(f"{name}.{channel}", f"expected messages/second > 0, got {rate!r}")
             rates[channel] = float(rate)
         return rates
+
+    def reminders(self, name: str) -> tuple[ReminderSpec, ...]:
+        try:
+            return parse_reminders(self.raw.get(name))
+        except ValueError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
 
     def addresses(self, name: str) -> frozenset[str]:
         value = self.raw.get(name) or []

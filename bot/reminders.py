@@ -25,10 +25,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.config import Shift
+if TYPE_CHECKING:  # config.py imports this module to parse reminders:
+    from bot.config import Shift
 
 MAX_DAYS_BEFORE = 14
 MAX_MINUTES_BEFORE = 24 * 60

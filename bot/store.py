@@ -15,20 +15,24 @@ Keys (``pd`` is the default prefix):
   pd:rooms, pd:targets     the organiser's catalogue: room id -> Room JSON, seat key -> priority
   pd:catalog:version       bumped on every import, so workers reload
   pd:people                set of addresses with a conversation (for broadcast audiences)
+  pd:consented             set of addresses that agreed to polling-day updates
+  pd:lastin                hash address -> time of their last message (WhatsApp's 24 h window)
   pd:supporters            hash channel -> people with a conversation
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import redis
 
 from bot.rooms import Room
-from bot.state import Conversation, Pledge
+from bot.state import Consent, Conversation, Pledge
 
 SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
 SCHED_TTL = 60  # a lost drain job heals itself after this long
@@ -38,6 +42,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get rea
 INGEST = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return 2 end
 return 1
 """
@@ -105,10 +110,22 @@ class Store:
         return ":".join((self.p, *parts))
 
     # --- inbound queue -------------------------------------------------------------
-    def ingest(self, dedupe: str, address: str, payload: str) -> int:
-        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job."""
-        keys = [self.key("seen", dedupe), self.key("inbox", address), self.key("sched", address)]
-        return int(self._ingest(keys=keys, args=[SEEN_TTL, payload, SCHED_TTL]))
+    def ingest(self, dedupe: str, address: str, payload: str, received_at: float = 0.0) -> int:
+        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job.
+        A person's message (``received_at`` set) also opens their 24-hour window."""
+        keys = [
+            self.key("seen", dedupe),
+            self.key("inbox", address),
+            self.key("sched", address),
+            self.key("lastin"),
+        ]
+        at = f"{received_at:.0f}" if received_at else ""
+        return int(self._ingest(keys=keys, args=[SEEN_TTL, payload, SCHED_TTL, at, address]))
+
+    def last_inbound(self, address: str) -> float | None:
+        """When this person last wrote to us (unix time)."""
+        raw = self.r.hget(self.key("lastin"), address)
+        return float(raw) if raw else None
 
     def peek_inbox(self, address: str, limit: int) -> list[bytes]:
         """The oldest queued messages, left in place until each is handled."""
@@ -284,6 +301,21 @@ class Store:
         if self.r.sadd(self.key("people"), address):
             self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], 1)
 
+    def record_consent(self, address: str, consent: Consent) -> None:
+        """Keep the answer to the updates question: the set broadcasts draw on, and the
+        evidence (time, channel, wording) in the suppression record, which outlives DELETE."""
+        pipe = self.r.pipeline()
+        if consent.granted:
+            pipe.sadd(self.key("consented"), address)
+        else:
+            pipe.srem(self.key("consented"), address)
+        pipe.hset(self._sup(address), "consent", json.dumps(asdict(consent)))
+        pipe.execute()
+
+    def has_consent(self, address: str) -> bool:
+        """Agreed to polling-day updates."""
+        return bool(self.r.sismember(self.key("consented"), address))
+
     def supporters_by_channel(self) -> dict[str, int]:
         """How many people have a conversation, per channel."""
         return {k.decode(): int(v) for k, v in self.r.hgetall(self.key("supporters")).items()}
@@ -298,6 +330,8 @@ class Store:
         pipe.delete(self.key("conv", address))
         pipe.hdel(self.key("referrals"), address)
         pipe.hdel(self.key("unreachable"), address)
+        pipe.hdel(self.key("lastin"), address)
+        pipe.srem(self.key("consented"), address)
         pipe.hsetnx(self._sup(address), "seen", 1)
         pipe.execute()
         if self.r.srem(self.key("people"), address):

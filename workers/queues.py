@@ -34,5 +34,6 @@ def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
 def accept(store: Store, messages: Iterable[Inbound]) -> None:
     """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
     for msg in messages:
-        if store.ingest(msg.external_id, msg.address, msg.to_json()) == 2:
+        at = 0.0 if msg.event else msg.received_at
+        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) == 2:
             enqueue_drain(store.r, msg.address)

@@ -76,6 +76,8 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         store.save(turn.conv)
         if conv is None:
             store.add_person(msg.address)
+        if turn.conv.consent and (conv is None or conv.consent != turn.conv.consent):
+            store.record_consent(msg.address, turn.conv.consent)
     replies = [
         out
         for out in turn.replies
