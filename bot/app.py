@@ -14,8 +14,10 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from bot.admin import blueprint as admin_blueprint
 from bot.channels import ParseError, telegram, twilio
 from bot.config import Settings, load_settings
+from bot.http import json_error
 from bot.store import Store
 from workers.queues import accept
 
@@ -32,35 +34,37 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store(r, settings.key_prefix)
     app.extensions["pollday"] = {"settings": settings, "redis": r, "store": store}
 
+    app.register_blueprint(admin_blueprint(settings, store))
+
     @app.post("/webhooks/telegram")
     def telegram_webhook() -> Any:
         if not settings.telegram_on:
-            return _reason(404, "telegram channel is not configured")
+            return json_error(404, "telegram channel is not configured")
         if not telegram.verify(settings.telegram_secret, request.headers):
-            return _reason(403, "bad or missing secret token")
+            return json_error(403, "bad or missing secret token")
         update = request.get_json(silent=True)
         if update is None:
-            return _reason(400, "body is not JSON")
+            return json_error(400, "body is not JSON")
         try:
             messages = telegram.parse(update, time.time())
         except ParseError as exc:
-            return _reason(400, str(exc))
+            return json_error(400, str(exc))
         accept(store, messages)
         return jsonify(ok=True)
 
     @app.post("/webhooks/twilio")
     def twilio_webhook() -> Any:
         if not settings.twilio_on:
-            return _reason(404, "twilio channels are not configured")
+            return json_error(404, "twilio channels are not configured")
         form = request.form.to_dict()
         url = settings.public_url + request.full_path.rstrip("?")
         signature = request.headers.get(twilio.SIGNATURE_HEADER, "")
         if not twilio.verify(settings.twilio_auth_token, url, form, signature):
-            return _reason(403, "bad or missing X-Twilio-Signature")
+            return json_error(403, "bad or missing X-Twilio-Signature")
         try:
             messages = twilio.parse(form, time.time())
         except ParseError as exc:
-            return _reason(400, str(exc))
+            return json_error(400, str(exc))
         on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
         accept(store, [m for m in messages if on.get(m.channel)])
         return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
@@ -75,16 +79,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        return _reason(exc.code or 500, exc.description or exc.name)
+        return json_error(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> Any:
         log.error("redis unavailable: %s", type(exc).__name__)
-        return _reason(503, "storage unavailable, try again")
+        return json_error(503, "storage unavailable, try again")
 
     return app
-
-
-def _reason(status: int, reason: str) -> tuple[Response, int]:
-    """A short JSON error a machine can read; never a traceback."""
-    return jsonify(ok=False, error=reason), status

@@ -26,9 +26,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rq import Queue
+
 from bot.config import Campaign
 from bot.rooms import Directory, seat_key
 from bot.store import Store
+from workers.queues import BROADCAST, JOB_TTLS
 
 SLICE = 50  # recipients per unit of work: about a second of sending at typical limits
 SKIP_REASONS = ("opted_out", "no_consent", "unreachable", "outside_window")
@@ -183,6 +186,12 @@ class Broadcasts:
             pipe.hset(self.key(bid, "counts"), "skipped:no_consent", no_consent)
         pipe.execute()
         return bid
+
+    def launch(self, bid: int, parallel: int = 2) -> None:
+        """Queue the first sending steps (each step queues the next; see workers/broadcasts)."""
+        q = Queue(BROADCAST, connection=self.r)
+        for _ in range(parallel):
+            q.enqueue("workers.broadcasts.step", bid, **JOB_TTLS)
 
     def meta(self, bid: int | str) -> dict[str, str]:
         """The broadcast's record ({} if there is none)."""

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from bot.model import Inbound
 from bot.state import Conversation, State, Turn, World
-from handlers import availability, commands, location, offer, say, share, start
+from handlers import availability, commands, location, offer, organiser, say, share, start
 from handlers.words import Command, command
 
 Handler = Callable[[Conversation, Inbound, World], Turn]
@@ -47,6 +47,15 @@ def handle(conv: Conversation | None, msg: Inbound, world: World) -> Turn:
     """One turn: the new conversation (None when erased) and the replies."""
     if msg.event:
         return EVENTS[msg.event](conv, msg, world) if conv else Turn(None)
+    if (text := organiser.draft_text(msg, world)) is not None:
+        return organiser.preview(conv, msg, text, world)
+    if conv is not None and conv.draft is not None:
+        sent = organiser.confirm(conv, msg, world)
+        if sent:
+            return sent
+        dropped = handle(conv.evolve(draft=None), msg, world)
+        notice = say.say(conv, "broadcast_dropped")
+        return Turn(dropped.conv, [notice, *dropped.replies])
     cmd = command(msg.text) if msg.text else None
     if msg.text.startswith("/start"):
         cmd = Command.START

@@ -99,3 +99,4 @@ class SendResult:
     retry_after: float | None = None  # seconds; set when the failure is retryable
     unreachable: str | None = None  # reason code when the person cannot be reached again
     error: str = ""
+    code: int | None = None  # the platform's error code, when it gave one

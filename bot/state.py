@@ -65,6 +65,7 @@ class Conversation:
     consent: Consent | None = None
     code: str | None = None  # this person's referral code
     referred_by: str | None = None  # address of whoever's link brought them
+    draft: str | None = None  # an organiser's broadcast awaiting YES
     created_at: str = ""
 
     @property
@@ -153,6 +154,14 @@ class World(Protocol):
 
     def erase(self, address: str) -> None:
         """Delete everything about the person except the suppression record."""
+        ...
+
+    def broadcast_size(self) -> int:
+        """How many people a broadcast to everyone would reach now."""
+        ...
+
+    def start_broadcast(self, text: str) -> tuple[int, int]:
+        """Create and start a broadcast to everyone who agreed to updates: (id, recipients)."""
         ...
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.broadcasts import Audience, Broadcasts
 from bot.config import Campaign
 from bot.geo import Geocoder
 from bot.model import Location
@@ -90,3 +91,13 @@ class LiveWorld:
 
     def erase(self, address: str) -> None:
         self.store.erase(address)
+
+    def broadcast_size(self) -> int:
+        return len(Broadcasts(self.store).select(Audience(), self.directory)[0])
+
+    def start_broadcast(self, text: str) -> tuple[int, int]:
+        bc = Broadcasts(self.store)
+        recipients, no_consent = bc.select(Audience(), self.directory)
+        bid = bc.create(text, Audience(), recipients, no_consent)
+        bc.launch(bid)
+        return bid, len(recipients)

@@ -49,6 +49,7 @@ def _try(rt: Runtime, out: Outbound, unreachable: set[str]) -> float | None:
         log.warning("channel %s is off: reply dropped", out.channel)
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
+        rt.pacer.record(out.channel, out.recipient)  # replies never wait; broadcasts make room
         result = sender.send(out)
         if result.ok:
             return None

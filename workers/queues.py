@@ -13,7 +13,8 @@ from bot.store import Store
 
 TURNS = "turns"  # people talking to the bot: always first
 OUTBOUND = "outbound"  # delayed retries of sends
-QUEUES = (TURNS, OUTBOUND)
+BROADCAST = "broadcast"  # broadcasts and reminders: only when no one is waiting for a reply
+QUEUES = (TURNS, OUTBOUND, BROADCAST)
 # Jobs carry addresses (and deferred sends carry texts): keep no results, and failures
 # only long enough to investigate, not RQ's default of a year.
 JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}

@@ -13,6 +13,7 @@ from bot.channels.console import ConsoleSender
 from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organiser import seed_from_config
+from bot.pacing import Pacer
 from bot.store import Store
 from bot.world import Catalog, LiveWorld
 
@@ -27,6 +28,7 @@ class Runtime:
     redis: redis.Redis
     store: Store
     world: LiveWorld
+    pacer: Pacer
     senders: dict[str, Sender] = field(default_factory=dict)
 
     def sender(self, channel: str) -> Sender | None:
@@ -69,7 +71,9 @@ def build(settings: Settings) -> Runtime:
         len(directory.unmatched()),
         ", ".join(sorted(senders)),
     )
-    return Runtime(settings, r, store, LiveWorld(store, c, catalog, geocoder), senders)
+    world = LiveWorld(store, c, catalog, geocoder)
+    pacer = Pacer(r, c.rate_limits, settings.key_prefix)
+    return Runtime(settings, r, store, world, pacer, senders)
 
 
 @cache

@@ -6,6 +6,7 @@ Addresses are ``whatsapp:+447700900123`` and ``sms:+447700900123`` (E.164).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 
@@ -90,16 +91,20 @@ class TwilioSender:
         """Send plain text; buttons are already spelt out in the text on these channels."""
         to = out.recipient if out.channel == "sms" else f"whatsapp:{out.recipient}"
         try:
-            if out.template:
-                self.client.messages.create(from_=self.from_, to=to, content_sid=out.template)
+            if out.template:  # an approved template, the text as its one variable
+                variables = json.dumps({"1": out.text[:MAX_BODY]})
+                self.client.messages.create(
+                    from_=self.from_, to=to, content_sid=out.template, content_variables=variables
+                )
             else:
                 self.client.messages.create(from_=self.from_, to=to, body=out.text[:MAX_BODY])
         except TwilioRestException as exc:
-            if exc.code in UNREACHABLE:
-                return SendResult(False, unreachable=UNREACHABLE[exc.code], error=str(exc.code))
-            if exc.code in RETRYABLE or exc.status >= 500 or exc.status == 429:
-                return SendResult(False, retry_after=2.0, error=str(exc.code or exc.status))
-            return SendResult(False, error=f"{exc.code}: {exc.msg}")
+            code = exc.code
+            if code in UNREACHABLE:
+                return SendResult(False, unreachable=UNREACHABLE[code], error=str(code), code=code)
+            if code in RETRYABLE or exc.status >= 500 or exc.status == 429:
+                return SendResult(False, retry_after=2.0, error=str(code or exc.status), code=code)
+            return SendResult(False, error=f"{code}: {exc.msg}", code=code)
         except TwilioException as exc:  # connection problems and the like
             return SendResult(False, retry_after=2.0, error=str(exc))
         except OSError as exc:

@@ -1,0 +1,118 @@
+"""The organiser API under /admin/api/: JSON, every call needing ``Bearer $ADMIN_TOKEN``."""
+
+from __future__ import annotations
+
+import hmac
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from bot import organiser
+from bot.broadcasts import Audience, AudienceError, Broadcasts, render
+from bot.config import Settings
+from bot.geo import Geocoder, make_geocoder
+from bot.http import json_error
+from bot.rooms import CsvError, Upload
+from bot.store import Store
+
+MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts
+MAX_UPLOAD = 16 * 1024 * 1024  # a spreadsheet of thousands of rooms, not a webhook
+
+
+def blueprint(settings: Settings, store: Store) -> Blueprint:
+    """The organiser routes, bound to one settings object and store."""
+    bp = Blueprint("admin", __name__, url_prefix="/admin/api")
+    campaign = settings.campaign
+
+    @cache
+    def geocoder() -> Geocoder:
+        return make_geocoder(settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url)
+
+    @bp.before_request
+    def authorise() -> Any:
+        request.max_content_length = MAX_UPLOAD
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {settings.admin_token}"
+        if not settings.admin_token or not hmac.compare_digest(given.encode(), expected.encode()):
+            return json_error(401, "missing or wrong Authorization: Bearer token")
+        return None
+
+    @bp.get("/rooms")
+    def rooms() -> Any:
+        return jsonify(rooms=organiser.rooms_report(store, campaign))
+
+    @bp.get("/summary")
+    def summary() -> Any:
+        return jsonify(organiser.summary(store, campaign))
+
+    @bp.post("/rooms/import")
+    def import_rooms() -> Any:
+        force = request.args.get("force", "").lower() in ("1", "true", "yes")
+        try:
+            result = organiser.import_rooms(store, campaign, _upload(), geocoder(), force=force)
+        except CsvError as exc:
+            return json_error(400, "the file was not loaded", errors=exc.problems)
+        except organiser.RoomsInUse as exc:
+            return json_error(
+                409, f"{exc}; nothing changed (add ?force=1 to move them)", rooms=exc.rooms
+            )
+        return jsonify(ok=True, **vars(result))
+
+    @bp.post("/targets/import")
+    def import_targets() -> Any:
+        try:
+            count = organiser.import_targets(store, _upload())
+        except CsvError as exc:
+            return json_error(400, "the file was not loaded", errors=exc.problems)
+        return jsonify(ok=True, targets=count)
+
+    @bp.post("/broadcasts")
+    def create_broadcast() -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return json_error(400, "expected a JSON object with text, audience, dry_run")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return json_error(400, "text: required")
+        if len(text) > MAX_TEXT:
+            return json_error(400, f"text: at most {MAX_TEXT} characters")
+        if not isinstance(body.get("dry_run", False), bool):
+            return json_error(400, "dry_run: expected true or false")
+        directory = organiser.directory(store)
+        try:
+            audience = Audience.parse(body.get("audience"), campaign, directory)
+        except AudienceError as exc:
+            return json_error(400, str(exc))
+        bc = Broadcasts(store)
+        recipients, no_consent = bc.select(audience, directory)
+        if body.get("dry_run"):
+            sample = render(text.strip(), campaign)
+            return jsonify(recipients=len(recipients), no_consent=no_consent, sample=sample)
+        bid = bc.create(text.strip(), audience, recipients, no_consent)
+        bc.launch(bid)
+        return jsonify(id=bid, recipients=len(recipients)), 202
+
+    @bp.get("/broadcasts/<int:bid>")
+    def broadcast_status(bid: int) -> Any:
+        status = Broadcasts(store).status(bid)
+        return jsonify(status) if status else json_error(404, f"no broadcast {bid}")
+
+    @bp.post("/broadcasts/<int:bid>/cancel")
+    def cancel_broadcast(bid: int) -> Any:
+        bc = Broadcasts(store)
+        if not bc.meta(bid):
+            return json_error(404, f"no broadcast {bid}")
+        if not bc.cancel(bid):
+            return json_error(409, f"broadcast {bid} has already ended")
+        return jsonify(bc.status(bid))
+
+    return bp
+
+
+def _upload() -> Upload:
+    """The CSV from a multipart ``file`` field, or the raw request body."""
+    if "file" in request.files:
+        f = request.files["file"]
+        return Upload(f.filename or "upload.csv", f.read())
+    return Upload("upload.csv", request.get_data())

@@ -1,0 +1,40 @@
+"""Organisers broadcasting from chat: ``/broadcast <text>`` previews, YES sends."""
+
+from __future__ import annotations
+
+import re
+
+from bot.broadcasts import render
+from bot.model import Inbound
+from bot.state import Conversation, State, Turn, World
+from handlers import say
+from handlers.words import is_yes
+
+COMMAND = re.compile(r"^\s*(?:/broadcast(?:@\w+)?|broadcast)\s+(\S.*)$", re.S | re.I)
+
+
+def draft_text(msg: Inbound, world: World) -> str | None:
+    """The broadcast an organiser is asking for, if this message is one."""
+    if msg.address not in world.campaign.organisers:
+        return None
+    match = COMMAND.match(msg.text)
+    return match[1].strip() if match else None
+
+
+def preview(conv: Conversation | None, msg: Inbound, text: str, world: World) -> Turn:
+    """Show what would be sent and to how many; nothing goes until they say YES."""
+    conv = conv or Conversation(msg.address, State.ASK_LOCATION, created_at=world.now().isoformat())
+    count = world.broadcast_size()
+    sample = render(text, world.campaign)
+    reply = say.say(conv, "broadcast_preview", count=count, text=sample)
+    return Turn(conv.evolve(draft=text), [reply])
+
+
+def confirm(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
+    """YES sends the drafted broadcast; anything else drops it (and is then handled as usual:
+    None tells the caller to carry on)."""
+    assert conv.draft is not None
+    if msg.payload == "yes" or is_yes(msg.text):
+        bid, count = world.start_broadcast(conv.draft)
+        return Turn(conv.evolve(draft=None), [say.say(conv, "broadcast_sent", id=bid, count=count)])
+    return None

@@ -1,0 +1,128 @@
+"""Sending a broadcast: small jobs, each one slice of recipients, paced and ledgered.
+
+Each ``step`` job claims a slice (a lease in Redis), queues its successor straight away
+(so a killed worker never ends the chain), and sends the slice one recipient at a time
+through the shared pacer. Steps are short, so a worker goes back to people's turns
+between them: replies always go first. A slice whose worker died is taken over when its
+lease expires; see bot/broadcasts.py for the one ambiguous case.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from rq import Queue
+
+from bot.broadcasts import WINDOW, Broadcasts, render
+from bot.model import Outbound, SendResult
+from workers.queues import BROADCAST, JOB_TTLS
+from workers.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
+LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
+OUTSIDE_WINDOW = 63016  # Twilio: free-form WhatsApp outside the 24-hour window
+RETRIES = 3
+
+
+def step(bid: int) -> int:
+    """RQ job: send one slice of a broadcast; returns how many recipients it settled."""
+    rt = runtime()
+    bc = Broadcasts(rt.store)
+    if not bc.is_live(bid):
+        return 0
+    q = Queue(BROADCAST, connection=rt.redis)
+    claim = bc.claim_slice(bid, LEASE)
+    if claim is None:
+        # Every slice is done or leased; a leased one may belong to a dead worker, so
+        # look again once its lease could have run out.
+        if bc.is_live(bid):
+            q.enqueue_in(timedelta(seconds=LEASE / 2), step, bid, **JOB_TTLS)
+        return 0
+    k, _ = claim
+    q.enqueue(step, bid, **JOB_TTLS)
+    text = render(bc.meta(bid)["text"], rt.settings.campaign)
+    settled = 0
+    for address in bc.recipients(bid, k):
+        if not bc.is_live(bid):
+            return settled  # cancelled: leave the rest unsent
+        send_one(rt, bc, bid, address, text)
+        bc.keep_lease(bid, k, LEASE)
+        settled += 1
+    bc.slice_done(bid, k)
+    return settled
+
+
+def skip_reason(rt: Runtime, address: str, template: str) -> str | None:
+    """Why this person must not get the broadcast now, if so."""
+    store = rt.store
+    if store.was_stopped(address):
+        return "opted_out"
+    if not store.has_consent(address):
+        return "no_consent"
+    if store.unreachable(address) or rt.sender(address.split(":", 1)[0]) is None:
+        return "unreachable"
+    if address.startswith("whatsapp:") and not template and not _in_window(rt, address):
+        return "outside_window"
+    return None
+
+
+def _in_window(rt: Runtime, address: str) -> bool:
+    last = rt.store.last_inbound(address)
+    return last is not None and time.time() - last < WINDOW
+
+
+def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str) -> None:
+    """Send to one recipient at most once, recording what happened in the ledger."""
+    state = bc.state(bid, address)
+    if state == "sending":
+        # Claimed by a worker that died: it may or may not have gone. Never resend.
+        bc.settle(bid, address, "ambiguous", "ambiguous", "from-sending")
+        return
+    if state is not None:
+        return
+    template = rt.settings.campaign.broadcast_template
+    reason = skip_reason(rt, address, template)
+    if reason:
+        bc.settle(bid, address, f"skipped:{reason}", f"skipped:{reason}", "claim")
+        return
+    channel, chat = address.split(":", 1)
+    out = Outbound(address, text)
+    if channel == "whatsapp" and not _in_window(rt, address):
+        out = Outbound(address, text, template=template)
+    while not rt.pacer.acquire(channel, chat, timeout=5.0):
+        if not bc.is_live(bid):
+            return
+    if not bc.settle(bid, address, "sending", "", "claim"):
+        return  # someone else has it
+    result = _send(rt, out)
+    if result.ok:
+        bc.settle(bid, address, "sent", "sent", "final")
+    elif result.code == OUTSIDE_WINDOW and not template:
+        bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "final")
+    elif result.unreachable:
+        rt.store.mark_unreachable(address, result.unreachable)
+        bc.settle(bid, address, f"failed:{result.unreachable}", "failed", "final")
+    else:
+        log.warning("broadcast %s: %s send failed: %s", bid, channel, result.error)
+        bc.settle(bid, address, "failed:error", "failed", "final")
+
+
+def _send(rt: Runtime, out: Outbound) -> SendResult:
+    """Send with a few short retries for temporary trouble; switch to the template if the
+    platform says the WhatsApp window has closed."""
+    sender = rt.sender(out.channel)
+    assert sender is not None
+    template = rt.settings.campaign.broadcast_template
+    result = SendResult(False, error="not sent")
+    for attempt in range(1, RETRIES + 1):
+        result = sender.send(out)
+        if result.code == OUTSIDE_WINDOW and template and not out.template:
+            out = Outbound(out.address, out.text, template=template)
+            continue
+        if result.ok or result.retry_after is None or attempt == RETRIES:
+            return result
+        time.sleep(min(result.retry_after * attempt, 5.0))
+    return result
