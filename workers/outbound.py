@@ -22,13 +22,16 @@ DEFER_ATTEMPTS = 5
 INLINE_WAIT_MAX = 5.0  # longer waits go to the scheduler rather than holding a worker
 
 
-def deliver(rt: Runtime, replies: Sequence[Outbound], attempt: int = 0) -> None:
-    """Send replies in order; if one must wait, it and the rest are sent later, in order."""
+def deliver(
+    rt: Runtime, replies: Sequence[Outbound], attempt: int = 0, record: bool = True
+) -> None:
+    """Send replies in order; if one must wait, it and the rest are sent later, in order.
+    ``record=False`` when the caller already took a slot from the pacer."""
     unreachable: set[str] = set()
     for i, out in enumerate(replies):
         if out.address in unreachable:
             continue  # blocked just now: the rest of this turn would fail the same way
-        wait = _try(rt, out, unreachable)
+        wait = _try(rt, out, unreachable, record)
         if wait is None:
             continue
         if attempt >= DEFER_ATTEMPTS:
@@ -42,14 +45,15 @@ def deliver(rt: Runtime, replies: Sequence[Outbound], attempt: int = 0) -> None:
         return
 
 
-def _try(rt: Runtime, out: Outbound, unreachable: set[str]) -> float | None:
+def _try(rt: Runtime, out: Outbound, unreachable: set[str], record: bool) -> float | None:
     """Send one message with short inline retries; seconds to wait if it must be deferred."""
     sender = rt.sender(out.channel)
     if sender is None:
         log.warning("channel %s is off: reply dropped", out.channel)
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
-        rt.pacer.record(out.channel, out.recipient)  # replies never wait; broadcasts make room
+        if record:  # replies never wait for the pacer; broadcasts make room for them
+            rt.pacer.record(out.channel, out.recipient)
         result = sender.send(out)
         if result.ok:
             return None

@@ -15,7 +15,7 @@ import redis
 from bot.conversation import handle
 from bot.model import Inbound, Outbound
 from messages import t
-from workers import outbound
+from workers import outbound, reminders
 from workers.queues import enqueue_drain
 from workers.runtime import Runtime, runtime
 
@@ -78,6 +78,10 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
             store.add_person(msg.address)
         if turn.conv.consent and (conv is None or conv.consent != turn.conv.consent):
             store.record_consent(msg.address, turn.conv.consent)
+        if turn.conv.pledge and (conv is None or conv.pledge != turn.conv.pledge):
+            reminders.schedule(rt, msg.address, turn.conv.pledge)
+    elif conv is not None:
+        reminders.cancel_all(rt, msg.address)  # erased: the scheduled jobs name them
     replies = [
         out
         for out in turn.replies
