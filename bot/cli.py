@@ -1,15 +1,33 @@
-"""``pollday``: organiser commands. ``pollday check`` validates config.yaml and the CSVs;
-``pollday set-webhook`` points Telegram at this deployment with the webhook secret."""
+"""``pollday``: the organisers' command line.
+
+  pollday check                           validate config.yaml, rooms and targets
+  pollday set-webhook                     register the Telegram webhook with its secret
+  pollday rooms import FILE [--force]     replace the rooms (pledges kept by room id)
+  pollday targets import FILE             replace the target seats
+  pollday targets from-results FILE --party Lab --max-majority-pct 10 [-o OUT] [--import]
+                                          choose targets from the HoC results file
+  pollday purge [--dry-run]               remove personal data now (normally scheduled)
+
+Commands that touch data use ``REDIS_URL`` (``make run`` prints it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import json
 import sys
+from pathlib import Path
 
+import redis
+
+from bot import organiser
 from bot.config import ConfigError, Settings, load_settings
 from bot.geo import make_geocoder
-from bot.rooms import CsvError, Directory, load_rooms, load_targets
+from bot.results import targets_from_results, write_targets_csv
+from bot.rooms import CsvError, Directory, Upload, load_rooms, load_targets
+from bot.store import Store
 
 
 def check(settings: Settings) -> str:
@@ -31,7 +49,7 @@ def check(settings: Settings) -> str:
 
 
 def set_webhook(settings: Settings) -> str:
-    """Register ``PUBLIC_URL/webhooks/telegram`` with the secret token; what Telegram said."""
+    """Register ``PUBLIC_URL/webhooks/telegram`` with the secret token."""
     from telegram import Bot
 
     if not (settings.telegram_on and settings.public_url.startswith("https://")):
@@ -52,17 +70,85 @@ def set_webhook(settings: Settings) -> str:
     return f"webhook set: {settings.public_url}/webhooks/telegram"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pollday`` console script."""
-    parser = argparse.ArgumentParser(prog="pollday", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _store(settings: Settings) -> Store:
+    if not settings.redis_url:
+        raise ConfigError("REDIS_URL: not set (make run prints the one it started)")
+    return Store(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> str:
+    """Carry out one parsed command; its output."""
+    if args.command == "check":
+        return check(settings)
+    if args.command == "set-webhook":
+        return set_webhook(settings)
+    if args.command == "rooms":
+        geocoder = make_geocoder(
+            settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url
+        )
+        result = organiser.import_rooms(
+            _store(settings), settings.campaign, Path(args.file), geocoder, force=args.force
+        )
+        return json.dumps(vars(result), indent=2)
+    if args.command == "targets" and args.action == "import":
+        return f"ok: {organiser.import_targets(_store(settings), Path(args.file))} target seats"
+    if args.command == "targets":
+        chosen = targets_from_results(Path(args.file), args.party, args.max_majority_pct)
+        text = io.StringIO()
+        write_targets_csv(chosen, text)
+        if args.output:
+            Path(args.output).write_text(text.getvalue())
+        elif not args.do_import:
+            return text.getvalue().rstrip("\n")
+        if args.do_import:
+            upload = Upload(
+                f"{args.file} ({args.party} <= {args.max_majority_pct}%)", text.getvalue().encode()
+            )
+            organiser.import_targets(_store(settings), upload)
+        return f"{len(chosen)} target seats" + (" imported" if args.do_import else " written")
+    from workers import purge
+    from workers.runtime import build
+
+    found = purge.purge(build(settings), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    return "\n".join(f"{verb} {n:>7}  {kind}" for kind, n in found.items())
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    p = argparse.ArgumentParser(
+        prog="pollday", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="validate config.yaml, rooms and targets")
     sub.add_parser("set-webhook", help="register the Telegram webhook with its secret")
-    args = parser.parse_args(argv)
+    rooms = sub.add_parser("rooms", help="committee rooms").add_subparsers(
+        dest="action", required=True
+    )
+    imp = rooms.add_parser("import", help="replace the rooms from a CSV file")
+    imp.add_argument("file")
+    imp.add_argument("--force", action="store_true", help="remove rooms even with pledges")
+    targets = sub.add_parser("targets", help="target seats").add_subparsers(
+        dest="action", required=True
+    )
+    targets.add_parser("import", help="replace the targets from a CSV file").add_argument("file")
+    res = targets.add_parser("from-results", help="choose targets from the HoC results CSV")
+    res.add_argument("file")
+    res.add_argument("--party", required=True, help="party abbreviation as in the file: Lab")
+    res.add_argument("--max-majority-pct", type=float, required=True)
+    res.add_argument("-o", "--output", help="write the targets CSV here (default: stdout)")
+    res.add_argument("--import", dest="do_import", action="store_true", help="also import them")
+    purge = sub.add_parser("purge", help="remove personal data now")
+    purge.add_argument("--dry-run", action="store_true", help="only list what would go")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pollday`` console script."""
+    args = parser().parse_args(argv)
     try:
-        settings = load_settings()
-        print(check(settings) if args.command == "check" else set_webhook(settings))
-    except (ConfigError, CsvError) as exc:
+        print(run(args, load_settings()))
+    except (ConfigError, CsvError, ValueError, organiser.RoomsInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -60,6 +60,7 @@ def main() -> int:
             procs.append(procfile.start(command, env, log))
         wait_healthy(f"http://127.0.0.1:{env['PORT']}/healthz", procs)
         say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
+        say(f"For pollday commands in another terminal: export REDIS_URL={env['REDIS_URL']}")
         chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix)
     except KeyboardInterrupt:
         pass

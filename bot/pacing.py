@@ -110,19 +110,18 @@ class Pacer:
         return self._run(channel, chat, record=False)
 
     def acquire(self, channel: str, chat: str | None = None, timeout: float = 30.0) -> bool:
-        """Wait for a slot and take it; False once ``timeout`` seconds cannot be enough.
-
-        Gives up early when the advised wait alone exceeds the time left.
-        """
+        """Wait up to ``timeout`` seconds for a slot and take it; False if none came in time."""
         deadline = time.monotonic() + timeout
         while True:
             wait = self.try_acquire(channel, chat)
             if wait == 0.0:
                 return True
             left = deadline - time.monotonic()
-            if wait > left:
+            if left <= 0:
                 return False
-            time.sleep(min(wait, MAX_SLEEP))
+            # Even when the wait exceeds the time left, spend the time: callers that retry
+            # acquire() in a loop would otherwise spin on Redis.
+            time.sleep(min(wait, MAX_SLEEP, left))
 
     def record(self, channel: str, chat: str | None = None) -> None:
         """Log a reply: it is never delayed, but it uses up room that broadcasts then wait for."""

@@ -15,6 +15,7 @@ from rq import Queue, SimpleWorker
 
 from bot.config import ConfigError
 from bot.rooms import CsvError
+from workers import purge
 from workers.queues import QUEUES
 from workers.runtime import runtime
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CsvError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
+    purge.schedule(rt)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)
     worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
