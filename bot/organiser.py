@@ -162,5 +162,6 @@ def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:
 def mask(address: str) -> str:
     """An address with the middle hidden: enough to recognise, not to copy."""
     channel, _, ident = address.partition(":")
-    keep = 3 if len(ident) > 6 else 1
-    return f"{channel}:{ident[:keep]}{'•' * max(0, len(ident) - 2 * keep)}{ident[-keep:]}"
+    keep = 3 if len(ident) > 8 else 1 if len(ident) > 3 else 0
+    tail = ident[len(ident) - keep :] if keep else ""
+    return f"{channel}:{ident[:keep]}{'•' * (len(ident) - 2 * keep)}{tail}"

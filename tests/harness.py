@@ -1,0 +1,217 @@
+"""The whole system as a test fixture: gunicorn and workers started from the Procfile, an
+embedded Redis, fake Telegram, Twilio and postcodes.io servers, and helpers that talk to it
+the way the platforms do."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+from bot import procfile
+from bot.embedded_redis import EmbeddedRedis, free_port
+from tests.fakes import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    FakePostcodesIo,
+    FakeTelegram,
+    FakeTwilio,
+    sign,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "e2e-secret"
+ADMIN_TOKEN = "e2e-admin-token"
+BOT_NUMBER = "+447700900000"
+
+CONFIG = """
+name: Test Party
+polling_day: 2029-05-03
+shifts:
+  - {id: morning, label: Morning, start: "07:00", end: "12:00"}
+  - {id: afternoon, label: Afternoon, start: "12:00", end: "17:00"}
+  - {id: evening, label: Evening, start: "17:00", end: "22:00"}
+rooms: rooms.csv
+targets: targets.csv
+telegram_username: test_pollday_bot
+whatsapp_number: "+44 7700 900000"
+max_distance_km: 30
+organiser_contact: ring 020 7946 0000
+"""
+ROOMS = """\
+id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact
+holloway,Holloway Labour Hall,1 Holloway Road,N7 6BU,Seat A,51.56007,-0.11567,1,,
+archway,Archway Centre,2 Archway Close,N19 4LU,Seat B,51.56290,-0.12178,5,0,
+safe,Safe Seat Rooms,3 Safe Street,N7 6AA,Safe Seat,51.55420,-0.10980,10,,
+whitehall,Whitehall Rooms,4 Whitehall,SW1A 1AA,Seat C,,,3,,
+"""
+TARGETS = "constituency,priority\nSeat A,1\nSeat B,2\nseat c,3\n"
+POSTCODES = {
+    "N7 6AA": (51.5541, -0.1097),
+    "SW1A 1AA": (51.50101, -0.14156),
+    "N19 4LU": (51.5629, -0.12178),
+}
+
+
+class Bot:
+    """The running system and helpers to talk to it like the platforms do."""
+
+    def __init__(
+        self, tmp: Path, config_extra: str = "", env: dict[str, str] | None = None
+    ) -> None:
+        self.tmp = tmp
+        self.config_extra, self.extra_env = config_extra, env or {}
+        self.telegram = FakeTelegram().start()
+        self.twilio = FakeTwilio().start()
+        self.postcodes = FakePostcodesIo(POSTCODES).start()
+        self.redis_server = EmbeddedRedis(tmp / "redis").start()
+        self.r = redis.Redis.from_url(self.redis_server.url)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = requests.Session()  # keep-alive, like the platforms
+        self.ids = itertools.count(500_000)
+        self.procs: list = []
+
+    def start(self, workers: int = 2) -> None:
+        (self.tmp / "config.yaml").write_text(CONFIG + self.config_extra)
+        (self.tmp / "rooms.csv").write_text(ROOMS)
+        (self.tmp / "targets.csv").write_text(TARGETS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))}
+        env.update(
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            PORT=str(self.port),
+            REDIS_URL=self.redis_server.url,
+            BOT_CONFIG=str(self.tmp / "config.yaml"),
+            VAR_DIR=str(self.tmp / "var"),
+            PUBLIC_URL=self.url,
+            TELEGRAM_BOT_TOKEN="123456:TEST",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            TELEGRAM_API_URL=self.telegram.url,
+            TWILIO_ACCOUNT_SID=TEST_ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN,
+            TWILIO_WHATSAPP_FROM=f"whatsapp:{BOT_NUMBER}",
+            TWILIO_SMS_FROM=BOT_NUMBER,
+            TWILIO_API_URL=self.twilio.url,
+            GEOCODER="postcodes.io",
+            POSTCODES_IO_URL=self.postcodes.url,
+            ADMIN_TOKEN=ADMIN_TOKEN,
+            **self.extra_env,
+        )
+        self.env = env
+        self.logs: list[Path] = []
+        for name in ["web"] + ["worker"] * workers:
+            self.start_process(name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("web never became healthy:\n" + self.log_tail())
+
+    def start_process(self, name: str) -> subprocess.Popen:
+        """Start one Procfile process (``web`` or ``worker``) with the system's environment."""
+        log = (self.tmp / f"{name}-{len(self.procs)}.log").open("wb")
+        self.logs.append(Path(log.name))
+        proc = procfile.start(procfile.read(ROOT / "Procfile")[name], self.env, log, cwd=str(ROOT))
+        self.procs.append(proc)
+        return proc
+
+    def admin(self, method: str, path: str, **kw) -> requests.Response:
+        """Call the organiser API with the token."""
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        return self.http.request(method, self.url + "/admin/api" + path, headers=headers, **kw)
+
+    def log_tail(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in self.logs)
+
+    def stop(self) -> None:
+        procfile.stop(self.procs)
+        self.redis_server.stop()
+        for fake in (self.telegram, self.twilio, self.postcodes):
+            fake.stop()
+
+    # --- Telegram -----------------------------------------------------------------
+    def tg_update(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
+        update_id = next(self.ids)
+        user = {"id": chat_id, "is_bot": False, "first_name": "Ann_*[x]<b>&"}
+        if "data" in content:
+            body = {
+                "callback_query": {
+                    "id": f"cb{update_id}",
+                    "from": user,
+                    "chat_instance": "1",
+                    "data": content["data"],
+                    "message": {
+                        "message_id": 1,
+                        "date": 1,
+                        "chat": {"id": chat_id, "type": "private"},
+                    },
+                }
+            }
+        else:
+            message = {
+                "message_id": update_id,
+                "date": int(time.time()),
+                "from": user,
+                "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
+                **content,
+            }
+            body = {"message": message}
+        return {"update_id": update_id, **body}
+
+    def tg(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
+        update = self.tg_update(chat_id, **content)
+        self.post_tg(update, secret)
+        return update
+
+    def post_tg(self, update: dict, secret: str | None = SECRET) -> requests.Response:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        resp = self.http.post(self.url + "/webhooks/telegram", json=update, headers=headers)
+        assert resp.status_code == (200 if secret == SECRET else 403), resp.text
+        return resp
+
+    def tg_sent(self, chat_id: int, n: int, timeout: float = 15) -> list[dict]:
+        """Wait until chat_id has received n messages; return them all."""
+        self.telegram.wait_for(lambda _: len(self.telegram.sent(chat_id)) >= n, timeout)
+        time.sleep(0.05)
+        sent = self.telegram.sent(chat_id)
+        assert len(sent) == n, [m["text"] for m in sent]
+        return sent
+
+    # --- Twilio -------------------------------------------------------------------
+    def tw(self, sender: str, body: str = "", signature: str | None = None, **extra) -> dict:
+        whatsapp = sender.startswith("whatsapp:")
+        form = {
+            "MessageSid": f"SM{next(self.ids):032x}",
+            "AccountSid": TEST_ACCOUNT_SID,
+            "From": sender,
+            "To": f"whatsapp:{BOT_NUMBER}" if whatsapp else BOT_NUMBER,
+            "Body": body,
+            "NumMedia": "0",
+            **extra,
+        }
+        self.post_tw(form, signature)
+        return form
+
+    def post_tw(self, form: dict, signature: str | None = None) -> requests.Response:
+        url = self.url + "/webhooks/twilio"
+        sig = sign(url, form, TEST_AUTH_TOKEN) if signature is None else signature
+        resp = self.http.post(url, data=form, headers={"X-Twilio-Signature": sig})
+        assert resp.status_code == (200 if signature is None else 403), resp.text
+        return resp
+
+    def tw_sent(self, to: str, n: int, timeout: float = 15) -> list[str]:
+        self.twilio.wait_for(lambda _: len(self.twilio.messages(to)) >= n, timeout)
+        time.sleep(0.05)
+        bodies = [m["Body"] for m in self.twilio.messages(to)]
+        assert len(bodies) == n, bodies
+        return bodies

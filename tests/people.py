@@ -1,0 +1,35 @@
+"""Putting supporters straight into Redis, as if they had talked to the bot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.state import Consent, Conversation, Pledge, State
+from bot.store import Store
+
+
+def add_supporters(
+    store: Store,
+    addresses: Iterable[str],
+    consent: bool | None = True,
+    pledge: Pledge | None = None,
+    caps: tuple[int, ...] = (),
+    last_inbound: float | None = None,
+) -> list[str]:
+    """Supporters at the end of the journey, with the given consent and pledge."""
+    added = []
+    for address in addresses:
+        answer = None
+        if consent is not None:
+            answer = Consent(consent, "2029-04-01T10:00:00+00:00", address.split(":")[0], "v1")
+        conv = Conversation(address, State.DONE, postcode="N7 6AA", pledge=pledge, consent=answer)
+        store.save(conv)
+        store.add_person(address)
+        if answer:
+            store.record_consent(address, answer)
+        if pledge:
+            assert store.reserve(address, pledge, caps or (1000,) * len(pledge.shifts))
+        if last_inbound is not None:
+            store.r.hset(store.key("lastin"), address, f"{last_inbound:.0f}")
+        added.append(address)
+    return added

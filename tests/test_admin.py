@@ -1,0 +1,284 @@
+"""The organiser API on a real Redis: tokens, imports, staffing, summary, broadcasts."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rq import Queue
+
+from bot.app import create_app
+from bot.config import Settings, load_campaign
+from bot.model import Inbound
+from bot.state import Pledge
+from bot.store import Store
+from tests.people import add_supporters
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "organiser-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROOMS = (
+    "id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening\n"
+    "a,Hall A,1 St,N7 6AA,Hendon,51.59,-0.22,4,\n"
+    "b,Hall B,2 St,N7 6AB,Hendon,51.58,-0.21,10,2\n"
+    "c,Hall C,3 St,N7 6AD,Islington North,51.55,-0.11,6,\n"
+)
+TARGETS = "constituency,priority\nHendon,1\n"
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    text = (ROOT / "config.yaml").read_text()
+    text = text.replace("data/rooms.csv", "rooms.csv").replace("data/targets.csv", "targets.csv")
+    text = text.replace('imprint: "Promoted', 'imprint: "Promoted')
+    (tmp_path / "config.yaml").write_text(text)
+    (tmp_path / "rooms.csv").write_text(ROOMS)
+    (tmp_path / "targets.csv").write_text(TARGETS)
+    return load_campaign(tmp_path / "config.yaml")
+
+
+@pytest.fixture
+def settings(redis_server, campaign, geo_cache):
+    return Settings(
+        campaign=campaign,
+        redis_url=redis_server.url,
+        admin_token=TOKEN,
+        var_dir=geo_cache.parent,
+    )
+
+
+@pytest.fixture
+def store(r, settings):
+    return Store(r)
+
+
+@pytest.fixture
+def client(settings, store):
+    app = create_app(settings)
+    c = app.test_client()
+    assert c.post("/admin/api/targets/import", data=TARGETS, headers=AUTH).status_code == 200
+    assert c.post("/admin/api/rooms/import", data=ROOMS, headers=AUTH).status_code == 200
+    return c
+
+
+ROUTES = [
+    ("GET", "/admin/api/rooms"),
+    ("GET", "/admin/api/summary"),
+    ("POST", "/admin/api/rooms/import"),
+    ("POST", "/admin/api/targets/import"),
+    ("POST", "/admin/api/broadcasts"),
+    ("GET", "/admin/api/broadcasts/1"),
+    ("POST", "/admin/api/broadcasts/1/cancel"),
+]
+
+
+@pytest.mark.parametrize("method, path", ROUTES)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": ""},
+     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}],
+)  # fmt: skip
+def test_every_admin_route_refuses_a_missing_or_wrong_token(settings, r, method, path, headers):
+    client = create_app(settings).test_client()
+    resp = client.open(path, method=method, headers=headers, data="x")
+    assert resp.status_code == 401
+    assert resp.get_json() == {"ok": False, "error": "missing or wrong Authorization: Bearer token"}
+    assert r.keys("*") == []
+
+
+def test_no_admin_token_configured_means_no_admin_api(settings, r):
+    client = create_app(replace(settings, admin_token="")).test_client()
+    assert client.get("/admin/api/rooms", headers={"Authorization": "Bearer "}).status_code == 401
+
+
+def test_rooms_report_capacity_pledged_left(client, store):
+    add_supporters(store, ["sms:+447700900001"], pledge=Pledge("b", ("morning", "evening")))
+    rooms = {r["id"]: r for r in client.get("/admin/api/rooms", headers=AUTH).get_json()["rooms"]}
+    assert rooms["b"]["constituency"] == "Hendon" and rooms["b"]["target"] is True
+    assert rooms["b"]["shifts"] == {
+        "morning": {"capacity": 10, "pledged": 1, "left": 9},
+        "afternoon": {"capacity": 10, "pledged": 0, "left": 10},
+        "evening": {"capacity": 2, "pledged": 1, "left": 1},
+    }
+    assert rooms["c"]["target"] is False and rooms["c"]["priority"] is None
+
+
+def test_summary(client, store):
+    add_supporters(
+        store, [f"sms:+4477009000{i:02d}" for i in range(3)], pledge=Pledge("a", ("morning",))
+    )
+    add_supporters(store, ["telegram:5"], consent=None)
+    store.first_contact("sms:+447700900050", "telegram:5")
+    store.first_contact("sms:+447700900051", "sms:+447700900001")
+    store.first_contact("sms:+447700900052", "sms:+447700900001")
+    body = client.get("/admin/api/summary", headers=AUTH).get_json()
+    assert body["supporters"] == {"sms": 3, "telegram": 1}
+    assert body["pledges_by_shift"] == {"morning": 3, "afternoon": 0, "evening": 0}
+    # a has 3 of 4 in the morning: at least half. b is empty all day. c is not a target.
+    assert body["rooms_below_half_staffed"] == {
+        "morning": ["b"],
+        "afternoon": ["a", "b"],
+        "evening": ["a", "b"],
+    }
+    assert body["top_sharers"] == [
+        {"who": "sms:+44•••••••001", "brought_in": 2},
+        {"who": "telegram:•", "brought_in": 1},
+    ]
+
+
+def test_rooms_import_errors_list_row_column_reason_and_change_nothing(client, store):
+    before = store.load_catalog()
+    bad = ROOMS + "d,,4 St,N7,Hendon,51.5,-0.1,x,\n"
+    resp = client.post(
+        "/admin/api/rooms/import",
+        data={"file": (io.BytesIO(bad.encode()), "rooms.csv")},
+        headers=AUTH,
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 400
+    assert resp.get_json()["errors"] == [
+        "row 5, column capacity: expected a whole number >= 0, got 'x'",
+        "row 5, column name: empty",
+        "row 5, column postcode: not a full UK postcode: 'N7'",
+    ]
+    assert store.load_catalog() == before
+
+
+def test_reimport_keeps_pledges_and_reports_changes(client, store):
+    add_supporters(store, ["sms:+447700900001"], pledge=Pledge("a", ("morning",)))
+    changed = ROOMS.replace(
+        "a,Hall A,1 St,N7 6AA,Hendon,51.59,-0.22,4,", "a,Hall A2,1 St,N7 6AA,Hendon,51.59,-0.22,0,"
+    )
+    resp = client.post(
+        "/admin/api/rooms/import",
+        data=changed + "e,Hall E,5 St,N7 6AE,Hendon,51.6,-0.2,3,\n",
+        headers=AUTH,
+    )
+    body = resp.get_json()
+    assert resp.status_code == 200
+    assert (body["added"], body["updated"], body["removed"]) == (["e"], ["a"], [])
+    assert body["over_capacity"] == ["a|morning"]  # 1 pledged, capacity now 0
+    assert store.pledge_of("sms:+447700900001") == "a|morning"
+
+
+def test_removing_a_room_with_pledges_is_refused_unless_forced(client, store, r):
+    people = add_supporters(
+        store, ["sms:+447700900001", "telegram:9"], pledge=Pledge("a", ("morning",))
+    )
+    without_a = "\n".join(line for line in ROOMS.splitlines() if not line.startswith("a,")) + "\n"
+    resp = client.post("/admin/api/rooms/import", data=without_a, headers=AUTH)
+    assert resp.status_code == 409
+    assert resp.get_json()["rooms"] == {"a": 2}
+    assert "a" in {room.id for room in store.load_catalog()[0]}  # nothing changed
+    resp = client.post("/admin/api/rooms/import?force=1", data=without_a, headers=AUTH)
+    assert resp.status_code == 200 and resp.get_json()["moved"] == 2
+    for address in people:
+        (queued,) = r.lrange(f"pd:inbox:{address}", 0, -1)
+        event = Inbound.from_json(queued)
+        assert (event.event, event.payload, event.text) == ("room_closed", "a", "Hall A")
+    drains = [j.args for j in Queue("turns", connection=r).get_jobs()]
+    assert sorted(drains) == sorted((a,) for a in people)
+
+
+def test_targets_import(client, store):
+    resp = client.post(
+        "/admin/api/targets/import",
+        data="constituency,priority\nHendon,2\nIslington North,1\n",
+        headers=AUTH,
+    )
+    assert resp.get_json() == {"ok": True, "targets": 2}
+    assert store.load_catalog()[1] == {"hendon": 2, "islington north": 1}
+    bad = client.post("/admin/api/targets/import", data="constituency\nHendon\n", headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.get_json()["errors"] == ["row 1: missing column(s) priority"]
+
+
+def test_upload_limit_is_larger_than_a_webhooks(client):
+    big = ROOMS + "".join(
+        f"r{i},Room {i},{i} Long Street,N7 6AA,Hendon,51.5,-0.1,5,\n" for i in range(2000)
+    )
+    assert len(big) > 64 * 1024
+    assert client.post("/admin/api/rooms/import", data=big, headers=AUTH).status_code == 200
+
+
+def test_broadcast_dry_run_counts_and_renders_without_storing(client, store, r):
+    add_supporters(store, ["sms:+447700900001", "telegram:1"], pledge=Pledge("a", ("morning",)))
+    add_supporters(store, ["sms:+447700900002"], consent=False)
+    resp = client.post(
+        "/admin/api/broadcasts", json={"text": "Polls open at 7!", "dry_run": True}, headers=AUTH
+    )
+    body = resp.get_json()
+    assert resp.status_code == 200
+    assert body["recipients"] == 2 and body["no_consent"] == 1
+    assert body["sample"] == (
+        "Polls open at 7!\n\nPromoted by A. Agent on behalf of the Labour Party, "
+        "1 Example Street, London N1 1AA."
+    )
+    assert r.keys("pd:bc:*") == [] and Queue("broadcast", connection=r).count == 0
+
+
+@pytest.mark.parametrize(
+    "audience, expected",
+    [
+        ({}, ["sms:+447700900001", "telegram:1", "whatsapp:+447700900003"]),
+        ({"channel": "sms"}, ["sms:+447700900001"]),
+        ({"pledged": False}, ["whatsapp:+447700900003"]),
+        ({"pledged": True}, ["sms:+447700900001", "telegram:1"]),
+        ({"room": "a"}, ["sms:+447700900001"]),
+        ({"shift": "evening"}, ["telegram:1"]),
+        ({"constituency": "hendon"}, ["sms:+447700900001", "telegram:1"]),
+        ({"constituency": "Islington North"}, []),
+        ({"room": "a", "shift": "evening"}, []),
+    ],
+)
+def test_broadcast_audiences(client, store, r, audience, expected):
+    add_supporters(store, ["sms:+447700900001"], pledge=Pledge("a", ("morning",)))
+    add_supporters(store, ["telegram:1"], pledge=Pledge("b", ("evening",)))
+    add_supporters(store, ["whatsapp:+447700900003"])
+    add_supporters(store, ["sms:+447700900009"], consent=False, pledge=Pledge("a", ("morning",)))
+    resp = client.post(
+        "/admin/api/broadcasts", json={"text": "Hi", "audience": audience}, headers=AUTH
+    )
+    assert resp.status_code == 202
+    body = resp.get_json()
+    assert body["recipients"] == len(expected)
+    assert [a.decode() for a in r.lrange(f"pd:bc:{body['id']}:to", 0, -1)] == expected
+    status = client.get(f"/admin/api/broadcasts/{body['id']}", headers=AUTH).get_json()
+    assert status["total"] == len(expected) and status["audience"] == audience
+    assert status["status"] == ("queued" if expected else "done")
+
+
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ([], "expected a JSON object with text, audience, dry_run"),
+        ({}, "text: required"),
+        ({"text": "  "}, "text: required"),
+        ({"text": "x" * 1001}, "text: at most 1000 characters"),
+        ({"text": "x", "dry_run": "yes"}, "dry_run: expected true or false"),
+        ({"text": "x", "audience": {"ward": "x"}}, "audience: unknown key(s) ward"),
+        ({"text": "x", "audience": {"shift": "night"}}, "audience.shift: no shift 'night'"),
+        ({"text": "x", "audience": {"room": "zz"}}, "audience.room: no room 'zz'"),
+        ({"text": "x", "audience": {"channel": "fax"}}, "audience.channel: expected telegram"),
+        ({"text": "x", "audience": {"pledged": "yes"}}, "audience.pledged: expected true or false"),
+        ({"text": "x", "audience": ["sms"]}, "audience: expected an object"),
+    ],
+)
+def test_bad_broadcast_requests_are_400_with_a_reason(client, r, body, error):
+    resp = client.post("/admin/api/broadcasts", json=body, headers=AUTH)
+    assert resp.status_code == 400
+    assert resp.get_json()["error"].startswith(error)
+    assert r.keys("pd:bc:*") == []
+
+
+def test_broadcast_status_and_cancel(client, store):
+    add_supporters(store, ["sms:+447700900001"])
+    bid = client.post("/admin/api/broadcasts", json={"text": "Hi"}, headers=AUTH).get_json()["id"]
+    cancelled = client.post(f"/admin/api/broadcasts/{bid}/cancel", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    again = client.post(f"/admin/api/broadcasts/{bid}/cancel", headers=AUTH)
+    assert again.status_code == 409
+    assert client.get("/admin/api/broadcasts/999", headers=AUTH).status_code == 404
+    assert client.post("/admin/api/broadcasts/999/cancel", headers=AUTH).status_code == 404
