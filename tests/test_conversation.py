@@ -8,6 +8,7 @@ import pytest
 
 from bot.conversation import handle
 from bot.model import Inbound, Location
+from bot.rooms import Directory
 from bot.state import Consent, Conversation, Pledge, State
 from tests.world import POSTCODES, MemoryWorld
 
@@ -432,3 +433,80 @@ def test_conversation_round_trips_through_json():
     )
     assert Conversation.from_json(conv.to_json()) == conv
     assert replace(conv, offers=()).to_json().count("offers") == 0
+
+
+# --- organisers and system events --------------------------------------------------
+
+ORG = "telegram:7"
+
+
+@pytest.mark.parametrize(
+    "text", ["/broadcast Polls close at 10pm!", "BROADCAST Polls close at 10pm!",
+             "broadcast   Polls close at 10pm!"],
+)  # fmt: skip
+def test_organiser_broadcast_needs_yes(text):
+    world = MemoryWorld(audience=42)
+    turn = handle(None, msg(text, ORG), world)
+    assert turn.conv.draft == "Polls close at 10pm!" and world.broadcasts == []
+    (preview,) = turn.replies
+    assert preview.text == (
+        "Broadcast preview: this would go to 42 supporters who agreed to updates.\n\n"
+        "Polls close at 10pm!\n\nPromoted by T. Agent, 1 Test St.\n\n"
+        "Reply YES to send it, or anything else to cancel."
+    )
+    sent = handle(turn.conv, msg("YES", ORG), world)
+    assert world.broadcasts == ["Polls close at 10pm!"] and sent.conv.draft is None
+    assert sent.replies[0].text == "Broadcast #1 is on its way to 42 supporters."
+
+
+def test_organiser_can_drop_a_draft_and_carry_on():
+    world = MemoryWorld(audience=3)
+    conv = at(State.ASK_LOCATION, ORG, postcode=None, location=None, draft="Hello all")
+    turn = handle(conv, msg("N7 6AA", ORG), world)
+    assert world.broadcasts == [] and turn.conv.draft is None
+    assert turn.replies[0].text == "Not sent: the broadcast was cancelled."
+    assert turn.replies[1].text.startswith("Thanks, got it.")  # the message still counts
+    assert turn.conv.state is State.ASK_SHIFTS
+
+
+def test_anyone_else_saying_broadcast_gets_the_normal_bot():
+    world = MemoryWorld(audience=3)
+    turn = handle(at(State.ASK_LOCATION, postcode=None, location=None), msg("/broadcast hi"), world)
+    assert turn.conv.draft is None and world.broadcasts == []
+    assert turn.replies[0].text.startswith("I need your postcode")
+
+
+def test_room_closed_event_releases_and_offers_another_room():
+    world = MemoryWorld()
+    world.reserve(TG, Pledge("B", ("morning",)))
+    conv = at(State.DONE, pledge=Pledge("B", ("morning",)), shifts=("morning",))
+    d = world.directory  # the organiser's import removed room B
+    world.directory = Directory([r for r in d.rooms.values() if r.id != "B"], d.targets)
+    event = Inbound(TG, text="Room B", payload="B", event="room_closed")
+    turn = handle(conv, event, world)
+    assert world.pledges == {} and turn.conv.pledge is None
+    assert turn.conv.state is State.OFFER and turn.conv.offer.room_id == "A"
+    assert turn.replies[0].text.startswith(
+        "Sorry, Room B is no longer running as a committee room on polling day. Here's the "
+        "nearest room that needs people then:\n\nRoom A\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        None,
+        at(State.DONE, pledge=Pledge("A", ("morning",))),  # pledged elsewhere: not affected
+    ],
+)
+def test_room_closed_event_for_someone_not_there_does_nothing(conv):
+    turn = handle(conv, Inbound(TG, text="Room B", payload="B", event="room_closed"), MemoryWorld())
+    assert turn.replies == [] and turn.conv == conv
+
+
+def test_room_closed_for_a_stopped_person_only_releases():
+    world = MemoryWorld()
+    world.reserve(TG, Pledge("B", ("morning",)))
+    conv = at(State.STOPPED, pledge=Pledge("B", ("morning",)))
+    turn = handle(conv, Inbound(TG, text="Room B", payload="B", event="room_closed"), world)
+    assert turn.replies == [] and world.pledges == {} and turn.conv.state is State.STOPPED

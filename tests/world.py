@@ -31,6 +31,8 @@ CAMPAIGN = Campaign(
     tie_km=1.0,
     organiser_contact="volunteers@example.org",
     name="Test campaign",
+    imprint="Promoted by T. Agent, 1 Test St.",
+    organisers=frozenset({"telegram:7"}),
 )
 POSTCODES = {
     "N7 6AA": Location(51.5541, -0.1097),
@@ -73,6 +75,8 @@ class MemoryWorld:
     seen: set[str] = field(default_factory=set)
     stopped: set[str] = field(default_factory=set)
     erased: list[str] = field(default_factory=list)
+    broadcasts: list[str] = field(default_factory=list)
+    audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
 
@@ -133,3 +137,10 @@ class MemoryWorld:
         self.release(address)
         self.codes = {c: a for c, a in self.codes.items() if a != address}
         self.erased.append(address)
+
+    def broadcast_size(self) -> int:
+        return self.audience
+
+    def start_broadcast(self, text: str) -> tuple[int, int]:
+        self.broadcasts.append(text)
+        return len(self.broadcasts), self.audience
