@@ -1,0 +1,129 @@
+"""Reminder jobs on a real Redis: scheduled in UTC across the clock change, sent once,
+cancelled by STOP, CHANGE and DELETE."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from bot.config import Settings, load_campaign
+from bot.geo import OfflineGeocoder
+from bot.model import Inbound, Outbound
+from bot.state import Pledge, State
+from tests.people import add_supporters
+from workers import outbound, reminders, turns
+from workers.queues import BROADCAST
+from workers.runtime import build
+
+ROOT = Path(__file__).resolve().parent.parent
+WHO = "console:rem"
+PLEDGE = Pledge("hendon-brent-st", ("morning", "evening"))
+
+
+def runtime_for(day: date, r, redis_server, geo_cache, monkeypatch):
+    OfflineGeocoder.open(geo_cache)
+    campaign = replace(load_campaign(ROOT / "config.yaml"), polling_day=day)
+    settings = Settings(campaign=campaign, redis_url=redis_server.url, var_dir=geo_cache.parent)
+    rt = build(settings)
+    for module in (reminders, outbound, turns):
+        monkeypatch.setattr(module, "runtime", lambda: rt)
+    return rt
+
+
+def scheduled(rt) -> list[tuple[datetime, str, list[str]]]:
+    registry = ScheduledJobRegistry(BROADCAST, connection=rt.redis)
+    q = Queue(BROADCAST, connection=rt.redis)
+    out = []
+    for job_id in registry.get_job_ids():
+        job = q.fetch_job(job_id)
+        at = registry.get_scheduled_time(job_id).astimezone(UTC)
+        out.append((at, job.args[3], job.args[4]))
+    return sorted(out)
+
+
+def sent(rt) -> list[str]:
+    return [Outbound.from_json(x).text for x in rt.redis.lrange("pd:console:rem", 0, -1)]
+
+
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        # Polling day is the first day of BST: the evening before is still GMT.
+        (date(2029, 3, 25), [
+            (datetime(2029, 3, 24, 18, 0, tzinfo=UTC), "d1-1800", ["morning", "evening"]),
+            (datetime(2029, 3, 25, 5, 0, tzinfo=UTC), "m60", ["morning"]),
+            (datetime(2029, 3, 25, 15, 0, tzinfo=UTC), "m60", ["evening"]),
+        ]),
+        # The day after: both in BST, an hour ahead of UTC.
+        (date(2029, 3, 26), [
+            (datetime(2029, 3, 25, 17, 0, tzinfo=UTC), "d1-1800", ["morning", "evening"]),
+            (datetime(2029, 3, 26, 5, 0, tzinfo=UTC), "m60", ["morning"]),
+            (datetime(2029, 3, 26, 15, 0, tzinfo=UTC), "m60", ["evening"]),
+        ]),
+        # The clocks go back on the Sunday: polling day on Monday is GMT again.
+        (date(2029, 10, 29), [
+            (datetime(2029, 10, 28, 18, 0, tzinfo=UTC), "d1-1800", ["morning", "evening"]),
+            (datetime(2029, 10, 29, 6, 0, tzinfo=UTC), "m60", ["morning"]),
+            (datetime(2029, 10, 29, 16, 0, tzinfo=UTC), "m60", ["evening"]),
+        ]),
+    ],
+)  # fmt: skip
+def test_reminders_are_scheduled_in_utc_across_the_clock_change(
+    r, redis_server, geo_cache, monkeypatch, day, expected
+):
+    rt = runtime_for(day, r, redis_server, geo_cache, monkeypatch)
+    reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
+    assert scheduled(rt) == expected
+
+
+def test_reminders_already_past_are_not_scheduled(r, redis_server, geo_cache, monkeypatch):
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 5, 3, 12, 0, tzinfo=UTC))
+    assert [s[1:] for s in scheduled(rt)] == [("m60", ["evening"])]
+
+
+def test_a_reminder_is_sent_once_and_names_room_address_map_and_shift(
+    r, redis_server, geo_cache, monkeypatch
+):
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    add_supporters(rt.store, [WHO], pledge=PLEDGE)
+    jobs = reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
+    first = jobs[0]
+    assert first.perform() == "sent"
+    assert first.perform() == "already sent"
+    (text,) = sent(rt)
+    assert text == (
+        "Reminder: you're helping at Hendon Labour Hall, 27 Brent Street, Hendon, London, "
+        "NW4 2BA: Morning 07:00–12:00 and Evening 17:00–22:00 on polling day, Thursday 3 May. "
+        "Map: https://www.google.com/maps/search/?api=1&query=51.58805%2C-0.22038 Thank you! "
+        "(Reply CHANGE if plans have changed, STOP to stop messages.)"
+    )
+
+
+@pytest.mark.parametrize("command", ["STOP", "CHANGE", "DELETE"])
+def test_stop_change_and_delete_cancel_reminders(r, redis_server, geo_cache, monkeypatch, command):
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    add_supporters(rt.store, [WHO], pledge=PLEDGE)
+    jobs = reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
+    turns.take_turn(rt, Inbound(WHO, text=command, external_id="x"))
+    rt.redis.delete("pd:console:rem")
+    if command == "DELETE":
+        assert scheduled(rt) == []  # the jobs named them: gone with everything else
+        assert not rt.redis.keys("pd:remjobs:*")
+    else:
+        assert [job.perform() for job in jobs] == ["cancelled"] * len(jobs)
+    assert sent(rt) == []
+
+
+def test_pledging_schedules_reminders(r, redis_server, geo_cache, monkeypatch):
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    for i, text in enumerate(["hi", "NW4 2BA", "1", "yes"]):
+        turns.take_turn(rt, Inbound(WHO, text=text, external_id=f"p{i}"))
+    conv = rt.store.load(WHO)
+    assert conv.state is State.ASK_CONSENT and conv.pledge.shifts == ("morning",)
+    assert [s[1:] for s in scheduled(rt)] == [("d1-1800", ["morning"]), ("m60", ["morning"])]
