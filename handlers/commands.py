@@ -30,7 +30,7 @@ def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
 def restart(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """START (or /start) mid-journey: show the pledge if there is one, else welcome again."""
     if conv.pledge:
-        return Turn(conv.evolve(state=State.DONE), [share.status(conv, world)])
+        return share.done(conv.evolve(state=State.DONE), msg, world)
     conv = conv.evolve(state=State.ASK_LOCATION, offers=(), offer_index=0)
     return Turn(conv, start.welcome(conv, world))
 

@@ -74,4 +74,7 @@ def status(conv: Conversation, world: World) -> Outbound:
 
 def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """DONE: anything they send gets a reminder of their pledge and the commands."""
+    if not conv.pledge or conv.pledge.room_id not in world.directory.rooms:
+        conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
+        return Turn(conv, [say.ask_location(conv)])
     return Turn(conv, [status(conv, world)])

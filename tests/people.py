@@ -22,7 +22,8 @@ def add_supporters(
         answer = None
         if consent is not None:
             answer = Consent(consent, "2029-04-01T10:00:00+00:00", address.split(":")[0], "v1")
-        conv = Conversation(address, State.DONE, postcode="N7 6AA", pledge=pledge, consent=answer)
+        state = State.DONE if pledge else State.ASK_LOCATION  # e.g. after CHANGE
+        conv = Conversation(address, state, postcode="N7 6AA", pledge=pledge, consent=answer)
         store.save(conv)
         store.add_person(address)
         if answer:

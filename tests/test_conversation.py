@@ -510,3 +510,10 @@ def test_room_closed_for_a_stopped_person_only_releases():
     conv = at(State.STOPPED, pledge=Pledge("B", ("morning",)))
     turn = handle(conv, Inbound(TG, text="Room B", payload="B", event="room_closed"), world)
     assert turn.replies == [] and world.pledges == {} and turn.conv.state is State.STOPPED
+
+
+def test_done_without_a_room_starts_again():
+    conv = at(State.DONE, pledge=Pledge("GONE", ("morning",)))
+    turn = handle(conv, msg("hello"), MemoryWorld())
+    assert turn.conv.state is State.ASK_LOCATION and turn.conv.pledge is None
+    assert turn.replies[0].text.startswith("Where are you?")

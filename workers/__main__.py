@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     purge.schedule(rt)
+    if telegram := rt.senders.get("telegram"):
+        result = telegram.warm_up()  # type: ignore[attr-defined]
+        if not result.ok:
+            logging.warning("telegram getMe failed at start: %s", result.error)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)
     worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")

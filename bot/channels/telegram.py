@@ -134,6 +134,11 @@ class TelegramSender:
             )
         )
 
+    def warm_up(self) -> SendResult:
+        """Open the loop and a connection now (getMe), so the first real send is not slow:
+        a slow first send would arrive late, after the pacer had already counted it."""
+        return self._call(lambda bot: bot.get_me())
+
     def ack(self, callback_id: str) -> SendResult:
         """Answer a callback query so the button stops spinning."""
         return self._call(lambda bot: bot.answer_callback_query(callback_id))
