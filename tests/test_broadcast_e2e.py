@@ -58,10 +58,16 @@ def test_two_workers_share_one_rate_limit(bot: Bot) -> None:
     people = add_supporters(store, [f"telegram:{100000 + i}" for i in range(5 * RATE)])
     resp = bot.admin("POST", "/broadcasts", json={"text": "Polls close at 10pm"})
     assert resp.status_code == 202 and resp.json()["recipients"] == len(people)
+    bot.telegram.wait_for(lambda reqs: len(reqs) >= RATE + 2, timeout=10)
+    bot.tg(555, text="hi")  # someone talking to the bot while the broadcast is paced
     status = wait_done(bot, resp.json()["id"], timeout=30)
     assert status["sent"] == len(people)
     calls = [c for c in bot.telegram.calls("sendMessage") if c.status == 200]
+    replies = [c for c in calls if c.form["chat_id"] == "555"]
+    calls = [c for c in calls if c.form["chat_id"] != "555"]
     assert len(calls) == len(people)
+    # Replies go before broadcast traffic: answered long before the broadcast ended.
+    assert len(replies) == 2 and replies[-1].received_at < calls[-1].received_at - 1.0
     times = [c.received_at for c in calls]
     assert max_in_any_second(times) <= RATE
     rate = (len(times) - 1) / (max(times) - min(times))

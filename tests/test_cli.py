@@ -68,3 +68,68 @@ def test_set_webhook_needs_https_and_credentials(monkeypatch, capsys, public_url
     monkeypatch.setenv("PUBLIC_URL", public_url)
     assert cli.main(["set-webhook"]) == 2
     assert "https:// PUBLIC_URL" in capsys.readouterr().err
+
+
+RESULTS = Path(__file__).parent / "data" / "results-small.csv"
+
+
+@pytest.fixture
+def data_env(monkeypatch, r, redis_server, geo_cache):
+    monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("VAR_DIR", str(geo_cache.parent))
+    return r
+
+
+def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_path):
+    from bot.store import Store
+
+    assert cli.main(["targets", "import", str(ROOT / "data" / "targets.csv")]) == 0
+    assert capsys.readouterr().out.strip() == "ok: 13 target seats"
+    assert cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv")]) == 0
+    out = capsys.readouterr().out
+    assert '"rooms": 36' in out and '"removed": []' in out
+    rooms, targets = Store(data_env).load_catalog()
+    assert len(rooms) == 36 and targets["hendon"] == 1 and targets["W07000098"] == 13
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,address,postcode,constituency\nx,,1 St,N7 6AA,Hendon\n")
+    assert cli.main(["rooms", "import", str(bad)]) == 2
+    assert capsys.readouterr().err == f"error: {bad}: row 2, column name: empty\n"
+    assert len(Store(data_env).load_catalog()[0]) == 36  # nothing half-loaded
+
+
+def test_removing_rooms_with_pledges_needs_force(data_env, capsys, tmp_path):
+    from bot.state import Pledge
+    from bot.store import Store
+    from tests.people import add_supporters
+
+    cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv")])
+    add_supporters(Store(data_env), ["sms:+447700900001"], pledge=Pledge("colindale", ("morning",)))
+    fewer = tmp_path / "fewer.csv"
+    lines = (ROOT / "data" / "rooms.csv").read_text().splitlines()
+    fewer.write_text("\n".join(x for x in lines if not x.startswith("colindale,")) + "\n")
+    capsys.readouterr()
+    assert cli.main(["rooms", "import", str(fewer)]) == 2
+    assert "these rooms have pledges and would be removed: colindale (1)" in capsys.readouterr().err
+    assert cli.main(["rooms", "import", str(fewer), "--force"]) == 0
+    assert '"moved": 1' in capsys.readouterr().out
+
+
+def test_targets_from_results_writes_or_imports(data_env, capsys, tmp_path):
+    from bot.store import Store
+
+    args = ["targets", "from-results", str(RESULTS), "--party", "Lab", "--max-majority-pct", "5"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("constituency,priority,gss_code\n")
+    out = tmp_path / "targets.csv"
+    assert cli.main([*args, "-o", str(out)]) == 0
+    assert out.read_text() == printed
+    assert cli.main([*args, "--import"]) == 0
+    assert capsys.readouterr().out.strip().endswith("target seats imported")
+    assert Store(data_env).load_catalog()[1]  # the targets are in
+    assert cli.main([*args[:-1], "0"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: max majority % must be above 0 and at most 100, got 0.0\n"
+    )

@@ -104,3 +104,36 @@ def test_environment(tmp_path):
 def test_bad_environment(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), name: value})
+
+
+def test_organiser_settings(tmp_path):
+    extra = (
+        "imprint: Promoted by X\nrate_limits: {telegram: 20}\nbroadcast_template: HX1\n"
+        "organisers: ['telegram:123', 'sms:+447700900123']\n"
+        "reminders: [{minutes_before: 30}]\n"
+    )
+    c = load_campaign(write(tmp_path, GOOD + extra))
+    assert c.imprint == "Promoted by X" and c.broadcast_template == "HX1"
+    assert c.rate_limits == {"telegram": 20.0, "whatsapp": 80.0, "sms": 10.0}
+    assert c.organisers == {"telegram:123", "sms:+447700900123"}
+    assert [r.name for r in c.reminders] == ["m30"]
+    assert [r.name for r in load_campaign(write(tmp_path, GOOD)).reminders] == ["d1-1800", "m60"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("rate_limits: {fax: 3}", "rate_limits.fax: expected telegram, whatsapp or sms"),
+        ("rate_limits: {sms: 0}", "rate_limits.sms: expected messages/second > 0"),
+        ("rate_limits: 30", "rate_limits: expected a mapping"),
+        ("organisers: ['bob']", "organisers[0]: expected telegram:<id> or sms:+44...: 'bob'"),
+        ("organisers: telegram:1", "organisers: expected a list"),
+        ("reminders: [{minutes_before: -5}]", "reminders[0].minutes_before"),
+        ("reminders: [{days_before: 1, at: '25:00'}]", "reminders[0].at: expected HH:MM"),
+    ],
+)
+def test_bad_organiser_settings_name_the_field(tmp_path, extra, message):
+    path = write(tmp_path, GOOD + extra + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert str(err.value).startswith(f"{path}: {message}")

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     """Start one worker process listening on every queue, turns first."""
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also run RQ's scheduler: reminders, delayed retries, broadcast recovery and the "
+        "purge are scheduled jobs (several workers may all pass it; one holds the lock)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -38,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.warning("telegram getMe failed at start: %s", result.error)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)
-    worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+    worker.work(burst=args.burst, with_scheduler=args.with_scheduler, logging_level="WARNING")
     return 0
 
 
