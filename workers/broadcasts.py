@@ -25,34 +25,46 @@ log = logging.getLogger(__name__)
 LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
 OUTSIDE_WINDOW = 63016  # Twilio: free-form WhatsApp outside the 24-hour window
 RETRIES = 3
+STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
 
 
-def step(bid: int) -> int:
-    """RQ job: send one slice of a broadcast; returns how many recipients it settled."""
+def step(bid: int, k: int | None = None) -> int:
+    """RQ job: send (part of) one slice of a broadcast; how many recipients it handled.
+
+    Without ``k`` it claims a fresh slice; with ``k`` it carries on with one it already
+    had. After STEP_SECONDS it queues its own continuation and returns, so the worker
+    can answer people in between: a reply never waits for a whole slice at a slow rate.
+    """
     rt = runtime()
     bc = Broadcasts(rt.store)
     if not bc.is_live(bid):
         return 0
     q = Queue(BROADCAST, connection=rt.redis)
-    claim = bc.claim_slice(bid, LEASE)
-    if claim is None:
-        # Every slice is done or leased; a leased one may belong to a dead worker, so
-        # look again once its lease could have run out.
-        if bc.is_live(bid):
-            q.enqueue_in(timedelta(seconds=LEASE / 2), step, bid, **JOB_TTLS)
-        return 0
-    k, _ = claim
-    q.enqueue(step, bid, **JOB_TTLS)
+    if k is None:
+        claim = bc.claim_slice(bid, LEASE)
+        if claim is None:
+            # Every slice is done or leased; a leased one may belong to a dead worker, so
+            # look again once its lease could have run out.
+            if bc.is_live(bid):
+                q.enqueue_in(timedelta(seconds=LEASE / 2), step, bid, **JOB_TTLS)
+            return 0
+        k = claim[0]
+        q.enqueue(step, bid, **JOB_TTLS)  # the next slice, even if this worker dies
     text = render(bc.meta(bid)["text"], rt.settings.campaign)
-    settled = 0
+    started, handled = time.monotonic(), 0
     for address in bc.recipients(bid, k):
         if not bc.is_live(bid):
-            return settled  # cancelled: leave the rest unsent
+            return handled  # cancelled: leave the rest unsent
+        if bc.state(bid, address) not in (None, "sending"):
+            continue  # settled before this continuation
+        if time.monotonic() - started > STEP_SECONDS:
+            q.enqueue(step, bid, k, **JOB_TTLS)
+            return handled
         send_one(rt, bc, bid, address, text)
         bc.keep_lease(bid, k, LEASE)
-        settled += 1
+        handled += 1
     bc.slice_done(bid, k)
-    return settled
+    return handled
 
 
 def skip_reason(rt: Runtime, address: str, template: str) -> str | None:
