@@ -64,7 +64,7 @@ class Conversation:
     pledge: Pledge | None = None
     consent: Consent | None = None
     code: str | None = None  # this person's referral code
-    referred_by: str | None = None  # address of whoever's link brought them
+    last_id: str = ""  # the last message handled, so a replayed turn is not taken twice
     draft: str | None = None  # an organiser's broadcast awaiting YES
     created_at: str = ""
 

@@ -9,6 +9,7 @@ Keys (``pd`` is the default prefix):
   pd:pledged               hash "<room>|<shift>" -> places taken
   pd:pledge                hash address -> "<room>|<shift>,<shift>"
   pd:code:<code>           referral code -> sharer address
+  pd:codeof                hash address -> their referral code
   pd:referrals             hash sharer address -> people brought in
   pd:unreachable           hash address -> reason (blocked, opted out at the platform)
   pd:sup:<sha256(address)> suppression record: seen (credited once), stopped; kept on DELETE
@@ -36,11 +37,19 @@ from bot.state import Consent, Conversation, Pledge
 
 SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
 SCHED_TTL = 60  # a lost drain job heals itself after this long
+LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud
 
 # Queue a message unless this delivery was seen; say whether a drain job must be queued.
+# A repeated delivery queues nothing, but if messages wait with no drain job (queueing the
+# job failed the first time, so the platform retried) it asks for one: 3.
 INGEST = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then
+  if redis.call('LLEN', KEYS[2]) > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
+    return 3
+  end
+  return 0
+end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return 2 end
@@ -93,6 +102,35 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+KEEP_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# Drop the oldest message only if it is the one just handled.
+POP_IF = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) return 1 end
+return 0
+"""
+
+# Save a turn's conversation with the indexes that go with it, all at once.
+SAVE_TURN = """
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' and redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+end
+if ARGV[3] ~= '' then
+  local consent = cjson.decode(ARGV[3])
+  if consent['granted'] then
+    redis.call('SADD', KEYS[4], ARGV[4])
+  else
+    redis.call('SREM', KEYS[4], ARGV[4])
+  end
+  redis.call('HSET', KEYS[5], 'consent', ARGV[3])
+end
+return 1
+"""
+
 
 class Store:
     """Named operations on the app's Redis keys."""
@@ -104,6 +142,9 @@ class Store:
         self._release = r.register_script(RELEASE)
         self._first = r.register_script(FIRST_CONTACT)
         self._unlock = r.register_script(UNLOCK)
+        self._keep_lock = r.register_script(KEEP_LOCK)
+        self._pop_if = r.register_script(POP_IF)
+        self._save_turn = r.register_script(SAVE_TURN)
 
     def key(self, *parts: str) -> str:
         """A key under the app prefix."""
@@ -111,8 +152,9 @@ class Store:
 
     # --- inbound queue -------------------------------------------------------------
     def ingest(self, dedupe: str, address: str, payload: str, received_at: float = 0.0) -> int:
-        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job.
-        A person's message (``received_at`` set) also opens their 24-hour window."""
+        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job,
+        3 duplicate but a drain job is needed. A person's message (``received_at`` set) also
+        opens their 24-hour window."""
         keys = [
             self.key("seen", dedupe),
             self.key("inbox", address),
@@ -131,9 +173,9 @@ class Store:
         """The oldest queued messages, left in place until each is handled."""
         return self.r.lrange(self.key("inbox", address), 0, limit - 1)
 
-    def pop_inbox(self, address: str) -> None:
-        """Drop the oldest message: its turn has been saved."""
-        self.r.lpop(self.key("inbox", address))
+    def pop_inbox(self, address: str, raw: bytes) -> bool:
+        """Drop the oldest message if it is ``raw``: its turn has been saved."""
+        return bool(self._pop_if(keys=[self.key("inbox", address)], args=[raw]))
 
     def inbox_len(self, address: str) -> int:
         """How many messages wait for this address."""
@@ -143,14 +185,14 @@ class Store:
         """A drain job has started: the next message must queue a new one."""
         self.r.delete(self.key("sched", address))
 
-    def lock(self, address: str, ttl_ms: int = 15000) -> str | None:
+    def lock(self, address: str, ttl_ms: int = LOCK_TTL_MS) -> str | None:
         """Take the per-address lock; returns the token, or None if someone holds it."""
         token = secrets.token_hex(8)
         return token if self.r.set(self.key("lock", address), token, nx=True, px=ttl_ms) else None
 
-    def refresh_lock(self, address: str, ttl_ms: int = 15000) -> None:
-        """Keep the lock while a long batch is worked through."""
-        self.r.pexpire(self.key("lock", address), ttl_ms)
+    def keep_lock(self, address: str, token: str, ttl_ms: int = LOCK_TTL_MS) -> bool:
+        """Extend the lock before the next turn; False if it expired and is no longer ours."""
+        return bool(self._keep_lock(keys=[self.key("lock", address)], args=[token, ttl_ms]))
 
     def unlock(self, address: str, token: str) -> None:
         """Release the lock if it is still ours."""
@@ -166,9 +208,23 @@ class Store:
         raw = self.r.get(self.key("conv", address))
         return Conversation.from_json(raw) if raw else None
 
-    def save(self, conv: Conversation) -> None:
-        """Store the conversation."""
-        self.r.set(self.key("conv", conv.address), conv.to_json())
+    def save(
+        self, conv: Conversation, new_person: bool = False, consent: Consent | None = None
+    ) -> None:
+        """Store the conversation; a new person joins the people index, and a consent
+        answer updates the set broadcasts draw on and the evidence in the suppression
+        record (which outlives DELETE). All in one step."""
+        a = conv.address
+        keys = [
+            self.key("conv", a),
+            self.key("people"),
+            self.key("supporters"),
+            self.key("consented"),
+            self._sup(a),
+        ]
+        evidence = json.dumps(asdict(consent)) if consent else ""
+        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel]
+        self._save_turn(keys=keys, args=args)
 
     # --- places ----------------------------------------------------------------------
     def places_taken(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
@@ -198,10 +254,13 @@ class Store:
 
     # --- referrals and suppression ---------------------------------------------------
     def new_code(self, address: str) -> str:
-        """Mint a referral code that maps to this address."""
+        """This address's referral code, minted on first use (indexed, so erase finds it)."""
+        if existing := self.r.hget(self.key("codeof"), address):
+            return existing.decode()
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
             if self.r.set(self.key("code", code), address, nx=True):
+                self.r.hset(self.key("codeof"), address, code)
                 return code
 
     def sharer_of(self, code: str) -> str | None:
@@ -220,10 +279,6 @@ class Store:
         raw = self.r.hgetall(self.key("referrals"))
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    def referrals(self, address: str) -> int:
-        """How many people this address's link brought in."""
-        return int(self.r.hget(self.key("referrals"), address) or 0)
-
     def set_stopped(self, address: str, stopped: bool) -> None:
         """Record STOP (or START) in the suppression record."""
         self.r.hset(self._sup(address), mapping={"seen": 1, "stopped": int(stopped)})
@@ -231,6 +286,10 @@ class Store:
     def was_stopped(self, address: str) -> bool:
         """True while the suppression record says STOP."""
         return self.r.hget(self._sup(address), "stopped") == b"1"
+
+    def close_window(self, address: str) -> None:
+        """Forget when they last wrote (someone we keep nothing else about)."""
+        self.r.hdel(self.key("lastin"), address)
 
     def mark_unreachable(self, address: str, reason: str) -> None:
         """The platform says this person cannot be messaged (blocked, opted out)."""
@@ -296,22 +355,6 @@ class Store:
         return out
 
     # --- people ------------------------------------------------------------------------
-    def add_person(self, address: str) -> None:
-        """A conversation was created."""
-        if self.r.sadd(self.key("people"), address):
-            self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], 1)
-
-    def record_consent(self, address: str, consent: Consent) -> None:
-        """Keep the answer to the updates question: the set broadcasts draw on, and the
-        evidence (time, channel, wording) in the suppression record, which outlives DELETE."""
-        pipe = self.r.pipeline()
-        if consent.granted:
-            pipe.sadd(self.key("consented"), address)
-        else:
-            pipe.srem(self.key("consented"), address)
-        pipe.hset(self._sup(address), "consent", json.dumps(asdict(consent)))
-        pipe.execute()
-
     def has_consent(self, address: str) -> bool:
         """Agreed to polling-day updates."""
         return bool(self.r.sismember(self.key("consented"), address))
@@ -322,11 +365,12 @@ class Store:
 
     def erase(self, address: str) -> None:
         """Delete everything about an address except its suppression record."""
-        conv = self.load(address)
+        code = self.r.hget(self.key("codeof"), address)
         self.release(address)
         pipe = self.r.pipeline()
-        if conv and conv.code:
-            pipe.delete(self.key("code", conv.code))
+        if code:
+            pipe.delete(self.key("code", code.decode()))
+        pipe.hdel(self.key("codeof"), address)
         pipe.delete(self.key("conv", address))
         pipe.hdel(self.key("referrals"), address)
         pipe.hdel(self.key("unreachable"), address)

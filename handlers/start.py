@@ -29,7 +29,6 @@ def first_contact(msg: Inbound, world: World) -> Turn:
     count = world.first_contact(msg.address, sharer)
     replies = welcome(conv, world)
     if sharer and count is not None:
-        conv = conv.evolve(referred_by=sharer)
         channel = sharer.split(":", 1)[0]
         replies.append(Outbound(sharer, t("referral_credit", channel, count=count)))
     return Turn(conv, replies)

@@ -24,10 +24,7 @@ def add_supporters(
             answer = Consent(consent, "2029-04-01T10:00:00+00:00", address.split(":")[0], "v1")
         state = State.DONE if pledge else State.ASK_LOCATION  # e.g. after CHANGE
         conv = Conversation(address, state, postcode="N7 6AA", pledge=pledge, consent=answer)
-        store.save(conv)
-        store.add_person(address)
-        if answer:
-            store.record_consent(address, answer)
+        store.save(conv, new_person=True, consent=answer)
         if pledge:
             assert store.reserve(address, pledge, caps or (1000,) * len(pledge.shifts))
         if last_inbound is not None:

@@ -60,7 +60,7 @@ def test_first_contact_credits_once_and_survives_erasure(r):
     s.erase("sms:+447700900123")
     assert s.first_contact("sms:+447700900123", "telegram:1") is None
     assert s.first_contact("sms:+447700900999", "telegram:1") == 2
-    assert s.referrals("telegram:1") == 2
+    assert s.referral_counts() == {"telegram:1": 2}
 
 
 def test_erase_keeps_only_the_suppression_record(r):

@@ -13,13 +13,14 @@ from datetime import timedelta
 from rq import Queue
 
 from bot.model import Outbound
-from workers.queues import JOB_TTLS, OUTBOUND
+from workers.queues import JOB_TTLS, OUTBOUND, cancel_tracked, track
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 INLINE_ATTEMPTS = 3
 DEFER_ATTEMPTS = 5
 INLINE_WAIT_MAX = 5.0  # longer waits go to the scheduler rather than holding a worker
+INLINE_BUDGET = 15.0  # seconds one turn may spend sending before deferring the rest
 
 
 def deliver(
@@ -28,10 +29,14 @@ def deliver(
     """Send replies in order; if one must wait, it and the rest are sent later, in order.
     ``record=False`` when the caller already took a slot from the pacer."""
     unreachable: set[str] = set()
+    started = time.monotonic()
     for i, out in enumerate(replies):
         if out.address in unreachable:
             continue  # blocked just now: the rest of this turn would fail the same way
-        wait = _try(rt, out, unreachable, record)
+        # A slow platform must not hold the person's lock for long: past the budget,
+        # what is left goes to the scheduler.
+        over = time.monotonic() - started > INLINE_BUDGET
+        wait = 1.0 if over else _try(rt, out, unreachable, record)
         if wait is None:
             continue
         if attempt >= DEFER_ATTEMPTS:
@@ -39,10 +44,20 @@ def deliver(
             return
         later = [o.to_json() for o in replies[i:]]
         delay = timedelta(seconds=wait * 2**attempt)
-        Queue(OUTBOUND, connection=rt.redis).enqueue_in(
+        job = Queue(OUTBOUND, connection=rt.redis).enqueue_in(
             delay, send_later, later, attempt + 1, **JOB_TTLS
         )
+        track(rt.redis, _deferred_key(rt, out.address), [job.id])
         return
+
+
+def _deferred_key(rt: Runtime, address: str) -> str:
+    return rt.store.key("deferred", address)
+
+
+def cancel_deferred(rt: Runtime, address: str) -> int:
+    """Drop replies held back for later (the person has just said STOP or DELETE)."""
+    return cancel_tracked(rt.redis, _deferred_key(rt, address))
 
 
 def _try(rt: Runtime, out: Outbound, unreachable: set[str], record: bool) -> float | None:

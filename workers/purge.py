@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 JOB_ID = "pollday-purge"
 # Key patterns holding personal data, beyond what erasing each person removes.
 PATTERNS = ("inbox:*", "sched:*", "lock:*", "code:*", "bc:*:to", "bc:*:ledger", "bc:*:lease:*",
-            "remjobs:*", "reminded:*", "console:*")  # fmt: skip
-HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge")
+            "remjobs:*", "deferred:*", "reminded:*", "console:*")  # fmt: skip
+HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codeof")
 
 
 def due_at(rt: Runtime) -> datetime:

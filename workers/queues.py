@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from bot.model import Inbound
 from bot.store import Store
@@ -36,5 +39,28 @@ def accept(store: Store, messages: Iterable[Inbound]) -> None:
     """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
     for msg in messages:
         at = 0.0 if msg.event else msg.received_at
-        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) == 2:
-            enqueue_drain(store.r, msg.address)
+        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) in (2, 3):
+            try:
+                enqueue_drain(store.r, msg.address)
+            except redis.RedisError:
+                # Let the platform's retry (after our 503) ask for the job again.
+                with contextlib.suppress(redis.RedisError):
+                    store.clear_scheduled(msg.address)
+                raise
+
+
+def track(r: redis.Redis, key: str, job_ids: Iterable[str]) -> None:
+    """Remember scheduled jobs that name a person, so they can be removed with them."""
+    ids = list(job_ids)
+    if ids:
+        r.sadd(key, *ids)
+
+
+def cancel_tracked(r: redis.Redis, key: str) -> int:
+    """Delete every job remembered under ``key``; how many there were."""
+    ids = [i.decode() for i in r.smembers(key)]
+    for job_id in ids:
+        with contextlib.suppress(NoSuchJobError):
+            Job.fetch(job_id, connection=r).delete()
+    r.delete(key)
+    return len(ids)

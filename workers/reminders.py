@@ -7,13 +7,11 @@ person. Each (person, pledge, reminder) is sent once, guarded by a Redis key.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from datetime import UTC, datetime
 
 from rq import Queue
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot.model import Outbound
@@ -21,7 +19,7 @@ from bot.reminders import due_reminders
 from bot.state import Pledge, State
 from handlers import say
 from workers import outbound
-from workers.queues import BROADCAST, JOB_TTLS
+from workers.queues import BROADCAST, JOB_TTLS, cancel_tracked, track
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -52,19 +50,13 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
         )  # fmt: skip
         for d in due
     ]
-    if jobs:
-        rt.redis.sadd(_jobs_key(rt, address), *(j.id for j in jobs))
+    track(rt.redis, _jobs_key(rt, address), (j.id for j in jobs))
     return jobs
 
 
 def cancel_all(rt: Runtime, address: str) -> int:
-    """Remove every scheduled reminder for an address (DELETE, purge)."""
-    ids = [i.decode() for i in rt.redis.smembers(_jobs_key(rt, address))]
-    for job_id in ids:
-        with contextlib.suppress(NoSuchJobError):
-            Job.fetch(job_id, connection=rt.redis).delete()
-    rt.redis.delete(_jobs_key(rt, address))
-    return len(ids)
+    """Remove every scheduled reminder for an address (STOP, DELETE, the purge)."""
+    return cancel_tracked(rt.redis, _jobs_key(rt, address))
 
 
 def remind(address: str, room_id: str, shifts: list[str], name: str, about: list[str]) -> str:
@@ -95,6 +87,7 @@ def remind(address: str, room_id: str, shifts: list[str], name: str, about: list
         map_url=say.map_url(room),
     )
     channel, chat = address.split(":", 1)
-    rt.pacer.acquire(channel, chat, timeout=60.0)  # reminders are bulk: they take their turn
+    while not rt.pacer.acquire(channel, chat, timeout=5.0):
+        pass  # reminders are bulk: they wait their turn behind the rate limit
     outbound.deliver(rt, [Outbound(address, text)], record=False)
     return "sent"

@@ -14,6 +14,7 @@ import redis
 
 from bot.conversation import handle
 from bot.model import Inbound, Outbound
+from bot.state import State
 from messages import t
 from workers import outbound, reminders
 from workers.queues import enqueue_drain
@@ -39,10 +40,12 @@ def drain(address: str) -> int:
         try:
             while batch := store.peek_inbox(address, BATCH):
                 for raw in batch:
+                    if not store.keep_lock(address, token):
+                        log.warning("lost an inbox lock after a slow turn; leaving the rest")
+                        return handled
                     safe_turn(rt, raw)
-                    store.pop_inbox(address)
+                    store.pop_inbox(address, raw)
                     handled += 1
-                store.refresh_lock(address)
         finally:
             store.unlock(address, token)
         if store.inbox_len(address) == 0:
@@ -61,27 +64,34 @@ def safe_turn(rt: Runtime, raw: bytes) -> None:
         raise
     except Exception:
         log.exception("turn failed on %s; message dropped", msg.channel)
-        outbound.deliver(rt, [Outbound(msg.address, t("error", msg.channel))])
+        if not msg.event:  # nobody sent a system event: nobody to apologise to
+            outbound.deliver(rt, [Outbound(msg.address, t("error", msg.channel))])
 
 
 def take_turn(rt: Runtime, msg: Inbound) -> None:
-    """Load, handle, save, then send: a crash after saving never repeats a pledge."""
+    """Load, handle, save, then send. The saved conversation remembers the message, so a
+    turn replayed after a crash (saved, not yet removed from the inbox) is not taken twice."""
     store = rt.store
     if msg.callback_id and (telegram := rt.sender("telegram")):
         telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
     conv = store.load(msg.address)
-    store.clear_unreachable(msg.address)
+    if conv is not None and msg.external_id and conv.last_id == msg.external_id:
+        return
+    if not msg.event:
+        store.clear_unreachable(msg.address)  # they wrote to us, so they can be reached
     turn = handle(conv, msg, rt.world)
-    if turn.conv is not None:
-        store.save(turn.conv)
-        if conv is None:
-            store.add_person(msg.address)
-        if turn.conv.consent and (conv is None or conv.consent != turn.conv.consent):
-            store.record_consent(msg.address, turn.conv.consent)
-        if turn.conv.pledge and (conv is None or conv.pledge != turn.conv.pledge):
-            reminders.schedule(rt, msg.address, turn.conv.pledge)
-    elif conv is not None:
-        reminders.cancel_all(rt, msg.address)  # erased: the scheduled jobs name them
+    new = turn.conv
+    if new is not None:
+        consent = new.consent if conv is None or conv.consent != new.consent else None
+        store.save(new.evolve(last_id=msg.external_id), new_person=conv is None, consent=consent)
+        if new.pledge and (conv is None or conv.pledge != new.pledge):
+            reminders.schedule(rt, msg.address, new.pledge)
+    else:
+        store.close_window(msg.address)  # nothing is kept about them, not even that
+    if conv is not None and (new is None or new.state is State.STOPPED):
+        # Erased or stopped: scheduled reminders and held-back replies must not reach them.
+        reminders.cancel_all(rt, msg.address)
+        outbound.cancel_deferred(rt, msg.address)
     replies = [
         out
         for out in turn.replies
