@@ -42,18 +42,33 @@ LEDGER_TTL = 7 * 24 * 3600  # recipient lists and ledgers name people: not kept 
 # Claim the next slice: a fresh one while any are left, then any unfinished slice whose
 # lease has expired (its worker died). -1: nothing to claim right now.
 CLAIM = """
+local status = redis.call('HGET', KEYS[3], 'status')
+if status ~= 'queued' and status ~= 'sending' then return -1 end
 local n = tonumber(ARGV[1])
 local k = redis.call('INCR', KEYS[1]) - 1
-if k < n then
-  redis.call('SET', ARGV[3] .. k, ARGV[4], 'EX', ARGV[2])
-  return k
-end
-for i = 0, n - 1 do
-  if redis.call('SISMEMBER', KEYS[2], i) == 0 then
-    if redis.call('SET', ARGV[3] .. i, ARGV[4], 'NX', 'EX', ARGV[2]) then return i end
+if k >= n then
+  k = -1
+  for i = 0, n - 1 do
+    if redis.call('SISMEMBER', KEYS[2], i) == 0
+        and redis.call('SET', ARGV[3] .. i, ARGV[4], 'NX', 'EX', ARGV[2]) then
+      k = i
+      break
+    end
   end
+  if k < 0 then return -1 end
+else
+  redis.call('SET', ARGV[3] .. k, ARGV[4], 'EX', ARGV[2])
 end
-return -1
+if status == 'queued' then
+  redis.call('HSET', KEYS[3], 'status', 'sending', 'started_at', ARGV[5])
+end
+return k
+"""
+
+# Extend a slice's lease only while it is still ours.
+KEEP_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 # Record a final state for one recipient, once: the counters move only with the ledger.
@@ -148,6 +163,7 @@ class Broadcasts:
     def __init__(self, store: Store) -> None:
         self.store, self.r = store, store.r
         self._claim = self.r.register_script(CLAIM)
+        self._keep_lease = self.r.register_script(KEEP_LEASE)
         self._settle = self.r.register_script(SETTLE)
 
     def key(self, bid: int | str, *parts: str) -> str:
@@ -225,6 +241,7 @@ class Broadcasts:
         if not meta or meta["status"] in ("done", "cancelled"):
             return False
         self.r.hset(self.key(bid), mapping={"status": "cancelled", "finished_at": time.time()})
+        self._expire_lists(bid)
         return True
 
     def is_live(self, bid: int | str) -> bool:
@@ -237,25 +254,21 @@ class Broadcasts:
         token = secrets.token_hex(6)
         k = int(
             self._claim(
-                keys=[self.key(bid, "next"), self.key(bid, "done")],
-                args=[slices, max(1, int(lease)), self.key(bid, "lease:"), token],
+                keys=[self.key(bid, "next"), self.key(bid, "done"), self.key(bid)],
+                args=[slices, max(1, int(lease)), self.key(bid, "lease:"), token, time.time()],
             )
         )
-        if k < 0:
-            return None
-        self.r.hsetnx(self.key(bid), "started_at", time.time())
-        if self.r.hget(self.key(bid), "status") == b"queued":
-            self.r.hset(self.key(bid), "status", "sending")
-        return k, token
+        return None if k < 0 else (k, token)
 
     def recipients(self, bid: int | str, k: int) -> list[str]:
         """The addresses in slice k."""
         raw = self.r.lrange(self.key(bid, "to"), k * SLICE, (k + 1) * SLICE - 1)
         return [a.decode() for a in raw]
 
-    def keep_lease(self, bid: int | str, k: int, lease: float) -> None:
-        """Still working on slice k."""
-        self.r.expire(self.key(bid, f"lease:{k}"), max(1, int(lease)))
+    def keep_lease(self, bid: int | str, k: int, token: str, lease: float) -> bool:
+        """Still working on slice k; False if the lease ran out and someone else has it."""
+        key = self.key(bid, f"lease:{k}")
+        return bool(self._keep_lease(keys=[key], args=[token, max(1, int(lease))]))
 
     def slice_done(self, bid: int | str, k: int) -> bool:
         """Mark slice k finished; True when that finished the whole broadcast."""
@@ -274,6 +287,9 @@ class Broadcasts:
         """Mark the broadcast done and let its recipient list and ledger expire."""
         if self.is_live(bid):
             self.r.hset(self.key(bid), mapping={"status": "done", "finished_at": time.time()})
+        self._expire_lists(bid)
+
+    def _expire_lists(self, bid: int | str) -> None:
         for part in ("to", "ledger"):
             self.r.expire(self.key(bid, part), LEDGER_TTL)
 

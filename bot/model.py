@@ -100,3 +100,4 @@ class SendResult:
     unreachable: str | None = None  # reason code when the person cannot be reached again
     error: str = ""
     code: int | None = None  # the platform's error code, when it gave one
+    maybe_sent: bool = False  # failed after the request went out (timeout, 5xx): may have gone

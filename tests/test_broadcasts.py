@@ -188,7 +188,7 @@ def test_a_send_left_in_flight_by_a_dead_worker_is_counted_not_repeated(rt, r, f
     bid = create(rt)
     bc = Broadcasts(rt.store)
     # A worker claimed slice 0, marked the second person "sending", and was killed.
-    assert bc.claim_slice(bid, lease=1)[0] == 0
+    assert bc.claim_slice(bid, lease=1)[0] == 0  # its token is lost with it
     bc.settle(bid, people[1], "sending", "", "claim")
     time.sleep(1.1)  # its lease runs out
     work(rt)

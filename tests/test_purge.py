@@ -70,6 +70,7 @@ def test_purge_keeps_only_suppression_records_consent_evidence_and_totals(
     assert rt.store.was_stopped(PEOPLE[2])  # a STOP outlives the purge
     assert len(ScheduledJobRegistry(BROADCAST, connection=r)) == 0
     assert Broadcasts(rt.store).status(1)["total"] == 3  # counts that name no one stay
+    assert rt.store.supporters_by_channel() == {"sms": 1, "telegram": 1, "whatsapp": 1}
     assert purge.plan(rt)["conversations"] == 0
 
 

@@ -28,12 +28,13 @@ RETRIES = 3
 STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
 
 
-def step(bid: int, k: int | None = None) -> int:
+def step(bid: int, k: int | None = None, token: str = "") -> int:
     """RQ job: send (part of) one slice of a broadcast; how many recipients it handled.
 
-    Without ``k`` it claims a fresh slice; with ``k`` it carries on with one it already
-    had. After STEP_SECONDS it queues its own continuation and returns, so the worker
-    can answer people in between: a reply never waits for a whole slice at a slow rate.
+    Without ``k`` it claims a fresh slice; with ``k`` (and its lease ``token``) it carries
+    on with one it already had, unless the lease ran out and another worker took it.
+    After STEP_SECONDS it queues its own continuation and returns, so the worker can
+    answer people in between: a reply never waits for a whole slice at a slow rate.
     """
     rt = runtime()
     bc = Broadcasts(rt.store)
@@ -48,7 +49,7 @@ def step(bid: int, k: int | None = None) -> int:
             if bc.is_live(bid):
                 q.enqueue_in(timedelta(seconds=LEASE / 2), step, bid, **JOB_TTLS)
             return 0
-        k = claim[0]
+        k, token = claim
         q.enqueue(step, bid, **JOB_TTLS)  # the next slice, even if this worker dies
     text = render(bc.meta(bid)["text"], rt.settings.campaign)
     started, handled = time.monotonic(), 0
@@ -57,11 +58,12 @@ def step(bid: int, k: int | None = None) -> int:
             return handled  # cancelled: leave the rest unsent
         if bc.state(bid, address) not in (None, "sending"):
             continue  # settled before this continuation
+        if not bc.keep_lease(bid, k, token, LEASE):
+            return handled  # our lease ran out: whoever took the slice over carries on
         if time.monotonic() - started > STEP_SECONDS:
-            q.enqueue(step, bid, k, **JOB_TTLS)
+            q.enqueue(step, bid, k, token, **JOB_TTLS)
             return handled
         send_one(rt, bc, bid, address, text)
-        bc.keep_lease(bid, k, LEASE)
         handled += 1
     bc.slice_done(bid, k)
     return handled
@@ -112,6 +114,10 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str) -> 
     result = _send(rt, out)
     if result.ok:
         bc.settle(bid, address, "sent", "sent", "final")
+    elif result.maybe_sent:
+        # A timeout or server error after the request went out: it may have been
+        # delivered, so resending could repeat it. Counted, never resent.
+        bc.settle(bid, address, "ambiguous", "ambiguous", "final")
     elif result.code == OUTSIDE_WINDOW and not template:
         bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "final")
     elif result.unreachable:
@@ -134,7 +140,7 @@ def _send(rt: Runtime, out: Outbound) -> SendResult:
         if result.code == OUTSIDE_WINDOW and template and not out.template:
             out = Outbound(out.address, out.text, template=template)
             continue
-        if result.ok or result.retry_after is None or attempt == RETRIES:
+        if result.ok or result.retry_after is None or result.maybe_sent or attempt == RETRIES:
             return result
         time.sleep(min(result.retry_after * attempt, 5.0))
     return result

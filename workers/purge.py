@@ -36,7 +36,8 @@ def due_at(rt: Runtime) -> datetime:
 
 def schedule(rt: Runtime) -> None:
     """Make sure the purge is scheduled (idempotent: one job id)."""
-    Queue(QUEUES[-1], connection=rt.redis).enqueue_at(due_at(rt), run, job_id=JOB_ID)
+    q = Queue(QUEUES[-1], connection=rt.redis)
+    q.enqueue_at(due_at(rt), run, job_id=JOB_ID, job_timeout=-1)  # may take a while: no limit
 
 
 def plan(rt: Runtime) -> dict[str, int]:
@@ -64,6 +65,7 @@ def purge(rt: Runtime, dry_run: bool = False) -> dict[str, int]:
     if dry_run:
         return found
     store, r = rt.store, rt.redis
+    totals = r.hgetall(store.key("supporters"))  # counts that name no one: kept as they were
     for key in r.scan_iter(store.key("conv", "*"), count=1000):
         address = key.decode().split(":", 2)[2]
         store.erase(address)  # keeps the suppression record
@@ -72,6 +74,8 @@ def purge(rt: Runtime, dry_run: bool = False) -> dict[str, int]:
         for key in r.scan_iter(store.key(pattern), count=1000):
             r.delete(key)
     r.delete(*(store.key(name) for name in HASHES_AND_SETS))
+    if totals:
+        r.hset(store.key("supporters"), mapping=totals)
     for q in QUEUES:
         registry = FailedJobRegistry(q, connection=r)
         for job_id in registry.get_job_ids():

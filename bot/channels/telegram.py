@@ -161,7 +161,8 @@ class TelegramSender:
                 return SendResult(False, unreachable="telegram-chat-not-found", error=str(exc))
             return SendResult(False, error=str(exc))
         except NetworkError as exc:  # 5xx, timeouts, connection errors: worth retrying
-            return SendResult(False, retry_after=1.0, error=str(exc))
+            # ...but the message may have gone: a broadcast must not send it again.
+            return SendResult(False, retry_after=1.0, error=str(exc), maybe_sent=True)
         except TelegramError as exc:
             return SendResult(False, error=str(exc))
         return SendResult(True)

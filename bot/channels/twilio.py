@@ -102,13 +102,14 @@ class TwilioSender:
             code = exc.code
             if code in UNREACHABLE:
                 return SendResult(False, unreachable=UNREACHABLE[code], error=str(code), code=code)
-            if code in RETRYABLE or exc.status >= 500 or exc.status == 429:
+            if code in RETRYABLE or exc.status == 429:  # refused: nothing was sent
                 return SendResult(False, retry_after=2.0, error=str(code or exc.status), code=code)
+            if exc.status >= 500:  # may or may not have been accepted
+                why = str(code or exc.status)
+                return SendResult(False, retry_after=2.0, error=why, code=code, maybe_sent=True)
             return SendResult(False, error=f"{code}: {exc.msg}", code=code)
-        except TwilioException as exc:  # connection problems and the like
-            return SendResult(False, retry_after=2.0, error=str(exc))
-        except OSError as exc:
-            return SendResult(False, retry_after=2.0, error=str(exc))
+        except (TwilioException, OSError) as exc:  # connection problems, timeouts
+            return SendResult(False, retry_after=2.0, error=str(exc), maybe_sent=True)
         return SendResult(True)
 
     def close(self) -> None:
