@@ -9,14 +9,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from bot import organiser
-from bot.broadcasts import Audience, AudienceError, Broadcasts, render
+from bot.broadcasts import MAX_TEXT, Audience, AudienceError, Broadcasts, render
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.http import json_error
 from bot.rooms import CsvError, Upload
 from bot.store import Store
 
-MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts
 MAX_UPLOAD = 16 * 1024 * 1024  # a spreadsheet of thousands of rooms, not a webhook
 
 
@@ -112,7 +111,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
 def _upload() -> Upload:
     """The CSV from a multipart ``file`` field, or the raw request body."""
-    if "file" in request.files:
-        f = request.files["file"]
-        return Upload(f.filename or "upload.csv", f.read())
+    if request.mimetype == "multipart/form-data":
+        f = request.files.get("file")
+        return Upload(f.filename or "upload.csv", f.read()) if f else Upload("upload.csv", b"")
+    # Any other body is the CSV itself (curl --data-binary sends it as a form type).
     return Upload("upload.csv", request.get_data())

@@ -33,6 +33,7 @@ from bot.rooms import Directory, seat_key
 from bot.store import Store
 from workers.queues import BROADCAST, JOB_TTLS
 
+MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts
 SLICE = 50  # recipients per unit of work: about a second of sending at typical limits
 SKIP_REASONS = ("opted_out", "no_consent", "unreachable", "outside_window")
 AUDIENCE_KEYS = ("constituency", "room", "shift", "channel", "pledged")
@@ -104,15 +105,22 @@ class Audience:
     @classmethod
     def parse(cls, raw: Any, campaign: Campaign, directory: Directory) -> Audience:
         """Validate an audience from JSON."""
-        raw = raw or {}
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
             raise AudienceError("audience: expected an object")
         unknown = set(raw) - set(AUDIENCE_KEYS)
         if unknown:
             raise AudienceError(f"audience: unknown key(s) {', '.join(sorted(unknown))}")
         for key in ("constituency", "room", "shift", "channel"):
-            if raw.get(key) is not None and not isinstance(raw[key], str):
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise AudienceError(f"audience.{key}: expected text")
+        seat = raw.get("constituency")
+        if seat and seat_key(seat) not in {r.seat for r in directory.rooms.values()}:
+            raise AudienceError(
+                f"audience.constituency: no committee room in {seat!r} "
+                "(name the seat as the rooms file does)"
+            )
         if raw.get("pledged") is not None and not isinstance(raw["pledged"], bool):
             raise AudienceError("audience.pledged: expected true or false")
         if raw.get("shift") and raw["shift"] not in campaign.shift_ids:

@@ -68,26 +68,26 @@ def import_rooms(
     Removing a room people are pledged to raises RoomsInUse unless ``force``; then each of
     them is told and offered another room, in order with their own messages.
     """
-    rooms = load_rooms(source, campaign.shift_ids, geocoder)
+    rooms = {r.id: r for r in load_rooms(source, campaign.shift_ids, geocoder)}
     old = directory(store).rooms
-    new_ids = {r.id for r in rooms}
-    pledges = store.pledges()
-    gone = {rid for rid in old if rid not in new_ids}
+    gone = {rid for rid in old if rid not in rooms}
+    # Check the pledges and swap the rooms in one transaction, so nobody can pledge to a
+    # departing room in between and never be told.
+    pledges = store.replace_rooms_unless_pledged(list(rooms.values()), gone, force)
     in_use: dict[str, int] = {}
     for room_id, _ in pledges.values():
         if room_id in gone:
             in_use[room_id] = in_use.get(room_id, 0) + 1
     if in_use and not force:
         raise RoomsInUse(in_use)
-    store.replace_rooms(rooms)
     result = ImportResult(
         rooms=len(rooms),
-        added=sorted(new_ids - set(old)),
-        updated=sorted(rid for rid in new_ids & set(old) if old[rid] != _by_id(rooms)[rid]),
+        added=sorted(set(rooms) - set(old)),
+        updated=sorted(rid for rid in set(rooms) & set(old) if old[rid] != rooms[rid]),
         removed=sorted(gone),
     )
     taken = store.pledged()
-    for room in rooms:
+    for room in rooms.values():
         for shift, cap in room.capacity.items():
             if taken.get((room.id, shift), 0) > cap:
                 result.over_capacity.append(f"{room.id}|{shift}")
@@ -108,10 +108,6 @@ def import_rooms(
     return result
 
 
-def _by_id(rooms: list) -> dict:
-    return {r.id: r for r in rooms}
-
-
 def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
     """Every room with its seat, and per shift: capacity, pledged, places left."""
     d = directory(store)
@@ -126,9 +122,9 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
             "priority": d.priority(room),
             "shifts": {
                 s: {
-                    "capacity": room.capacity[s],
+                    "capacity": room.places(s),
                     "pledged": taken.get((room.id, s), 0),
-                    "left": max(0, room.capacity[s] - taken.get((room.id, s), 0)),
+                    "left": max(0, room.places(s) - taken.get((room.id, s), 0)),
                 }
                 for s in campaign.shift_ids
             },
@@ -146,7 +142,7 @@ def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:
         s: sorted(
             room.id
             for room in d.rooms.values()
-            if d.priority(room) is not None and taken.get((room.id, s), 0) * 2 < room.capacity[s]
+            if d.priority(room) is not None and taken.get((room.id, s), 0) * 2 < room.places(s)
         )
         for s in campaign.shift_ids
     }

@@ -55,6 +55,10 @@ class Room:
         """The constituency as a matching key."""
         return seat_key(self.constituency)
 
+    def places(self, shift: str) -> int:
+        """Places per shift; 0 for a shift added to config.yaml after the rooms were loaded."""
+        return self.capacity.get(shift, 0)
+
     def to_json(self) -> str:
         """Compact JSON for storage."""
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -322,12 +322,33 @@ class Store:
 
     def replace_rooms(self, rooms: Sequence[Room]) -> None:
         """Swap in a new set of rooms in one transaction."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(self.key("rooms"))
-        if rooms:
-            pipe.hset(self.key("rooms"), mapping={r.id: r.to_json() for r in rooms})
-        pipe.incr(self.key("catalog", "version"))
-        pipe.execute()
+        self.replace_rooms_unless_pledged(rooms, set(), force=True)
+
+    def replace_rooms_unless_pledged(
+        self, rooms: Sequence[Room], gone: set[str], force: bool
+    ) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Swap in the rooms unless someone is pledged to a room in ``gone`` (and not
+        ``force``), checked and done atomically (WATCH); returns the pledges it saw."""
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(self.key("pledge"))
+                    pledges = {
+                        a.decode(): _pledge(raw)
+                        for a, raw in pipe.hgetall(self.key("pledge")).items()
+                    }
+                    if not force and any(room in gone for room, _ in pledges.values()):
+                        pipe.unwatch()
+                        return pledges
+                    pipe.multi()
+                    pipe.delete(self.key("rooms"))
+                    if rooms:
+                        pipe.hset(self.key("rooms"), mapping={r.id: r.to_json() for r in rooms})
+                    pipe.incr(self.key("catalog", "version"))
+                    pipe.execute()
+                    return pledges
+                except redis.WatchError:
+                    continue  # someone pledged meanwhile: look again
 
     def replace_targets(self, targets: dict[str, int]) -> None:
         """Swap in a new set of target seats in one transaction."""
@@ -348,11 +369,7 @@ class Store:
 
     def pledges(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """Every pledge: address -> (room, shifts)."""
-        out = {}
-        for addr, raw in self.r.hscan_iter(self.key("pledge")):
-            room, shifts = raw.decode().split("|", 1)
-            out[addr.decode()] = (room, tuple(shifts.split(",")))
-        return out
+        return {a.decode(): _pledge(raw) for a, raw in self.r.hscan_iter(self.key("pledge"))}
 
     # --- people ------------------------------------------------------------------------
     def has_consent(self, address: str) -> bool:
@@ -383,3 +400,8 @@ class Store:
 
     def _sup(self, address: str) -> str:
         return self.key("sup", hashlib.sha256(address.encode()).hexdigest())
+
+
+def _pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
+    room, shifts = raw.decode().split("|", 1)
+    return room, tuple(shifts.split(","))

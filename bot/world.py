@@ -65,10 +65,10 @@ class LiveWorld:
     def places_left(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         rooms = self.directory.rooms
         taken = self.store.places_taken(pairs)
-        return [rooms[r].capacity[s] - n for (r, s), n in zip(pairs, taken, strict=True)]
+        return [rooms[r].places(s) - n for (r, s), n in zip(pairs, taken, strict=True)]
 
     def reserve(self, address: str, pledge: Pledge) -> bool:
-        caps = [self.directory.rooms[pledge.room_id].capacity[s] for s in pledge.shifts]
+        caps = [self.directory.rooms[pledge.room_id].places(s) for s in pledge.shifts]
         return self.store.reserve(address, pledge, caps)
 
     def release(self, address: str) -> None:

@@ -31,6 +31,8 @@ def current(conv: Conversation, world: World, intro: str) -> Outbound:
 
 def offer(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """YES (or 1) confirms, NEXT (or 2) shows the next option, anything else re-asks."""
+    if any(o.room_id not in world.directory.rooms for o in conv.offers):
+        return first_offer(conv, world)  # an import removed a room on the list: rank afresh
     answer = msg.payload or msg.text
     if answer.strip() == "1" or msg.payload == "yes" or is_yes(answer):
         return confirm(conv, world)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.broadcasts import render
+from bot.broadcasts import MAX_TEXT, render
 from bot.model import Inbound
 from bot.state import Conversation, State, Turn, World
 from handlers import say
@@ -24,6 +24,8 @@ def draft_text(msg: Inbound, world: World) -> str | None:
 def preview(conv: Conversation | None, msg: Inbound, text: str, world: World) -> Turn:
     """Show what would be sent and to how many; nothing goes until they say YES."""
     conv = conv or Conversation(msg.address, State.ASK_LOCATION, created_at=world.now().isoformat())
+    if len(text) > MAX_TEXT:  # a cut-off message would lose the imprint at its end
+        return Turn(conv, [say.say(conv, "broadcast_too_long", max=MAX_TEXT, length=len(text))])
     count = world.broadcast_size()
     sample = render(text, world.campaign)
     reply = say.say(conv, "broadcast_preview", count=count, text=sample)

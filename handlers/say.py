@@ -26,14 +26,17 @@ def text(conv: Conversation, key: str, **values: Any) -> str:
 
 
 def day(d: date) -> str:
-    """``Thursday 3 May``."""
-    return f"{d:%A} {d.day} {d:%B}"
+    """``Thursday 3 May``, in the catalogue's words (not the machine's locale)."""
+    weekday, month = t("weekdays").split()[d.weekday()], t("months").split()[d.month - 1]
+    return t("date", weekday=weekday, day=d.day, month=month)
 
 
 def shift_phrase(campaign: Campaign, shift_ids: Sequence[str]) -> str:
     """``Morning 07:00–12:00 and Evening 17:00–22:00``."""
     parts = [f"{s.label} {s.times}" for s in (campaign.shift(i) for i in shift_ids)]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    if len(parts) == 1:
+        return parts[0]
+    return t("list_last", rest=", ".join(parts[:-1]), last=parts[-1])
 
 
 def map_url(room: Room) -> str:

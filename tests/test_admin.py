@@ -229,7 +229,7 @@ def test_broadcast_dry_run_counts_and_renders_without_storing(client, store, r):
         ({"room": "a"}, ["sms:+447700900001"]),
         ({"shift": "evening"}, ["telegram:1"]),
         ({"constituency": "hendon"}, ["sms:+447700900001", "telegram:1"]),
-        ({"constituency": "Islington North"}, []),
+        ({"constituency": "Islington North"}, []),  # a room there, but nobody pledged
         ({"room": "a", "shift": "evening"}, []),
     ],
 )
@@ -264,6 +264,11 @@ def test_broadcast_audiences(client, store, r, audience, expected):
         ({"text": "x", "audience": {"channel": "fax"}}, "audience.channel: expected telegram"),
         ({"text": "x", "audience": {"pledged": "yes"}}, "audience.pledged: expected true or false"),
         ({"text": "x", "audience": ["sms"]}, "audience: expected an object"),
+        ({"text": "x", "audience": []}, "audience: expected an object"),
+        ({"text": "x", "audience": ""}, "audience: expected an object"),
+        ({"text": "x", "audience": {"shift": ""}}, "audience.shift: expected text"),
+        ({"text": "x", "audience": {"room": " "}}, "audience.room: expected text"),
+        ({"text": "x", "audience": {"constituency": "Hendn"}}, "audience.constituency: no "),
     ],
 )
 def test_bad_broadcast_requests_are_400_with_a_reason(client, r, body, error):
@@ -282,3 +287,13 @@ def test_broadcast_status_and_cancel(client, store):
     assert again.status_code == 409
     assert client.get("/admin/api/broadcasts/999", headers=AUTH).status_code == 404
     assert client.post("/admin/api/broadcasts/999/cancel", headers=AUTH).status_code == 404
+
+
+def test_raw_csv_body_with_curls_default_form_type(client, store):
+    resp = client.post(
+        "/admin/api/targets/import",
+        data=b"constituency,priority\nHendon,3\n",
+        headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.get_json() == {"ok": True, "targets": 1}
+    assert store.load_catalog()[1] == {"hendon": 3}

@@ -516,3 +516,24 @@ def test_done_without_a_room_starts_again():
     turn = handle(conv, msg("hello"), MemoryWorld())
     assert turn.conv.state is State.ASK_LOCATION and turn.conv.pledge is None
     assert turn.replies[0].text.startswith("Where are you?")
+
+
+@pytest.mark.parametrize("text", ["yes", "what?", "next"])
+def test_an_offered_room_removed_by_an_import_is_ranked_afresh(text):
+    world = MemoryWorld()
+    conv = offered(world)
+    d = world.directory
+    world.directory = Directory([r for r in d.rooms.values() if r.id != "B"], d.targets)
+    turn = handle(conv, msg(text), world)
+    assert turn.conv.state is State.OFFER and world.pledges == {}
+    assert [o.room_id for o in turn.conv.offers] == ["A", "C", "W"]
+    assert turn.replies[0].text.startswith("Your nearest committee room in a target seat")
+
+
+def test_organiser_broadcast_too_long_is_refused():
+    world = MemoryWorld(audience=3)
+    turn = handle(None, msg("/broadcast " + "x" * 1001, ORG), world)
+    assert turn.conv.draft is None and world.broadcasts == []
+    assert turn.replies[0].text == (
+        "Not sent: that is 1001 characters, and a broadcast can be at most 1000. Please shorten it."
+    )
