@@ -195,9 +195,7 @@ class Broadcasts:
             self.key(bid),
             mapping={
                 "text": text,
-                "audience": json.dumps(
-                    {k: v for k, v in asdict(audience).items() if v is not None}
-                ),
+                "audience": json.dumps(audience.as_dict()),
                 "status": "queued" if recipients else "done",
                 "total": len(recipients),
                 "slices": -(-len(recipients) // SLICE),
