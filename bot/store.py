@@ -37,23 +37,45 @@ from bot.state import Consent, Conversation, Pledge
 
 SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
 SCHED_TTL = 60  # a lost drain job heals itself after this long
+DRAINERS = 8  # drainer jobs at once: enough to keep every worker process busy
+DRAINERS_TTL = 30  # a drainer count left by killed workers resets itself after this long
 LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud
 
-# Queue a message unless this delivery was seen; say whether a drain job must be queued.
-# A repeated delivery queues nothing, but if messages wait with no drain job (queueing the
-# job failed the first time, so the platform retried) it asks for one: 3.
+# Queue a message unless this delivery was seen. When the person has no drain pending,
+# put them on the ready list; ask for a new drainer job (2) only while fewer than
+# ARGV[6] are running, so a busy minute costs a handful of RQ jobs, not one per message.
+# A repeated delivery queues nothing, but if messages wait and nobody is on it (queueing
+# the job failed the first time, so the platform retried) it does the same.
 INGEST = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then
-  if redis.call('LLEN', KEYS[2]) > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
-    return 3
-  end
+local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+if fresh then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
+elseif redis.call('LLEN', KEYS[2]) == 0 then
   return 0
 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
-if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return 2 end
-return 1
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
+  redis.call('RPUSH', KEYS[5], ARGV[5])
+  if tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[6]) then
+    redis.call('INCR', KEYS[6])
+    redis.call('EXPIRE', KEYS[6], ARGV[7])
+    return 2
+  end
+end
+return fresh and 1 or 0
+"""
+
+# A drainer takes the next ready person, or, when there is none, stops being counted
+# (in one step, so a person made ready meanwhile is never left without a drainer).
+NEXT_READY = """
+local address = redis.call('LPOP', KEYS[1])
+if address then
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return address
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return false
 """
 
 # Take the places for a pledge, moving any earlier pledge of the same person; all or nothing.
@@ -138,6 +160,7 @@ class Store:
     def __init__(self, r: redis.Redis, prefix: str = "pd") -> None:
         self.r, self.p = r, prefix
         self._ingest = r.register_script(INGEST)
+        self._next_ready = r.register_script(NEXT_READY)
         self._reserve = r.register_script(RESERVE)
         self._release = r.register_script(RELEASE)
         self._first = r.register_script(FIRST_CONTACT)
@@ -152,17 +175,30 @@ class Store:
 
     # --- inbound queue -------------------------------------------------------------
     def ingest(self, dedupe: str, address: str, payload: str, received_at: float = 0.0) -> int:
-        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and needs a drain job,
-        3 duplicate but a drain job is needed. A person's message (``received_at`` set) also
-        opens their 24-hour window."""
+        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and a drainer job must
+        be started. A person's message (``received_at`` set) also opens their 24-hour
+        window."""
         keys = [
             self.key("seen", dedupe),
             self.key("inbox", address),
             self.key("sched", address),
             self.key("lastin"),
+            self.key("ready"),
+            self.key("drainers"),
         ]
         at = f"{received_at:.0f}" if received_at else ""
-        return int(self._ingest(keys=keys, args=[SEEN_TTL, payload, SCHED_TTL, at, address]))
+        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL]
+        return int(self._ingest(keys=keys, args=args))
+
+    def next_ready(self) -> str | None:
+        """The next person with messages waiting, or None (and this drainer is uncounted)."""
+        keys = [self.key("ready"), self.key("drainers")]
+        address = self._next_ready(keys=keys, args=[DRAINERS_TTL])
+        return address.decode() if address else None
+
+    def ready_count(self) -> int:
+        """People with messages waiting for a drainer."""
+        return int(self.r.llen(self.key("ready")))
 
     def last_inbound(self, address: str) -> float | None:
         """When this person last wrote to us (unix time)."""

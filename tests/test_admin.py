@@ -178,8 +178,9 @@ def test_removing_a_room_with_pledges_is_refused_unless_forced(client, store, r)
         (queued,) = r.lrange(f"pd:inbox:{address}", 0, -1)
         event = Inbound.from_json(queued)
         assert (event.event, event.payload, event.text) == ("room_closed", "a", "Hall A")
-    drains = [j.args for j in Queue("turns", connection=r).get_jobs()]
-    assert sorted(drains) == sorted((a,) for a in people)
+    assert sorted(a.decode() for a in r.lrange("pd:ready", 0, -1)) == sorted(people)
+    jobs = Queue("turns", connection=r).get_jobs()
+    assert [j.func_name for j in jobs] == ["workers.turns.drain_ready"] * 2
 
 
 def test_targets_import(client, store):

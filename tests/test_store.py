@@ -5,17 +5,35 @@ from __future__ import annotations
 import threading
 
 from bot.state import Conversation, Pledge, State
-from bot.store import Store
+from bot.store import DRAINERS, Store
 
 
-def test_ingest_dedupes_and_asks_for_one_drain_job(r):
+def test_ingest_dedupes_and_starts_a_few_drainers_not_one_per_message(r):
     s = Store(r)
     assert s.ingest("telegram:1", "telegram:42", "a") == 2
     assert s.ingest("telegram:1", "telegram:42", "a") == 0  # same update again
-    assert s.ingest("telegram:2", "telegram:42", "b") == 1  # job already queued
+    assert s.ingest("telegram:2", "telegram:42", "b") == 1  # already on the ready list
     assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a", b"b"]
+    assert r.lrange("pd:ready", 0, -1) == [b"telegram:42"]
+    # More people: a new drainer each until DRAINERS run, then just the ready list.
+    started = [s.ingest(f"telegram:{100 + i}", f"telegram:{i}", "x") for i in range(20)]
+    assert started.count(2) == DRAINERS - 1 and r.llen("pd:ready") == 21
+    # Drainers take people in order; the last one out is uncounted with the empty list.
+    taken = [s.next_ready() for _ in range(21)]
+    assert taken[0] == "telegram:42" and None not in taken
+    for _ in range(DRAINERS):
+        assert s.next_ready() is None
+    assert int(r.get("pd:drainers")) == 0
+
+
+def test_a_repeated_delivery_restarts_a_lost_drainer(r):
+    s = Store(r)
+    assert s.ingest("telegram:1", "telegram:42", "a") == 2
+    # The web could not queue the job (Redis went away): it clears the flag, returns 503.
     s.clear_scheduled("telegram:42")
-    assert s.ingest("telegram:3", "telegram:42", "c") == 2
+    r.delete("pd:drainers")
+    assert s.ingest("telegram:1", "telegram:42", "a") == 2  # the platform's retry
+    assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a"]
 
 
 def test_reserve_is_all_or_nothing_and_moves_a_pledge(r):

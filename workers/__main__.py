@@ -16,7 +16,7 @@ from rq import Queue, SimpleWorker
 from bot.config import ConfigError
 from bot.rooms import CsvError
 from workers import purge
-from workers.queues import QUEUES
+from workers.queues import QUEUES, enqueue_drainer
 from workers.runtime import runtime
 
 
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     purge.schedule(rt)
+    if rt.store.ready_count():  # people left waiting by workers that died: start on them
+        rt.redis.incr(rt.store.key("drainers"))
+        enqueue_drainer(rt.redis)
     if telegram := rt.senders.get("telegram"):
         result = telegram.warm_up()  # type: ignore[attr-defined]
         if not result.ok:

@@ -23,6 +23,11 @@ QUEUES = (TURNS, OUTBOUND, BROADCAST)
 JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 
 
+def enqueue_drainer(r: redis.Redis) -> None:
+    """Queue a job that works through the ready list (see Store.ingest)."""
+    Queue(TURNS, connection=r).enqueue("workers.turns.drain_ready", **JOB_TTLS)
+
+
 def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
     """Queue a job that works through one address's inbox."""
     q = Queue(TURNS, connection=r)
@@ -39,9 +44,9 @@ def accept(store: Store, messages: Iterable[Inbound]) -> None:
     """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
     for msg in messages:
         at = 0.0 if msg.event else msg.received_at
-        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) in (2, 3):
+        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) == 2:
             try:
-                enqueue_drain(store.r, msg.address)
+                enqueue_drainer(store.r)
             except redis.RedisError:
                 # Let the platform's retry (after our 503) ask for the job again.
                 with contextlib.suppress(redis.RedisError):

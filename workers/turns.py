@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 BATCH = 50
 
 
+def drain_ready() -> int:
+    """RQ job: drain people from the ready list until it is empty; how many turns."""
+    rt = runtime()
+    handled = 0
+    while (address := rt.store.next_ready()) is not None:
+        handled += drain(address)
+    return handled
+
+
 def drain(address: str) -> int:
     """RQ job: take every queued turn for ``address``; returns how many were handled."""
     rt = runtime()
