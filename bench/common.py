@@ -1,0 +1,188 @@
+"""What every benchmark shares: the machine description, a system under test started as the
+Procfile says, a fast fake platform server, and recording results in bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from aiohttp import web
+
+from bot import procfile
+from bot.embedded_redis import EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+RAW = ROOT / "bench" / "results.json"
+
+
+def machine(r: redis.Redis | None = None) -> dict[str, str]:
+    """Cores, CPU, Python and Redis versions, and the date: printed with every figure."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    info = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+    }
+    if r is not None:
+        info["redis"] = r.info("server")["redis_version"]
+    return info
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100) by nearest rank."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def record(name: str, figures: dict, notes: str = "") -> None:
+    """Print a benchmark's figures and keep them in bench/results.json (RESULTS.md is
+    rewritten from it by ``python -m bench``)."""
+    print(f"\n== {name}")
+    for key, value in figures.items():
+        print(f"  {key}: {value}")
+    data = json.loads(RAW.read_text()) if RAW.exists() else {}
+    data[name] = {"figures": figures, "notes": notes}
+    RAW.write_text(json.dumps(data, indent=2) + "\n")
+
+
+class System:
+    """Redis, the web process and workers from the Procfile, with the given environment."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], workers: int = 2) -> None:
+        self.tmp, self.workers = tmp, workers
+        self.redis = EmbeddedRedis(tmp / "redis").start()
+        self.r = redis.Redis.from_url(self.redis.url)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PORT": str(self.port),
+            "REDIS_URL": self.redis.url,
+            "VAR_DIR": str(ROOT / "var"),
+            "PUBLIC_URL": self.url,
+            **env,
+        }
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, web_app: str | None = None, workers: int | None = None) -> None:
+        """Start the web process (optionally serving another app) and the workers."""
+        commands = procfile.read(ROOT / "Procfile")
+        web = commands["web"]
+        if web_app:
+            web = re.sub(r"'[^']+:create_app\(\)'", f"'{web_app}'", web)
+        logs = self.tmp / "logs"
+        logs.mkdir(exist_ok=True)
+        self.procs.append(procfile.start(web, self.env, (logs / "web.log").open("wb"), str(ROOT)))
+        for i in range(self.workers if workers is None else workers):
+            log = (logs / f"worker{i}.log").open("wb")
+            self.procs.append(procfile.start(commands["worker"], self.env, log, str(ROOT)))
+        wait_http(self.url + "/healthz")
+
+    def stop(self) -> None:
+        """Stop every process and Redis."""
+        procfile.stop(self.procs)
+        self.procs = []
+        self.redis.stop()
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200 (or 404 for an app without /healthz)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+class FastFake:
+    """A fake Telegram Bot API and Twilio Messages API on aiohttp (keep-alive), fast enough
+    not to be the bottleneck; calls ``on_send(channel, recipient, text)`` for every message."""
+
+    def __init__(self, on_send: Callable[[str, str, str], None] | None = None) -> None:
+        self.on_send = on_send or (lambda *a: None)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.count = 0
+        self.times: list[float] = []
+        self.keep_times = False
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+
+    async def _telegram(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        data = await request.post()
+        if method == "sendMessage":
+            self._sent("telegram", str(data.get("chat_id")), str(data.get("text", "")))
+            chat = {"id": int(data.get("chat_id", 0)), "type": "private"}
+            result = {"message_id": self.count, "date": int(time.time()), "chat": chat}
+            return web.json_response({"ok": True, "result": result})
+        if method == "getMe":
+            user = {"id": 1, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
+            return web.json_response({"ok": True, "result": user})
+        return web.json_response({"ok": True, "result": True})
+
+    async def _twilio(self, request: web.Request) -> web.Response:
+        data = await request.post()
+        to = str(data.get("To", ""))
+        channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
+        self._sent(channel, to.removeprefix("whatsapp:"), str(data.get("Body", "")))
+        body = {"sid": f"SM{self.count:032x}", "status": "queued", "to": to}
+        return web.json_response(body, status=201)
+
+    def _sent(self, channel: str, recipient: str, text: str) -> None:
+        self.count += 1
+        if self.keep_times:
+            self.times.append(time.time())
+        self.on_send(channel, recipient, text)
+
+    def start(self) -> FastFake:
+        """Serve in a background thread."""
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._telegram)
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._twilio)
+
+        async def up() -> None:
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024).start()
+
+        self._loop.run_until_complete(up())
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._runner:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
