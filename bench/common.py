@@ -54,6 +54,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def p50_p99(values: list[float], digits: int = 1) -> str:
+    """``p50/p99`` of the values, rounded."""
+    return f"{percentile(values, 50):.{digits}f}/{percentile(values, 99):.{digits}f}"
+
+
 def record(name: str, figures: dict, notes: str = "") -> None:
     """Print a benchmark's figures and keep them in bench/results.json (RESULTS.md is
     rewritten from it by ``python -m bench``)."""

@@ -304,7 +304,7 @@ class Directory:
             for room, km in near:
                 open_shifts = tuple(s for s in shifts if next(left) > 0)
                 if open_shifts:
-                    offers.append(Offer(room.id, open_shifts, km))
+                    offers.append(Offer(room.id, open_shifts, round(km, 3)))  # metres
             if offers or window >= len(self._ids):
                 return self._rank(offers, tie_km)[:limit]
         return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -64,9 +64,8 @@ class Conversation:
     pledge: Pledge | None = None
     consent: Consent | None = None
     code: str | None = None  # this person's referral code
-    last_id: str = ""  # the last message handled, so a replayed turn is not taken twice
+    last_id: str = ""  # digest of the last message handled, so a replay is not taken twice
     draft: str | None = None  # an organiser's broadcast awaiting YES
-    created_at: str = ""
 
     @property
     def channel(self) -> str:
@@ -83,26 +82,50 @@ class Conversation:
         return replace(self, **changes)
 
     def to_json(self) -> str:
-        """Compact JSON for storage."""
-        data = asdict(self)
-        return json.dumps({k: v for k, v in data.items() if v not in (None, (), [], "")})
+        """Compact JSON for storage: short names, nothing empty, no address (it is the key);
+        about 250 bytes, since every supporter has one."""
+        d: dict[str, Any] = {"s": self.state.value}
+        if self.location:
+            d["l"] = [self.location.latitude, self.location.longitude]
+        if self.offers:
+            d["o"] = [[o.room_id, list(o.shifts), o.km] for o in self.offers]
+        if self.pledge:
+            d["p"] = [self.pledge.room_id, list(self.pledge.shifts)]
+        if c := self.consent:
+            d["c"] = [int(c.granted), c.at, c.channel, c.version]
+        for name, short in _SHORT.items():
+            if value := getattr(self, name):
+                d[short] = list(value) if isinstance(value, tuple) else value
+        return json.dumps(d, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> Conversation:
+    def from_json(cls, address: str, raw: str | bytes) -> Conversation:
         """Rebuild from :meth:`to_json`."""
         d: dict[str, Any] = json.loads(raw)
-        d["state"] = State(d.get("state", "new"))
-        if "location" in d:
-            d["location"] = Location(**d["location"])
-        d["shifts"] = tuple(d.get("shifts", ()))
-        d["offers"] = tuple(
-            Offer(o["room_id"], tuple(o["shifts"]), o["km"]) for o in d.get("offers", ())
+        return cls(
+            address,
+            State(d["s"]),
+            location=Location(*d["l"]) if "l" in d else None,
+            offers=tuple(Offer(r, tuple(s), km) for r, s, km in d.get("o", ())),
+            pledge=Pledge(d["p"][0], tuple(d["p"][1])) if "p" in d else None,
+            consent=Consent(bool(d["c"][0]), *d["c"][1:]) if "c" in d else None,
+            **{
+                name: tuple(d[short]) if name == "shifts" else d[short]
+                for name, short in _SHORT.items()
+                if short in d
+            },
         )
-        if "pledge" in d:
-            d["pledge"] = Pledge(d["pledge"]["room_id"], tuple(d["pledge"]["shifts"]))
-        if "consent" in d:
-            d["consent"] = Consent(**d["consent"])
-        return cls(**d)
+
+
+# Plain fields and their stored names.
+_SHORT = {
+    "postcode": "pc",
+    "shifts": "sh",
+    "offer_index": "oi",
+    "code": "cd",
+    "draft": "d",
+    "last_id": "id",
+}
 
 
 class World(Protocol):

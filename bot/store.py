@@ -8,11 +8,15 @@ Keys (``pd`` is the default prefix):
   pd:seen:<dedupe key>     a delivery already accepted (update_id / MessageSid), 48 h
   pd:pledged               hash "<room>|<shift>" -> places taken
   pd:pledge                hash address -> "<room>|<shift>,<shift>"
-  pd:code:<code>           referral code -> sharer address
+  pd:codes                 hash referral code -> sharer address
   pd:codeof                hash address -> their referral code
   pd:referrals             hash sharer address -> people brought in
   pd:unreachable           hash address -> reason (blocked, opted out at the platform)
-  pd:sup:<sha256(address)> suppression record: seen (credited once), stopped; kept on DELETE
+  Suppression records, kept on DELETE and by the purge, by a one-way id of the address
+  (the first 128 bits of its SHA-256, hex):
+  pd:seen                  set of ids ever seen (a referral is credited once)
+  pd:stopped               set of ids that said STOP and not START since
+  pd:consent               hash id -> "granted|time|channel|wording version" (the evidence)
   pd:rooms, pd:targets     the organiser's catalogue: room id -> Room JSON, seat key -> priority
   pd:catalog:version       bumped on every import, so workers reload
   pd:people                set of addresses with a conversation (for broadcast audiences)
@@ -24,11 +28,9 @@ Keys (``pd`` is the default prefix):
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import redis
 
@@ -114,7 +116,7 @@ return 1
 
 # Mark an address seen; credit the sharer only the first time it is ever seen.
 FIRST_CONTACT = """
-if redis.call('HSETNX', KEYS[1], 'seen', '1') == 0 then return -1 end
+if redis.call('SADD', KEYS[1], ARGV[2]) == 0 then return -1 end
 if ARGV[1] == '' then return -1 end
 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 """
@@ -142,13 +144,12 @@ if ARGV[2] == '1' and redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
 end
 if ARGV[3] ~= '' then
-  local consent = cjson.decode(ARGV[3])
-  if consent['granted'] then
+  if string.sub(ARGV[3], 1, 1) == '1' then
     redis.call('SADD', KEYS[4], ARGV[4])
   else
     redis.call('SREM', KEYS[4], ARGV[4])
   end
-  redis.call('HSET', KEYS[5], 'consent', ARGV[3])
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[3])
 end
 return 1
 """
@@ -242,7 +243,7 @@ class Store:
     def load(self, address: str) -> Conversation | None:
         """The stored conversation, if any."""
         raw = self.r.get(self.key("conv", address))
-        return Conversation.from_json(raw) if raw else None
+        return Conversation.from_json(address, raw) if raw else None
 
     def save(
         self, conv: Conversation, new_person: bool = False, consent: Consent | None = None
@@ -256,10 +257,14 @@ class Store:
             self.key("people"),
             self.key("supporters"),
             self.key("consented"),
-            self._sup(a),
+            self.key("consent"),
         ]
-        evidence = json.dumps(asdict(consent)) if consent else ""
-        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel]
+        evidence = (
+            "|".join((str(int(consent.granted)), consent.at, consent.channel, consent.version))
+            if consent
+            else ""
+        )
+        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel, _id(a)]
         self._save_turn(keys=keys, args=args)
 
     # --- places ----------------------------------------------------------------------
@@ -295,19 +300,19 @@ class Store:
             return existing.decode()
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
-            if self.r.set(self.key("code", code), address, nx=True):
+            if self.r.hsetnx(self.key("codes"), code, address):
                 self.r.hset(self.key("codeof"), address, code)
                 return code
 
     def sharer_of(self, code: str) -> str | None:
         """The address behind a referral code."""
-        raw = self.r.get(self.key("code", code.upper()))
+        raw = self.r.hget(self.key("codes"), code.upper())
         return raw.decode() if raw else None
 
     def first_contact(self, address: str, sharer: str | None) -> int | None:
         """Mark the address seen; credit the sharer if it had never been seen. New total."""
-        keys = [self._sup(address), self.key("referrals")]
-        count = int(self._first(keys=keys, args=[sharer or ""]))
+        keys = [self.key("seen"), self.key("referrals")]
+        count = int(self._first(keys=keys, args=[sharer or "", _id(address)]))
         return None if count < 0 else count
 
     def referral_counts(self) -> dict[str, int]:
@@ -317,11 +322,14 @@ class Store:
 
     def set_stopped(self, address: str, stopped: bool) -> None:
         """Record STOP (or START) in the suppression record."""
-        self.r.hset(self._sup(address), mapping={"seen": 1, "stopped": int(stopped)})
+        pipe = self.r.pipeline()
+        pipe.sadd(self.key("seen"), _id(address))
+        (pipe.sadd if stopped else pipe.srem)(self.key("stopped"), _id(address))
+        pipe.execute()
 
     def was_stopped(self, address: str) -> bool:
         """True while the suppression record says STOP."""
-        return self.r.hget(self._sup(address), "stopped") == b"1"
+        return bool(self.r.sismember(self.key("stopped"), _id(address)))
 
     def close_window(self, address: str) -> None:
         """Forget when they last wrote (someone we keep nothing else about)."""
@@ -422,22 +430,24 @@ class Store:
         self.release(address)
         pipe = self.r.pipeline()
         if code:
-            pipe.delete(self.key("code", code.decode()))
+            pipe.hdel(self.key("codes"), code)
         pipe.hdel(self.key("codeof"), address)
         pipe.delete(self.key("conv", address))
         pipe.hdel(self.key("referrals"), address)
         pipe.hdel(self.key("unreachable"), address)
         pipe.hdel(self.key("lastin"), address)
         pipe.srem(self.key("consented"), address)
-        pipe.hsetnx(self._sup(address), "seen", 1)
+        pipe.sadd(self.key("seen"), _id(address))
         pipe.execute()
         if self.r.srem(self.key("people"), address):
             self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], -1)
-
-    def _sup(self, address: str) -> str:
-        return self.key("sup", hashlib.sha256(address.encode()).hexdigest())
 
 
 def _pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
     room, shifts = raw.decode().split("|", 1)
     return room, tuple(shifts.split(","))
+
+
+def _id(address: str) -> str:
+    """The one-way id suppression records use: 128 bits of SHA-256, enough to never collide."""
+    return hashlib.sha256(address.encode()).hexdigest()[:32]

@@ -23,7 +23,7 @@ def draft_text(msg: Inbound, world: World) -> str | None:
 
 def preview(conv: Conversation | None, msg: Inbound, text: str, world: World) -> Turn:
     """Show what would be sent and to how many; nothing goes until they say YES."""
-    conv = conv or Conversation(msg.address, State.ASK_LOCATION, created_at=world.now().isoformat())
+    conv = conv or Conversation(msg.address, State.ASK_LOCATION)
     if len(text) > MAX_TEXT:  # a cut-off message would lose the imprint at its end
         return Turn(conv, [say.say(conv, "broadcast_too_long", max=MAX_TEXT, length=len(text))])
     count = world.broadcast_size()

@@ -9,7 +9,7 @@ from typing import Any
 from bot.config import Campaign
 from bot.model import Button, Outbound
 from bot.rooms import Offer, Room
-from bot.state import Conversation
+from bot.state import Conversation, World
 from messages import t
 
 KM_PER_MILE = 1.609344
@@ -23,6 +23,11 @@ def say(conv: Conversation, key: str, *buttons: Button, **values: Any) -> Outbou
 def text(conv: Conversation, key: str, **values: Any) -> str:
     """Catalogue text in the person's channel wording, for composing a longer reply."""
     return t(key, conv.channel, **values)
+
+
+def stamp(world: World) -> str:
+    """The time now for a record, to the second (ISO 8601, UTC)."""
+    return world.now().isoformat(timespec="seconds")
 
 
 def day(d: date) -> str:

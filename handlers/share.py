@@ -29,7 +29,12 @@ def consent(conv: Conversation, msg: Inbound, world: World) -> Turn:
         granted = False
     else:
         return Turn(conv, [say.say(conv, "consent_unclear")])
-    record = Consent(granted, world.now().isoformat(), conv.channel, catalogue()["consent_version"])
+    record = Consent(
+        granted,
+        say.stamp(world),
+        conv.channel,
+        catalogue()["consent_version"],
+    )
     code = conv.code or world.code_for(conv.address)
     conv = conv.evolve(state=State.DONE, consent=record, code=code)
     return Turn(

@@ -21,7 +21,7 @@ def referral_code(text: str) -> str | None:
 
 def first_contact(msg: Inbound, world: World) -> Turn:
     """Someone new (or newly erased): welcome them, credit their sharer, ask where they are."""
-    conv = Conversation(msg.address, State.ASK_LOCATION, created_at=world.now().isoformat())
+    conv = Conversation(msg.address, State.ASK_LOCATION)
     code = referral_code(msg.text)
     sharer = world.sharer_of(code) if code else None
     if sharer == msg.address:

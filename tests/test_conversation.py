@@ -313,7 +313,8 @@ def test_consent_is_recorded_then_share_message_sent(text, payload, granted):
     conv = at(State.ASK_CONSENT, pledge=Pledge("A", ("morning",)))
     turn = handle(conv, msg(text, payload=payload), world)
     assert turn.conv.state is State.DONE
-    assert turn.conv.consent == Consent(granted, world.clock.isoformat(), "telegram", "updates-v1")
+    when = world.clock.isoformat(timespec="seconds")
+    assert turn.conv.consent == Consent(granted, when, "telegram", "updates-v1")
     thanks, intro, share = (r.text for r in turn.replies)
     assert thanks.startswith("Thanks" if granted else "No problem")
     assert intro.startswith("Could you bring a friend?")
@@ -430,7 +431,7 @@ def test_conversation_round_trips_through_json():
         code="ABC",
         last_id="telegram:1",
     )
-    assert Conversation.from_json(conv.to_json()) == conv
+    assert Conversation.from_json(conv.address, conv.to_json()) == conv
     assert replace(conv, offers=()).to_json().count("offers") == 0
 
 

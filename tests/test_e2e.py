@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.store import Store
 from tests.harness import Bot
 
 pytestmark = pytest.mark.e2e
@@ -99,8 +100,11 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert status.startswith("You're down for Holloway Labour Hall, 1 Holloway Road, N7 6BU")
     pledge = bot.r.hget("pd:pledge", f"telegram:{chat}")
     assert pledge == b"holloway|morning"
-    consent = bot.r.get(f"pd:conv:telegram:{chat}").decode()
-    assert '"granted": true' in consent and '"version": "updates-v1"' in consent
+    consent = Store(bot.r).load(f"telegram:{chat}").consent
+    assert consent.granted and consent.channel == "telegram" and consent.version == "updates-v1"
+    assert bot.r.sismember("pd:consented", f"telegram:{chat}")
+    evidence = bot.r.hvals("pd:consent")[0].decode().split("|")
+    assert evidence[0] == "1" and evidence[2:] == ["telegram", "updates-v1"]
 
     # WhatsApp referral from this person's link, who loses the last Holloway place.
     wa = "whatsapp:+447700900201"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.state import Conversation, Pledge, State
+from bot.state import Consent, Conversation, Pledge, State
 from bot.store import DRAINERS, Store
 
 
@@ -85,15 +85,16 @@ def test_erase_keeps_only_the_suppression_record(r):
     s = Store(r)
     addr = "whatsapp:+447700900123"
     code = s.new_code(addr)
-    s.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code))
+    consent = Consent(True, "2029-04-01T10:00:00+00:00", "whatsapp", "v1")
+    s.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code), True, consent)
     s.reserve(addr, Pledge("R", ("morning",)), [2])
     s.first_contact(addr, None)
     s.set_stopped(addr, True)
     s.mark_unreachable(addr, "whatsapp-blocked")
     s.erase(addr)
     keys = {k.decode() for k in r.keys("*")}
-    assert len([k for k in keys if k.startswith("pd:sup:")]) == 1
-    assert not any(addr in k for k in keys)
+    assert keys == {"pd:seen", "pd:stopped", "pd:consent", "pd:pledged", "pd:supporters"}
+    assert r.hvals("pd:consent") == [b"1|2029-04-01T10:00:00+00:00|whatsapp|v1"]
     assert r.hgetall("pd:pledge") == {} and r.hgetall("pd:unreachable") == {}
     assert s.sharer_of(code) is None and s.load(addr) is None
     assert s.was_stopped(addr)  # a STOP outlives DELETE

@@ -2,8 +2,8 @@
 
 What goes: conversations, pledges, referral codes and counts, consent and window indexes,
 inboxes, broadcast recipient lists and ledgers, scheduled reminders, failed jobs (which
-name people). What stays: the suppression records (a SHA-256 of each address with its
-STOP flag and the consent evidence: answer, time, channel, wording version), the rooms and
+name people). What stays: the suppression records (a one-way id of each address: seen,
+STOP, and the consent evidence: answer, time, channel, wording version), the rooms and
 targets, and totals that name no one (supporters per channel, broadcast counts).
 """
 
@@ -22,9 +22,10 @@ from workers.runtime import Runtime, runtime
 log = logging.getLogger(__name__)
 JOB_ID = "pollday-purge"
 # Key patterns holding personal data, beyond what erasing each person removes.
-PATTERNS = ("inbox:*", "sched:*", "lock:*", "code:*", "bc:*:to", "bc:*:ledger", "bc:*:lease:*",
+PATTERNS = ("inbox:*", "sched:*", "lock:*", "bc:*:to", "bc:*:ledger", "bc:*:lease:*",
             "remjobs:*", "deferred:*", "reminded:*", "console:*")  # fmt: skip
-HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codeof")
+HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codes",
+                   "codeof")  # fmt: skip
 
 
 def due_at(rt: Runtime) -> datetime:

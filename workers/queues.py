@@ -43,7 +43,8 @@ def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
 def accept(store: Store, messages: Iterable[Inbound]) -> None:
     """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
     for msg in messages:
-        at = 0.0 if msg.event else msg.received_at
+        # Only WhatsApp has a 24-hour window worth remembering.
+        at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
         if store.ingest(msg.external_id, msg.address, msg.to_json(), at) == 2:
             try:
                 enqueue_drainer(store.r)

@@ -8,6 +8,7 @@ from the inbox only after its turn is saved, so a killed worker loses nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import redis
@@ -84,7 +85,8 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     if msg.callback_id and (telegram := rt.sender("telegram")):
         telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
     conv = store.load(msg.address)
-    if conv is not None and msg.external_id and conv.last_id == msg.external_id:
+    digest = hashlib.blake2b(msg.external_id.encode(), digest_size=8).hexdigest()
+    if conv is not None and msg.external_id and conv.last_id == digest:
         return
     if not msg.event:
         store.clear_unreachable(msg.address)  # they wrote to us, so they can be reached
@@ -92,7 +94,7 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     new = turn.conv
     if new is not None:
         consent = new.consent if conv is None or conv.consent != new.consent else None
-        store.save(new.evolve(last_id=msg.external_id), new_person=conv is None, consent=consent)
+        store.save(new.evolve(last_id=digest), new_person=conv is None, consent=consent)
         if new.pledge and (conv is None or conv.pledge != new.pledge):
             reminders.schedule(rt, msg.address, new.pledge)
     else:
