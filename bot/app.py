@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             messages = telegram.parse(update, time.time())
         except ParseError as exc:
             return json_error(400, str(exc))
-        accept(store, messages)
+        accept(store, messages, settings.campaign.message_quota)
         return Response(OK, mimetype="application/json")
 
     @app.post("/webhooks/twilio")
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         except ParseError as exc:
             return json_error(400, str(exc))
         on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
-        accept(store, [m for m in messages if on.get(m.channel)])
+        accept(store, [m for m in messages if on.get(m.channel)], settings.campaign.message_quota)
         return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
 
     @app.get("/healthz")

@@ -66,6 +66,7 @@ class Campaign:
     broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
+    message_quota: int = 30  # messages one person may send a minute; the rest are dropped
 
     def shift(self, shift_id: str) -> Shift:
         """The shift with this id."""
@@ -182,6 +183,7 @@ def load_campaign(path: Path) -> Campaign:
         broadcast_template=fields.text("broadcast_template", ""),
         organisers=fields.addresses("organisers"),
         reminders=fields.reminders("reminders"),
+        message_quota=int(fields.number("message_quota", 30)),
     )
 
 

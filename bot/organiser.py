@@ -46,12 +46,27 @@ def directory(store: Store) -> Directory:
 
 
 def seed_from_config(store: Store, campaign: Campaign, geocoder: Geocoder | None) -> bool:
-    """Load config.yaml's CSVs if nothing has ever been imported; True if it did."""
-    if store.catalog_version():
-        return False
-    import_targets(store, campaign.targets_csv)
-    import_rooms(store, campaign, campaign.rooms_csv, geocoder)
-    return True
+    """Load config.yaml's CSVs if nothing has ever been imported; True if it did.
+
+    Workers starting together take turns (a Redis lock), and rooms and targets arrive in
+    one step, so no worker ever sees targets without rooms.
+    """
+    deadline = time.monotonic() + 120
+    while not store.catalog_version():
+        if store.r.set(store.key("catalog", "seeding"), 1, nx=True, ex=120):
+            try:
+                if store.catalog_version():
+                    return False
+                targets = load_targets(campaign.targets_csv)
+                rooms = load_rooms(campaign.rooms_csv, campaign.shift_ids, geocoder)
+                store.replace_catalog(rooms, targets)
+                return True
+            finally:
+                store.r.delete(store.key("catalog", "seeding"))
+        if time.monotonic() > deadline:
+            raise RuntimeError("another worker has been loading the rooms for 2 minutes")
+        time.sleep(0.1)
+    return False
 
 
 def import_targets(store: Store, source: Source) -> int:

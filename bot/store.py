@@ -5,6 +5,8 @@ Keys (``pd`` is the default prefix):
   pd:inbox:<address>       list of queued Inbound JSON, drained in order by one worker
   pd:sched:<address>       set while a drain job for the address is queued (short TTL)
   pd:lock:<address>        held by the worker draining that address
+  pd:ready, pd:drainers    people with messages waiting; drainer jobs running
+  pd:quota:<id>:<minute>   messages from one sender this minute (flood quota), kept 2 min
   pd:seen:<dedupe key>     a delivery already accepted (update_id / MessageSid), 48 h
   pd:pledged               hash "<room>|<shift>" -> places taken
   pd:pledge                hash address -> "<room>|<shift>,<shift>"
@@ -51,6 +53,12 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get rea
 # the job failed the first time, so the platform retried) it does the same.
 INGEST = """
 local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+if fresh and ARGV[8] ~= '0' then
+  -- One sender flooding: beyond the quota in this minute, quietly dropped.
+  local n = redis.call('INCR', KEYS[7])
+  if n == 1 then redis.call('EXPIRE', KEYS[7], 120) end
+  if n > tonumber(ARGV[8]) then return 0 end
+end
 if fresh then
   redis.call('RPUSH', KEYS[2], ARGV[2])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
@@ -175,10 +183,17 @@ class Store:
         return ":".join((self.p, *parts))
 
     # --- inbound queue -------------------------------------------------------------
-    def ingest(self, dedupe: str, address: str, payload: str, received_at: float = 0.0) -> int:
-        """Queue one inbound message: 0 duplicate, 1 queued, 2 queued and a drainer job must
-        be started. A person's message (``received_at`` set) also opens their 24-hour
-        window."""
+    def ingest(
+        self,
+        dedupe: str,
+        address: str,
+        payload: str,
+        received_at: float = 0.0,
+        quota: int = 0,
+    ) -> int:
+        """Queue one inbound message: 0 duplicate or over the sender's ``quota`` of messages
+        a minute (0: no quota), 1 queued, 2 queued and a drainer job must be started. A
+        person's message (``received_at`` set) also opens their 24-hour window."""
         keys = [
             self.key("seen", dedupe),
             self.key("inbox", address),
@@ -186,9 +201,10 @@ class Store:
             self.key("lastin"),
             self.key("ready"),
             self.key("drainers"),
+            self.key("quota", _id(address), str(int(time.time() // 60))),
         ]
         at = f"{received_at:.0f}" if received_at else ""
-        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL]
+        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota]
         return int(self._ingest(keys=keys, args=args))
 
     def next_ready(self) -> str | None:
@@ -393,6 +409,17 @@ class Store:
                     return pledges
                 except redis.WatchError:
                     continue  # someone pledged meanwhile: look again
+
+    def replace_catalog(self, rooms: Sequence[Room], targets: dict[str, int]) -> None:
+        """Rooms and targets together, in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.key("rooms"), self.key("targets"))
+        if rooms:
+            pipe.hset(self.key("rooms"), mapping={r.id: r.to_json() for r in rooms})
+        if targets:
+            pipe.hset(self.key("targets"), mapping=targets)
+        pipe.incr(self.key("catalog", "version"))
+        pipe.execute()
 
     def replace_targets(self, targets: dict[str, int]) -> None:
         """Swap in a new set of target seats in one transaction."""

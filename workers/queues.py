@@ -40,12 +40,14 @@ def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
         q.enqueue("workers.turns.drain", address, retry=retry, **JOB_TTLS)
 
 
-def accept(store: Store, messages: Iterable[Inbound]) -> None:
-    """Queue inbound messages (dropping repeated deliveries) and wake a worker if needed."""
+def accept(store: Store, messages: Iterable[Inbound], quota: int = 0) -> None:
+    """Queue inbound messages (dropping repeated deliveries, and a sender's messages beyond
+    ``quota`` a minute) and wake a worker if needed."""
     for msg in messages:
         # Only WhatsApp has a 24-hour window worth remembering.
         at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
-        if store.ingest(msg.external_id, msg.address, msg.to_json(), at) == 2:
+        limit = 0 if msg.event else quota
+        if store.ingest(msg.external_id, msg.address, msg.to_json(), at, limit) == 2:
             try:
                 enqueue_drainer(store.r)
             except redis.RedisError:
