@@ -134,6 +134,8 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert thanks == "No problem: no updates, just your reminder."
     assert "https://wa.me/447700900000?text=" in share
     assert bot.r.hget("pd:referrals", f"telegram:{chat}") == b"1"
+    # Secrets stay out of the logs (httpx would log every Bot API URL, token included).
+    assert not any("123456:TEST" in log.read_text() for log in bot.logs)
     # A second arrival from the same number is not credited again.
     bot.tw(wa, f"Hi! I'd like to help on polling day. (ref {code})")
     bot.tw_sent(wa, 10)
