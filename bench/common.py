@@ -59,6 +59,18 @@ def p50_p99(values: list[float], digits: int = 1) -> str:
     return f"{percentile(values, 50):.{digits}f}/{percentile(values, 99):.{digits}f}"
 
 
+def campaign_config(tmp: Path, *settings: str) -> Path:
+    """config.yaml with rooms.csv and targets.csv from ``tmp`` and settings (YAML lines)
+    replacing the sample's."""
+    lines = []
+    keys = {line.split(":", 1)[0] for line in settings}
+    for line in (ROOT / "config.yaml").read_text().splitlines():
+        if line.split(":", 1)[0] not in keys:
+            lines.append(line.replace("data/rooms.csv", "rooms.csv").replace("data/", ""))
+    (tmp / "config.yaml").write_text("\n".join([*lines, *settings]) + "\n")
+    return tmp / "config.yaml"
+
+
 def record(name: str, figures: dict, notes: str = "") -> None:
     """Print a benchmark's figures and keep them in bench/results.json (RESULTS.md is
     rewritten from it by ``python -m bench``)."""

@@ -1,0 +1,149 @@
+"""Benchmark 2: whole journeys, webhook -> workers -> the platform, under load.
+
+Virtual supporters on Telegram each walk the journey (hi, a real postcode, a shift, YES,
+YES), sending their next message as soon as the bot answers the last one. Turns/s is
+how many messages the bot handled a second; latency is from the webhook POST to the fake
+Bot API receiving the first reply to it. Target: >= 1,000 turns/s with p99 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.common import ROOT, FastFake, System, machine, p50_p99, record
+from bot.geo import OfflineGeocoder
+
+SUPPORTERS, DURATION, WORKERS = 200, 30.0, 2
+STEPS = ["hi", None, "1", "yes", "yes"]  # None: the supporter's postcode
+
+
+def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
+    """A config with 2,000 roomy committee rooms in 500 target seats across Great Britain."""
+    geo = OfflineGeocoder.open(ROOT / "var" / "geo")
+    rows = ["id,name,address,postcode,constituency,latitude,longitude,capacity"]
+    for i, pc in enumerate(rng.sample(postcodes, 2000)):
+        loc = geo.locate(pc)
+        rows.append(f"r{i},Room {i},{i} High Street,{pc},Seat {i % 500},"
+                    f"{loc.latitude:.5f},{loc.longitude:.5f},100000")  # fmt: skip
+    (tmp / "rooms.csv").write_text("\n".join(rows) + "\n")
+    targets = "\n".join(f"Seat {i},{1 + i % 10}" for i in range(500))
+    (tmp / "targets.csv").write_text("constituency,priority\n" + targets + "\n")
+    config = (ROOT / "config.yaml").read_text()
+    config = config.replace("data/rooms.csv", "rooms.csv").replace(
+        "data/targets.csv", "targets.csv"
+    )
+    config += "\nmessage_quota: 1000\nrate_limits: {telegram: 100000}\n"
+    (tmp / "config.yaml").write_text(config)
+    return tmp / "config.yaml"
+
+
+async def drive(url: str, waiters: dict, postcodes: list[str], rng: random.Random) -> dict:
+    """Run the virtual supporters for DURATION seconds; turns and latencies."""
+    latencies: list[float] = []
+    turns = 0
+    ids = iter(range(1, 10**9))
+    deadline = time.monotonic() + DURATION
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "bench-secret"}
+    loop = asyncio.get_running_loop()
+
+    async def supporter(n: int, session: aiohttp.ClientSession) -> None:
+        nonlocal turns
+        chat = 10_000_000 + n * 100_000
+        while time.monotonic() < deadline:
+            chat += 1
+            for step in STEPS:
+                text = step or rng.choice(postcodes)
+                update_id = next(ids)
+                body = {"update_id": update_id, "message": {
+                    "message_id": update_id, "date": int(time.time()),
+                    "from": {"id": chat, "is_bot": False, "first_name": "Bench"},
+                    "chat": {"id": chat, "type": "private"}, "text": text}}  # fmt: skip
+                reply = loop.create_future()
+                waiters[str(chat)] = (loop, reply)
+                start = time.perf_counter()
+                async with session.post(url, json=body, headers=headers) as resp:
+                    assert resp.status == 200, await resp.text()
+                try:
+                    await asyncio.wait_for(reply, 30)
+                except TimeoutError:
+                    return
+                latencies.append(time.perf_counter() - start)
+                turns += 1
+                await asyncio.sleep(0.05)  # let the rest of this turn's replies through
+                if time.monotonic() >= deadline:
+                    return
+
+    connector = aiohttp.TCPConnector(limit=SUPPORTERS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(supporter(n, session) for n in range(SUPPORTERS)))
+        elapsed = time.monotonic() - started
+    return {"turns": turns, "elapsed": elapsed, "latencies": latencies}
+
+
+def run() -> dict:
+    """Start the system on a big campaign and drive it."""
+    rng = random.Random(7)
+    geo = OfflineGeocoder.open(ROOT / "var" / "geo")
+    keys = geo._keys[:: len(geo) // 20_000]
+    postcodes = [_decode(int(k)) for k in keys]
+    waiters: dict[str, tuple] = {}
+    lock = threading.Lock()
+
+    def on_send(channel: str, recipient: str, text: str) -> None:
+        with lock:
+            waiter = waiters.pop(recipient, None)
+        if waiter:
+            loop, fut = waiter
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(text))
+
+    fake = FastFake(on_send).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_campaign(Path(tmp), rng, postcodes)
+        env = {
+            "BOT_CONFIG": str(config),
+            "TELEGRAM_BOT_TOKEN": "1:bench",
+            "TELEGRAM_WEBHOOK_SECRET": "bench-secret",
+            "TELEGRAM_API_URL": fake.url,
+        }
+        system = System(Path(tmp), env, workers=WORKERS)
+        try:
+            system.start()
+            time.sleep(2)  # workers load the catalogue
+            result = asyncio.run(drive(system.url + "/webhooks/telegram", waiters, postcodes, rng))
+        finally:
+            system.stop()
+            fake.stop()
+    lat = [x * 1000 for x in result["latencies"]]
+    figures = {
+        **machine(),
+        "setup": f"gunicorn as in the Procfile + {WORKERS} workers, {SUPPORTERS} virtual "
+        f"supporters, {DURATION:.0f} s, 2,000 rooms",
+        "turns": result["turns"],
+        "turns/s": round(result["turns"] / result["elapsed"]),
+        "latency p50/p99 ms (webhook -> first reply at the fake)": p50_p99(lat, 0),
+        "replies sent": fake.count,
+        "target": ">= 1,000 turns/s, p99 <= 1 s",
+    }
+    record("2. End to end", figures)
+    return figures
+
+
+def _decode(key: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while key:
+        key, d = divmod(key, 36)
+        out = digits[d] + out
+    return f"{out[:-3]} {out[-3:]}"
+
+
+if __name__ == "__main__":
+    run()
