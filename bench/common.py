@@ -78,7 +78,8 @@ def record(name: str, figures: dict, notes: str = "") -> None:
     for key, value in figures.items():
         print(f"  {key}: {value}")
     data = json.loads(RAW.read_text()) if RAW.exists() else {}
-    data[name] = {"figures": figures, "notes": notes}
+    # Keep the written-up notes of a section when it is measured again.
+    data[name] = {"figures": figures, "notes": notes or data.get(name, {}).get("notes", "")}
     RAW.write_text(json.dumps(data, indent=2) + "\n")
 
 
