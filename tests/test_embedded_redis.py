@@ -161,6 +161,10 @@ def test_adopts_our_server_still_running_on_the_dir(tmp_path: Path, make_server:
     assert client(adopter).get("kept") == b"1"
 
     adopter.stop()
+    # The adopter saw the process go; the orphan's own handle may take a moment to reap it.
+    deadline = time.monotonic() + 5
+    while orphan.is_running() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not orphan.is_running()
 
 
