@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark and write bench/RESULTS.md. Never part of make test.
 
-  python -m bench              all of them
-  python -m bench ingest e2e   some of them (ingest, e2e, broadcast, matching, memory)
-  python -m bench --report     only rewrite RESULTS.md from bench/results.json
+python -m bench              all of them
+python -m bench ingest e2e   some of them (ingest, e2e, broadcast, matching, memory)
+python -m bench --report     only rewrite RESULTS.md from bench/results.json
 """
 
 from __future__ import annotations

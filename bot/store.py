@@ -7,11 +7,12 @@ Keys (``pd`` is the default prefix):
   pd:lock:<address>        held by the worker draining that address
   pd:ready, pd:drainers    people with messages waiting; drainer jobs running
   pd:quota:<id>:<minute>   messages from one sender this minute (flood quota), kept 2 min
-  pd:seen:<dedupe key>     a delivery already accepted (update_id / MessageSid), 48 h
+  pd:delivered:<day>       hash of deliveries accepted that day (update_id / MessageSid);
+                           today's and yesterday's are checked, so a retry within 24 h is
+                           caught; one field costs far less than a key of its own
   pd:pledged               hash "<room>|<shift>" -> places taken
   pd:pledge                hash address -> "<room>|<shift>,<shift>"
-  pd:codes                 hash referral code -> sharer address
-  pd:codeof                hash address -> their referral code
+  pd:codes                 hash referral code -> sharer address (codes derive from addresses)
   pd:referrals             hash sharer address -> people brought in
   pd:unreachable           hash address -> reason (blocked, opted out at the platform)
   Suppression records, kept on DELETE and by the purge, by a one-way id of the address
@@ -39,7 +40,7 @@ import redis
 from bot.rooms import Room
 from bot.state import Consent, Conversation, Pledge
 
-SEEN_TTL = 48 * 3600  # Telegram retries for up to 24 h; Twilio for less
+SEEN_TTL = 3 * 24 * 3600  # a day's deliveries are checked the next day too, then go
 SCHED_TTL = 60  # a lost drain job heals itself after this long
 DRAINERS = 8  # drainer jobs at once: enough to keep every worker process busy
 DRAINERS_TTL = 30  # a drainer count left by killed workers resets itself after this long
@@ -52,7 +53,9 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get rea
 # A repeated delivery queues nothing, but if messages wait and nobody is on it (queueing
 # the job failed the first time, so the platform retried) it does the same.
 INGEST = """
-local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+local fresh = redis.call('HEXISTS', KEYS[8], ARGV[9]) == 0
+  and redis.call('HSETNX', KEYS[1], ARGV[9], '') == 1
+if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if fresh and ARGV[8] ~= '0' then
   -- One sender flooding: beyond the quota in this minute, quietly dropped.
   local n = redis.call('INCR', KEYS[7])
@@ -194,17 +197,19 @@ class Store:
         """Queue one inbound message: 0 duplicate or over the sender's ``quota`` of messages
         a minute (0: no quota), 1 queued, 2 queued and a drainer job must be started. A
         person's message (``received_at`` set) also opens their 24-hour window."""
+        day = int(time.time() // 86400)
         keys = [
-            self.key("seen", dedupe),
+            self.key("delivered", str(day)),
             self.key("inbox", address),
             self.key("sched", address),
             self.key("lastin"),
             self.key("ready"),
             self.key("drainers"),
             self.key("quota", _id(address), str(int(time.time() // 60))),
+            self.key("delivered", str(day - 1)),
         ]
         at = f"{received_at:.0f}" if received_at else ""
-        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota]
+        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota, dedupe]
         return int(self._ingest(keys=keys, args=args))
 
     def next_ready(self) -> str | None:
@@ -311,14 +316,20 @@ class Store:
 
     # --- referrals and suppression ---------------------------------------------------
     def new_code(self, address: str) -> str:
-        """This address's referral code, minted on first use (indexed, so erase finds it)."""
-        if existing := self.r.hget(self.key("codeof"), address):
-            return existing.decode()
-        while True:
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        """This address's referral code: derived from the address (so nothing more need be
+        stored to find it again), with a next candidate on the rare clash."""
+        for code in _codes(address):
             if self.r.hsetnx(self.key("codes"), code, address):
-                self.r.hset(self.key("codeof"), address, code)
                 return code
+            if self.r.hget(self.key("codes"), code) == address.encode():
+                return code
+        raise RuntimeError("no free referral code")  # 2**40 codes: not in this universe
+
+    def _code_of(self, address: str) -> str | None:
+        raw = self.r.hmget(self.key("codes"), list(_codes(address)))
+        return next(
+            (c for c, a in zip(_codes(address), raw, strict=True) if a == address.encode()), None
+        )
 
     def sharer_of(self, code: str) -> str | None:
         """The address behind a referral code."""
@@ -453,12 +464,11 @@ class Store:
 
     def erase(self, address: str) -> None:
         """Delete everything about an address except its suppression record."""
-        code = self.r.hget(self.key("codeof"), address)
+        code = self._code_of(address)
         self.release(address)
         pipe = self.r.pipeline()
         if code:
             pipe.hdel(self.key("codes"), code)
-        pipe.hdel(self.key("codeof"), address)
         pipe.delete(self.key("conv", address))
         pipe.hdel(self.key("referrals"), address)
         pipe.hdel(self.key("unreachable"), address)
@@ -478,3 +488,12 @@ def _pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
 def _id(address: str) -> str:
     """The one-way id suppression records use: 128 bits of SHA-256, enough to never collide."""
     return hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def _codes(address: str, tries: int = 5) -> list[str]:
+    """Candidate referral codes for an address: 8 characters of its SHA-256 (40 bits)."""
+    out = []
+    for i in range(tries):
+        n = int.from_bytes(hashlib.sha256(f"{i}:{address}".encode()).digest()[:5], "big")
+        out.append("".join(CODE_ALPHABET[(n >> (5 * k)) & 31] for k in range(8)))
+    return out

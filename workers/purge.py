@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 JOB_ID = "pollday-purge"
 # Key patterns holding personal data, beyond what erasing each person removes.
 PATTERNS = ("inbox:*", "sched:*", "lock:*", "bc:*:to", "bc:*:ledger", "bc:*:lease:*",
-            "remjobs:*", "deferred:*", "reminded:*", "console:*", "quota:*", "ready")  # fmt: skip
-HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codes",
-                   "codeof")  # fmt: skip
+            "remjobs:*", "deferred:*", "reminded:*", "console:*", "quota:*", "ready",
+            "delivered:*")  # fmt: skip
+HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codes")
 
 
 def due_at(rt: Runtime) -> datetime:
