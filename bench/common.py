@@ -54,6 +54,16 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def decode_postcode(key: int) -> str:
+    """A postcode back from the offline index's base-36 key ("N76AA" -> "N7 6AA")."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while key:
+        key, d = divmod(key, 36)
+        out = digits[d] + out
+    return f"{out[:-3]} {out[-3:]}"
+
+
 def p50_p99(values: list[float], digits: int = 1) -> str:
     """``p50/p99`` of the values, rounded."""
     return f"{percentile(values, 50):.{digits}f}/{percentile(values, 99):.{digits}f}"

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import ROOT, FastFake, System, machine, p50_p99, record
+from bench.common import (
+    ROOT,
+    FastFake,
+    System,
+    campaign_config,
+    decode_postcode,
+    machine,
+    p50_p99,
+    record,
+)
 from bot.geo import OfflineGeocoder
 
 SUPPORTERS, DURATION, WORKERS = 200, 30.0, 2
@@ -35,13 +44,7 @@ def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
     (tmp / "rooms.csv").write_text("\n".join(rows) + "\n")
     targets = "\n".join(f"Seat {i},{1 + i % 10}" for i in range(500))
     (tmp / "targets.csv").write_text("constituency,priority\n" + targets + "\n")
-    config = (ROOT / "config.yaml").read_text()
-    config = config.replace("data/rooms.csv", "rooms.csv").replace(
-        "data/targets.csv", "targets.csv"
-    )
-    config += "\nmessage_quota: 1000\nrate_limits: {telegram: 100000}\n"
-    (tmp / "config.yaml").write_text(config)
-    return tmp / "config.yaml"
+    return campaign_config(tmp, "rate_limits: {telegram: 100000}", "message_quota: 1000")
 
 
 async def drive(url: str, waiters: dict, postcodes: list[str], rng: random.Random) -> dict:
@@ -93,7 +96,7 @@ def run() -> dict:
     rng = random.Random(7)
     geo = OfflineGeocoder.open(ROOT / "var" / "geo")
     keys = geo._keys[:: len(geo) // 20_000]
-    postcodes = [_decode(int(k)) for k in keys]
+    postcodes = [decode_postcode(int(k)) for k in keys]
     waiters: dict[str, tuple] = {}
     lock = threading.Lock()
 
@@ -134,15 +137,6 @@ def run() -> dict:
     }
     record("2. End to end", figures)
     return figures
-
-
-def _decode(key: int) -> str:
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    out = ""
-    while key:
-        key, d = divmod(key, 36)
-        out = digits[d] + out
-    return f"{out[:-3]} {out[-3:]}"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import ROOT, machine, p50_p99, record
+from bench.common import ROOT, decode_postcode, machine, p50_p99, record
 from bot.geo import OfflineGeocoder, find_postcode
 from bot.model import Location
 from bot.rooms import Directory, Room
@@ -53,7 +53,7 @@ def run() -> dict:
     cache = ROOT / "var" / "geo"
     geo = OfflineGeocoder.open(cache)
     keys = geo._keys[:: max(1, len(geo) // LOOKUPS)][:LOOKUPS]  # real postcodes
-    postcodes = [_decode(int(k)) for k in keys]
+    postcodes = [decode_postcode(int(k)) for k in keys]
     lookups = []
     for pc in postcodes:
         t = time.perf_counter()
@@ -91,16 +91,6 @@ def run() -> dict:
     }
     record("4. Matching and geocoding", figures)
     return figures
-
-
-def _decode(key: int) -> str:
-    """A postcode back from its base-36 key."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    out = ""
-    while key:
-        key, d = divmod(key, 36)
-        out = digits[d] + out
-    return f"{out[:-3]} {out[-3:]}"
 
 
 if __name__ == "__main__":
