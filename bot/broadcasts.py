@@ -30,7 +30,7 @@ from rq import Queue
 
 from bot.config import Campaign
 from bot.rooms import Directory, seat_key
-from bot.store import Store
+from bot.store import Store, person_id
 from workers.queues import BROADCAST, JOB_TTLS
 
 MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts
@@ -77,6 +77,12 @@ SETTLE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[3] == 'claim' then
   if old then return 0 end
+  -- A STOP is checked here, at the last moment before sending, in the same step.
+  if ARGV[5] and redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[1], 'skipped:opted_out')
+    redis.call('HINCRBY', KEYS[2], 'skipped:opted_out', 1)
+    return 2
+  end
 elseif ARGV[3] == 'from-sending' then
   if old ~= 'sending' then return 0 end
 elseif old and old ~= 'sending' then
@@ -304,11 +310,34 @@ class Broadcasts:
         raw = self.r.hget(self.key(bid, "ledger"), address)
         return raw.decode() if raw else None
 
-    def settle(self, bid: int | str, address: str, state: str, counter: str, mode: str) -> bool:
+    def settle(self, bid: int | str, address: str, state: str, counter: str, mode: str) -> int:
         """Move one recipient to ``state`` and bump ``counter``, if ``mode`` allows:
-        'claim' (no state yet), 'from-sending' (only from sending), 'final' (not settled)."""
-        keys = [self.key(bid, "ledger"), self.key(bid, "counts")]
-        return bool(self._settle(keys=keys, args=[address, state, mode, counter]))
+        'claim' (no state yet, and not stopped: 2 if they said STOP, recorded as such),
+        'from-sending' (only from sending), 'final' (not settled). 0 when not allowed."""
+        keys = [self.key(bid, "ledger"), self.key(bid, "counts"), self.store.key("stopped")]
+        args = [address, state, mode, counter]
+        if mode == "claim":
+            args.append(person_id(address))
+        return int(self._settle(keys=keys, args=args))
+
+    def facts(self, bid: int | str, addresses: list[str]) -> dict[str, dict]:
+        """What sending needs to know about a slice of recipients, in one round trip:
+        ledger state, consent, unreachable, last message time."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(self.key(bid, "ledger"), addresses)
+        pipe.smismember(self.store.key("consented"), addresses)
+        pipe.hmget(self.store.key("unreachable"), addresses)
+        pipe.hmget(self.store.key("lastin"), addresses)
+        states, consented, unreachable, lastin = pipe.execute()
+        return {
+            a: {
+                "state": s.decode() if s else None,
+                "consent": bool(c),
+                "unreachable": bool(u),
+                "lastin": float(t) if t else None,
+            }
+            for a, s, c, u, t in zip(addresses, states, consented, unreachable, lastin, strict=True)
+        }
 
     def ledger(self, bid: int | str) -> Mapping[str, str]:
         """Every recipient's state (for tests and audits)."""

@@ -205,7 +205,7 @@ class Store:
             self.key("lastin"),
             self.key("ready"),
             self.key("drainers"),
-            self.key("quota", _id(address), str(int(time.time() // 60))),
+            self.key("quota", person_id(address), str(int(time.time() // 60))),
             self.key("delivered", str(day - 1)),
         ]
         at = f"{received_at:.0f}" if received_at else ""
@@ -285,7 +285,7 @@ class Store:
             if consent
             else ""
         )
-        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel, _id(a)]
+        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel, person_id(a)]
         self._save_turn(keys=keys, args=args)
 
     # --- places ----------------------------------------------------------------------
@@ -339,7 +339,7 @@ class Store:
     def first_contact(self, address: str, sharer: str | None) -> int | None:
         """Mark the address seen; credit the sharer if it had never been seen. New total."""
         keys = [self.key("seen"), self.key("referrals")]
-        count = int(self._first(keys=keys, args=[sharer or "", _id(address)]))
+        count = int(self._first(keys=keys, args=[sharer or "", person_id(address)]))
         return None if count < 0 else count
 
     def referral_counts(self) -> dict[str, int]:
@@ -350,13 +350,13 @@ class Store:
     def set_stopped(self, address: str, stopped: bool) -> None:
         """Record STOP (or START) in the suppression record."""
         pipe = self.r.pipeline()
-        pipe.sadd(self.key("seen"), _id(address))
-        (pipe.sadd if stopped else pipe.srem)(self.key("stopped"), _id(address))
+        pipe.sadd(self.key("seen"), person_id(address))
+        (pipe.sadd if stopped else pipe.srem)(self.key("stopped"), person_id(address))
         pipe.execute()
 
     def was_stopped(self, address: str) -> bool:
         """True while the suppression record says STOP."""
-        return bool(self.r.sismember(self.key("stopped"), _id(address)))
+        return bool(self.r.sismember(self.key("stopped"), person_id(address)))
 
     def close_window(self, address: str) -> None:
         """Forget when they last wrote (someone we keep nothing else about)."""
@@ -474,7 +474,7 @@ class Store:
         pipe.hdel(self.key("unreachable"), address)
         pipe.hdel(self.key("lastin"), address)
         pipe.srem(self.key("consented"), address)
-        pipe.sadd(self.key("seen"), _id(address))
+        pipe.sadd(self.key("seen"), person_id(address))
         pipe.execute()
         if self.r.srem(self.key("people"), address):
             self.r.hincrby(self.key("supporters"), address.split(":", 1)[0], -1)
@@ -485,7 +485,7 @@ def _pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
     return room, tuple(shifts.split(","))
 
 
-def _id(address: str) -> str:
+def person_id(address: str) -> str:
     """The one-way id suppression records use: 128 bits of SHA-256, enough to never collide."""
     return hashlib.sha256(address.encode()).hexdigest()[:32]
 

@@ -26,6 +26,7 @@ LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
 OUTSIDE_WINDOW = 63016  # Twilio: free-form WhatsApp outside the 24-hour window
 RETRIES = 3
 STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
+CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel
 
 
 def step(bid: int, k: int | None = None, token: str = "") -> int:
@@ -53,64 +54,60 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
         q.enqueue(step, bid, **JOB_TTLS)  # the next slice, even if this worker dies
     text = render(bc.meta(bid)["text"], rt.settings.campaign)
     started, handled = time.monotonic(), 0
-    for address in bc.recipients(bid, k):
-        if not bc.is_live(bid):
-            return handled  # cancelled: leave the rest unsent
-        if bc.state(bid, address) not in (None, "sending"):
+    addresses = bc.recipients(bid, k)
+    facts = bc.facts(bid, addresses)  # one round trip for the whole slice
+    for i, address in enumerate(addresses):
+        if facts[address]["state"] not in (None, "sending"):
             continue  # settled before this continuation
-        if not bc.keep_lease(bid, k, token, LEASE):
-            return handled  # our lease ran out: whoever took the slice over carries on
+        if i % CHECK_EVERY == 0:
+            if not bc.is_live(bid):
+                return handled  # cancelled: leave the rest unsent
+            if not bc.keep_lease(bid, k, token, LEASE):
+                return handled  # our lease ran out: whoever took the slice over carries on
         if time.monotonic() - started > STEP_SECONDS:
             q.enqueue(step, bid, k, token, **JOB_TTLS)
             return handled
-        send_one(rt, bc, bid, address, text)
+        send_one(rt, bc, bid, address, text, facts[address])
         handled += 1
     bc.slice_done(bid, k)
     return handled
 
 
-def skip_reason(rt: Runtime, address: str, template: str) -> str | None:
-    """Why this person must not get the broadcast now, if so."""
-    store = rt.store
-    if store.was_stopped(address):
-        return "opted_out"
-    if not store.has_consent(address):
+def skip_reason(rt: Runtime, address: str, fact: dict, template: str) -> str | None:
+    """Why this person must not get the broadcast, if so (STOP is checked at the claim)."""
+    if not fact["consent"]:
         return "no_consent"
-    if store.unreachable(address) or rt.sender(address.split(":", 1)[0]) is None:
+    if fact["unreachable"] or rt.sender(address.split(":", 1)[0]) is None:
         return "unreachable"
-    if address.startswith("whatsapp:") and not template and not _in_window(rt, address):
+    if address.startswith("whatsapp:") and not template and not _in_window(fact):
         return "outside_window"
     return None
 
 
-def _in_window(rt: Runtime, address: str) -> bool:
-    last = rt.store.last_inbound(address)
-    return last is not None and time.time() - last < WINDOW
+def _in_window(fact: dict) -> bool:
+    return fact["lastin"] is not None and time.time() - fact["lastin"] < WINDOW
 
 
-def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str) -> None:
+def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict) -> None:
     """Send to one recipient at most once, recording what happened in the ledger."""
-    state = bc.state(bid, address)
-    if state == "sending":
+    if fact["state"] == "sending":
         # Claimed by a worker that died: it may or may not have gone. Never resend.
         bc.settle(bid, address, "ambiguous", "ambiguous", "from-sending")
         return
-    if state is not None:
-        return
     template = rt.settings.campaign.broadcast_template
-    reason = skip_reason(rt, address, template)
+    reason = skip_reason(rt, address, fact, template)
     if reason:
         bc.settle(bid, address, f"skipped:{reason}", f"skipped:{reason}", "claim")
         return
     channel, chat = address.split(":", 1)
     out = Outbound(address, text)
-    if channel == "whatsapp" and not _in_window(rt, address):
+    if channel == "whatsapp" and not _in_window(fact):
         out = Outbound(address, text, template=template)
     while not rt.pacer.acquire(channel, chat, timeout=5.0):
         if not bc.is_live(bid):
             return
-    if not bc.settle(bid, address, "sending", "", "claim"):
-        return  # someone else has it
+    if bc.settle(bid, address, "sending", "", "claim") != 1:
+        return  # someone else has it, or they have just said STOP
     result = _send(rt, out)
     if result.ok:
         bc.settle(bid, address, "sent", "sent", "final")
