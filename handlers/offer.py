@@ -55,18 +55,9 @@ def confirm(conv: Conversation, world: World) -> Turn:
     room = world.directory.rooms[o.room_id]
     if not world.reserve(conv.address, pledge):
         return first_offer(conv, world, say.text(conv, "offer_intro_taken", room=room.name))
-    c = world.campaign
     conv = conv.evolve(pledge=pledge, offers=(), offer_index=0)
-    confirmed = say.say(
-        conv,
-        "confirmed",
-        room=room.name,
-        address=room.address,
-        postcode=room.postcode,
-        constituency=room.constituency,
-        shift_phrase=say.shift_phrase(c, pledge.shifts),
-        polling_day=say.day(c.polling_day),
-    )
+    values = say.pledge_values(world.campaign, room, pledge.shifts)
+    confirmed = say.say(conv, "confirmed", **values)
     if conv.consent is not None:  # asked once already, before a CHANGE
         return Turn(conv.evolve(state=State.DONE), [confirmed])
     return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, share.ask_consent(conv)])

@@ -44,6 +44,19 @@ def shift_phrase(campaign: Campaign, shift_ids: Sequence[str]) -> str:
     return t("list_last", rest=", ".join(parts[:-1]), last=parts[-1])
 
 
+def pledge_values(campaign: Campaign, room: Room, shift_ids: Sequence[str]) -> dict[str, str]:
+    """What the confirmation, status and reminder messages say about a pledge."""
+    return {
+        "room": room.name,
+        "address": room.address,
+        "postcode": room.postcode,
+        "constituency": room.constituency,
+        "shift_phrase": shift_phrase(campaign, shift_ids),
+        "polling_day": day(campaign.polling_day),
+        "map_url": map_url(room),
+    }
+
+
 def map_url(room: Room) -> str:
     """A map link that opens on any phone."""
     loc = room.location

@@ -63,18 +63,10 @@ def share_text(conv: Conversation, world: World) -> str:
 
 def status(conv: Conversation, world: World) -> Outbound:
     """Where the person is down to help, and what they can do next."""
-    c = world.campaign
     assert conv.pledge
     room = world.directory.rooms[conv.pledge.room_id]
-    return say.say(
-        conv,
-        "status",
-        room=room.name,
-        address=room.address,
-        postcode=room.postcode,
-        shift_phrase=say.shift_phrase(c, conv.pledge.shifts),
-        polling_day=say.day(c.polling_day),
-    )
+    values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
+    return say.say(conv, "status", **values)
 
 
 def done(conv: Conversation, msg: Inbound, world: World) -> Turn:

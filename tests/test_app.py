@@ -12,11 +12,11 @@ from rq import Queue
 from bot.app import create_app
 from bot.config import Settings
 from bot.model import Inbound
-from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, sign
-from tests.world import CAMPAIGN
+from tests.fakes import TEST_AUTH_TOKEN, sign
+from tests.world import PUBLIC_URL as PUBLIC
+from tests.world import web_settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
-PUBLIC = "https://bot.example.org"
 SECRET = "tg-secret_1"
 
 
@@ -26,17 +26,7 @@ def load(name: str) -> dict:
 
 @pytest.fixture
 def settings(redis_server) -> Settings:
-    return Settings(
-        campaign=CAMPAIGN,
-        redis_url=redis_server.url,
-        public_url=PUBLIC,
-        telegram_token="123:ABC",
-        telegram_secret=SECRET,
-        twilio_account_sid=TEST_ACCOUNT_SID,
-        twilio_auth_token=TEST_AUTH_TOKEN,
-        twilio_whatsapp_from="whatsapp:+447700900000",
-        twilio_sms_from="+447700900000",
-    )
+    return web_settings(redis_server.url, SECRET)
 
 
 @pytest.fixture

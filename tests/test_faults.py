@@ -21,16 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.config import Settings
 from bot.embedded_redis import EmbeddedRedis
 from bot.store import Store
-from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, sign
+from tests.fakes import TEST_AUTH_TOKEN, sign
 from tests.harness import SECRET, Bot
 from tests.people import add_supporters
-from tests.world import CAMPAIGN
+from tests.world import PUBLIC_URL as PUBLIC
+from tests.world import web_settings
 
 pytestmark = pytest.mark.fault
-PUBLIC = "https://bot.example.org"
 
 
 # --- the web process alone ------------------------------------------------------------
@@ -38,18 +37,7 @@ PUBLIC = "https://bot.example.org"
 
 @pytest.fixture
 def client(redis_server, r):
-    s = Settings(
-        campaign=CAMPAIGN,
-        redis_url=redis_server.url,
-        public_url=PUBLIC,
-        telegram_token="1:T",
-        telegram_secret=SECRET,
-        twilio_account_sid=TEST_ACCOUNT_SID,
-        twilio_auth_token=TEST_AUTH_TOKEN,
-        twilio_whatsapp_from="whatsapp:+447700900000",
-        twilio_sms_from="+447700900000",
-    )
-    return create_app(s).test_client()
+    return create_app(web_settings(redis_server.url, SECRET)).test_client()
 
 
 def test_1000_forged_or_missing_signatures_and_secrets_are_all_refused(client, r):

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.config import Campaign, Shift
+from bot.config import Campaign, Settings, Shift
 from bot.geo import GeocoderUnavailable
 from bot.model import Location
 from bot.rooms import Directory, Room
@@ -144,3 +144,23 @@ class MemoryWorld:
     def start_broadcast(self, text: str) -> tuple[int, int]:
         self.broadcasts.append(text)
         return len(self.broadcasts), self.audience
+
+
+PUBLIC_URL = "https://bot.example.org"
+
+
+def web_settings(redis_url: str, telegram_secret: str) -> Settings:
+    """Settings with every channel on, for tests of the web process."""
+    from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+
+    return Settings(
+        campaign=CAMPAIGN,
+        redis_url=redis_url,
+        public_url=PUBLIC_URL,
+        telegram_token="123:ABC",
+        telegram_secret=telegram_secret,
+        twilio_account_sid=TEST_ACCOUNT_SID,
+        twilio_auth_token=TEST_AUTH_TOKEN,
+        twilio_whatsapp_from="whatsapp:+447700900000",
+        twilio_sms_from="+447700900000",
+    )

@@ -75,17 +75,7 @@ def remind(address: str, room_id: str, shifts: list[str], name: str, about: list
     once = store.key("reminded", person, room_id, ",".join(shifts), name, ",".join(about))
     if not rt.redis.set(once, 1, nx=True, ex=SENT_TTL):
         return "already sent"
-    c = rt.settings.campaign
-    text = say.text(
-        conv,
-        "reminder",
-        room=room.name,
-        address=room.address,
-        postcode=room.postcode,
-        shift_phrase=say.shift_phrase(c, about),
-        polling_day=say.day(c.polling_day),
-        map_url=say.map_url(room),
-    )
+    text = say.text(conv, "reminder", **say.pledge_values(rt.settings.campaign, room, about))
     channel, chat = address.split(":", 1)
     while not rt.pacer.acquire(channel, chat, timeout=5.0):
         pass  # reminders are bulk: they wait their turn behind the rate limit
