@@ -24,7 +24,7 @@ ADMIN = "bench-admin"
 def populate(r: redis.Redis, addresses: list[str]) -> None:
     """Supporters who agreed to updates, written in pipelines (fast)."""
     store = Store(r)
-    consent = Consent(True, "2029-04-20T18:03:11+00:00", "sms", "updates-v1")
+    consent = Consent(True, 1871316191, "sms", "updates-v1")
     for i, address in enumerate(addresses):
         store.save(Conversation(address, State.ASK_LOCATION, consent=consent), True, consent)
         if address.startswith("whatsapp:"):

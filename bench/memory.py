@@ -27,7 +27,7 @@ def run() -> dict:
         r = redis.Redis.from_url(server.url)
         store = Store(r)
         before = r.info("memory")["used_memory"]
-        consent = Consent(True, "2029-04-20T18:03:11+00:00", "whatsapp", "updates-v1")
+        consent = Consent(True, 1871316191, "whatsapp", "updates-v1")
         for i in range(PEOPLE):
             address = f"whatsapp:+4477{i:08d}"
             pledge = Pledge(f"room-{i % 5000}", ("morning", "evening"))

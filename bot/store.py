@@ -7,9 +7,10 @@ Keys (``pd`` is the default prefix):
   pd:lock:<address>        held by the worker draining that address
   pd:ready, pd:drainers    people with messages waiting; drainer jobs running
   pd:quota:<id>:<minute>   messages from one sender this minute (flood quota), kept 2 min
-  pd:delivered:<day>       hash of deliveries accepted that day (update_id / MessageSid);
-                           today's and yesterday's are checked, so a retry within 24 h is
-                           caught; one field costs far less than a key of its own
+  pd:delivered:<day>       hash of deliveries accepted that day, by a 96-bit digest of
+                           update_id / MessageSid; today's and yesterday's are checked, so
+                           a retry within 24 h is caught; one short field costs far less
+                           than a key of its own
   pd:pledged               hash "<room>|<shift>" -> places taken
   pd:pledge                hash address -> "<room>|<shift>,<shift>"
   pd:codes                 hash referral code -> sharer address (codes derive from addresses)
@@ -19,7 +20,7 @@ Keys (``pd`` is the default prefix):
   (the first 128 bits of its SHA-256, hex):
   pd:seen                  set of ids ever seen (a referral is credited once)
   pd:stopped               set of ids that said STOP and not START since
-  pd:consent               hash id -> "granted|time|channel|wording version" (the evidence)
+  pd:consent               hash id -> "granted|unix time|channel|wording version" (the evidence)
   pd:rooms, pd:targets     the organiser's catalogue: room id -> Room JSON, seat key -> priority
   pd:catalog:version       bumped on every import, so workers reload
   pd:people                set of addresses with a conversation (for broadcast audiences)
@@ -209,7 +210,8 @@ class Store:
             self.key("delivered", str(day - 1)),
         ]
         at = f"{received_at:.0f}" if received_at else ""
-        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota, dedupe]
+        seen = hashlib.blake2b(dedupe.encode(), digest_size=12).digest()  # 12 bytes, not ~40
+        args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota, seen]
         return int(self._ingest(keys=keys, args=args))
 
     def next_ready(self) -> str | None:
@@ -281,7 +283,7 @@ class Store:
             self.key("consent"),
         ]
         evidence = (
-            "|".join((str(int(consent.granted)), consent.at, consent.channel, consent.version))
+            f"{int(consent.granted)}|{consent.at}|{consent.channel}|{consent.version}"
             if consent
             else ""
         )

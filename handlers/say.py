@@ -25,9 +25,9 @@ def text(conv: Conversation, key: str, **values: Any) -> str:
     return t(key, conv.channel, **values)
 
 
-def stamp(world: World) -> str:
-    """The time now for a record, to the second (ISO 8601, UTC)."""
-    return world.now().isoformat(timespec="seconds")
+def stamp(world: World) -> int:
+    """The time now for a record, in unix seconds."""
+    return int(world.now().timestamp())
 
 
 def day(d: date) -> str:

@@ -21,7 +21,7 @@ def add_supporters(
     for address in addresses:
         answer = None
         if consent is not None:
-            answer = Consent(consent, "2029-04-01T10:00:00+00:00", address.split(":")[0], "v1")
+            answer = Consent(consent, 1869732000, address.split(":")[0], "v1")
         state = State.DONE if pledge else State.ASK_LOCATION  # e.g. after CHANGE
         conv = Conversation(address, state, postcode="N7 6AA", pledge=pledge, consent=answer)
         store.save(conv, new_person=True, consent=answer)

@@ -294,7 +294,7 @@ def test_unclear_answer_to_offer():
 
 def test_yes_after_change_skips_consent_already_given():
     world = MemoryWorld()
-    consent = Consent(True, "2029-04-01T10:00:00+00:00", "telegram", "updates-v1")
+    consent = Consent(True, 1869732000, "telegram", "updates-v1")
     conv = offered(world).evolve(consent=consent)
     turn = handle(conv, msg("yes"), world)
     assert turn.conv.state is State.DONE and len(turn.replies) == 1
@@ -313,7 +313,7 @@ def test_consent_is_recorded_then_share_message_sent(text, payload, granted):
     conv = at(State.ASK_CONSENT, pledge=Pledge("A", ("morning",)))
     turn = handle(conv, msg(text, payload=payload), world)
     assert turn.conv.state is State.DONE
-    when = world.clock.isoformat(timespec="seconds")
+    when = int(world.clock.timestamp())
     assert turn.conv.consent == Consent(granted, when, "telegram", "updates-v1")
     thanks, intro, share = (r.text for r in turn.replies)
     assert thanks.startswith("Thanks" if granted else "No problem")
@@ -423,16 +423,24 @@ def test_start_mid_journey_with_pledge_shows_status():
     assert turn.replies[0].text.startswith("You're down for Room A")
 
 
-def test_conversation_round_trips_through_json():
+@pytest.mark.parametrize(
+    "shifts, pledge",
+    [(("morning",), ("morning",)), (("morning", "evening"), ("morning",)), ((), ("morning",)),
+     (("evening",), None), ((), None)],
+)  # fmt: skip
+def test_conversation_round_trips_through_json(shifts, pledge):
     world = MemoryWorld()
     conv = offered(world).evolve(
-        pledge=Pledge("A", ("morning",)),
-        consent=Consent(True, "t", "telegram", "v"),
+        shifts=shifts,
+        pledge=Pledge("A", pledge) if pledge else None,
+        consent=Consent(True, 1, "telegram", "v"),
         code="ABC",
         last_id="telegram:1",
     )
     assert Conversation.from_json(conv.address, conv.to_json()) == conv
     assert replace(conv, offers=()).to_json().count("offers") == 0
+    # a pledge's shifts are not stored a second time
+    assert ('"sh"' in conv.to_json()) == (shifts != (pledge or ()))
 
 
 # --- organisers and system events --------------------------------------------------

@@ -85,7 +85,7 @@ def test_erase_keeps_only_the_suppression_record(r):
     s = Store(r)
     addr = "whatsapp:+447700900123"
     code = s.new_code(addr)
-    consent = Consent(True, "2029-04-01T10:00:00+00:00", "whatsapp", "v1")
+    consent = Consent(True, 1869732000, "whatsapp", "v1")
     s.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code), True, consent)
     s.reserve(addr, Pledge("R", ("morning",)), [2])
     s.first_contact(addr, None)
@@ -94,7 +94,7 @@ def test_erase_keeps_only_the_suppression_record(r):
     s.erase(addr)
     keys = {k.decode() for k in r.keys("*")}
     assert keys == {"pd:seen", "pd:stopped", "pd:consent", "pd:pledged", "pd:supporters"}
-    assert r.hvals("pd:consent") == [b"1|2029-04-01T10:00:00+00:00|whatsapp|v1"]
+    assert r.hvals("pd:consent") == [b"1|1869732000|whatsapp|v1"]
     assert r.hgetall("pd:pledge") == {} and r.hgetall("pd:unreachable") == {}
     assert s.sharer_of(code) is None and s.load(addr) is None
     assert s.was_stopped(addr)  # a STOP outlives DELETE
