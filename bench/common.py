@@ -93,6 +93,25 @@ def record(name: str, figures: dict, notes: str = "") -> None:
     RAW.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, seconds)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == p)
+    return total
+
+
 class System:
     """Redis, the web process and workers from the Procfile, with the given environment."""
 
@@ -126,6 +145,17 @@ class System:
             log = (logs / f"worker{i}.log").open("wb")
             self.procs.append(procfile.start(commands["worker"], self.env, log, str(ROOT)))
         wait_http(self.url + "/healthz")
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the web process, the workers, Redis and this process
+        (the load generator and the fakes), to say where a benchmark's time went."""
+        web, *workers = self.procs
+        return {
+            "web": tree_cpu(web.pid),
+            "workers": sum(tree_cpu(w.pid) for w in workers),
+            "redis": tree_cpu(self.redis.pid or 0),
+            "load generator and fakes": time.process_time(),  # this process, all threads
+        }
 
     def stop(self) -> None:
         """Stop every process and Redis."""

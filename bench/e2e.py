@@ -9,6 +9,7 @@ Bot API receiving the first reply to it. Target: >= 1,000 turns/s with p99 <= 1 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import tempfile
 import threading
@@ -47,8 +48,9 @@ def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
     return campaign_config(tmp, "rate_limits: {telegram: 100000}", "message_quota: 1000")
 
 
-async def drive(url: str, waiters: dict, postcodes: list[str], rng: random.Random) -> dict:
-    """Run the virtual supporters for DURATION seconds; turns and latencies."""
+async def drive(system: System, waiters: dict, postcodes: list[str], rng: random.Random) -> dict:
+    """Run the virtual supporters for DURATION seconds; turns, latencies, CPU used."""
+    url = system.url + "/webhooks/telegram"
     latencies: list[float] = []
     turns = 0
     ids = iter(range(1, 10**9))
@@ -85,10 +87,11 @@ async def drive(url: str, waiters: dict, postcodes: list[str], rng: random.Rando
 
     connector = aiohttp.TCPConnector(limit=SUPPORTERS)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), system.cpu()
         await asyncio.gather(*(supporter(n, session) for n in range(SUPPORTERS)))
         elapsed = time.monotonic() - started
-    return {"turns": turns, "elapsed": elapsed, "latencies": latencies}
+        used = {k: v - cpu[k] for k, v in system.cpu().items()}
+    return {"turns": turns, "elapsed": elapsed, "latencies": latencies, "cpu": used}
 
 
 def run() -> dict:
@@ -120,11 +123,12 @@ def run() -> dict:
         try:
             system.start()
             time.sleep(2)  # workers load the catalogue
-            result = asyncio.run(drive(system.url + "/webhooks/telegram", waiters, postcodes, rng))
+            result = asyncio.run(drive(system, waiters, postcodes, rng))
         finally:
             system.stop()
             fake.stop()
     lat = [x * 1000 for x in result["latencies"]]
+    busy = sum(result["cpu"].values()) / (result["elapsed"] * (os.cpu_count() or 1))
     figures = {
         **machine(),
         "setup": f"gunicorn as in the Procfile + {WORKERS} workers, {SUPPORTERS} virtual "
@@ -133,6 +137,11 @@ def run() -> dict:
         "turns/s": round(result["turns"] / result["elapsed"]),
         "latency p50/p99 ms (webhook -> first reply at the fake)": p50_p99(lat, 0),
         "replies sent": fake.count,
+        **{
+            f"CPU ms per turn: {name}": round(seconds * 1000 / max(result["turns"], 1), 2)
+            for name, seconds in result["cpu"].items()
+        },
+        "CPU busy (all processes, of cores x elapsed)": f"{busy:.0%}",
         "target": ">= 1,000 turns/s, p99 <= 1 s",
     }
     record("2. End to end", figures)

@@ -214,6 +214,11 @@ class Store:
         args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota, seen]
         return int(self._ingest(keys=keys, args=args))
 
+    def take_ready(self) -> str | None:
+        """The next person with messages waiting, or None (this drainer stays counted)."""
+        address = self.r.lpop(self.key("ready"))
+        return address.decode() if address else None
+
     def next_ready(self) -> str | None:
         """The next person with messages waiting, or None (and this drainer is uncounted)."""
         keys = [self.key("ready"), self.key("drainers")]
