@@ -84,7 +84,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         except AudienceError as exc:
             return json_error(400, str(exc))
         bc = Broadcasts(store)
-        recipients, no_consent = bc.select(audience, directory)
+        recipients, no_consent = bc.select(audience, directory, campaign.rate_limits)
         if body.get("dry_run"):
             sample = render(text.strip(), campaign)
             return jsonify(recipients=len(recipients), no_consent=no_consent, sample=sample)

@@ -39,6 +39,7 @@ SKIP_REASONS = ("opted_out", "no_consent", "unreachable", "outside_window")
 AUDIENCE_KEYS = ("constituency", "room", "shift", "channel", "pledged")
 WINDOW = 24 * 3600  # WhatsApp free-form messages only within 24 h of their last message
 LEDGER_TTL = 7 * 24 * 3600  # recipient lists and ledgers name people: not kept for long
+UNPACED_RATE = 1000.0  # sends/s assumed for a channel with no limit, to order recipients
 
 # Claim the next slice: a fresh one while any are left, then any unfinished slice whose
 # lease has expired (its worker died). -1: nothing to claim right now.
@@ -171,6 +172,20 @@ def render(text: str, campaign: Campaign) -> str:
     return f"{text}\n\n{campaign.imprint}" if campaign.imprint else text
 
 
+def by_send_time(addresses: list[str], limits: Mapping[str, float]) -> list[str]:
+    """The addresses in the order they would go out if every channel sent at its own rate
+    at once: the i-th person on a channel limited to L/s is due at i / L seconds. Slices
+    then mix channels in proportion to their rates, so every channel is kept busy at its
+    limit, instead of WhatsApp waiting behind a long run of Telegram slices."""
+    seen: dict[str, int] = {}
+    due = []
+    for n, address in enumerate(addresses):
+        channel = address.split(":", 1)[0]
+        i = seen[channel] = seen.get(channel, -1) + 1
+        due.append((i / limits.get(channel, UNPACED_RATE), n, address))
+    return [address for *_, address in sorted(due)]
+
+
 class Broadcasts:
     """Broadcast records, recipient lists and ledgers in Redis."""
 
@@ -184,14 +199,17 @@ class Broadcasts:
         """A key of one broadcast."""
         return self.store.key("bc", str(bid), *parts)
 
-    def select(self, audience: Audience, directory: Directory) -> tuple[list[str], int]:
-        """(people in the audience who agreed to updates, how many more did not)."""
+    def select(
+        self, audience: Audience, directory: Directory, limits: Mapping[str, float] | None = None
+    ) -> tuple[list[str], int]:
+        """(people in the audience who agreed to updates, in sending order; how many more
+        did not agree). ``limits`` are the channels' rates (see :func:`by_send_time`)."""
         people = {a.decode() for a in self.r.smembers(self.store.key("people"))}
         consented = {a.decode() for a in self.r.smembers(self.store.key("consented"))}
         pledges = self.store.pledges()
         chosen = sorted(a for a in people if audience.matches(a, pledges.get(a), directory))
         yes = [a for a in chosen if a in consented]
-        return yes, len(chosen) - len(yes)
+        return by_send_time(yes, limits or {}), len(chosen) - len(yes)
 
     def create(self, text: str, audience: Audience, recipients: list[str], no_consent: int) -> int:
         """Store a new broadcast ready to send; its id."""

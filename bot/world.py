@@ -97,7 +97,7 @@ class LiveWorld:
 
     def start_broadcast(self, text: str) -> tuple[int, int]:
         bc = Broadcasts(self.store)
-        recipients, no_consent = bc.select(Audience(), self.directory)
+        recipients, no_consent = bc.select(Audience(), self.directory, self.campaign.rate_limits)
         bid = bc.create(text, Audience(), recipients, no_consent)
         bc.launch(bid)
         return bid, len(recipients)

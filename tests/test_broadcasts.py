@@ -4,6 +4,7 @@ exactly once, skips by reason, STOP mid-way, blocked recipients, the WhatsApp wi
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from rq import Queue, SimpleWorker
 
-from bot.broadcasts import SLICE, Audience, Broadcasts
+from bot.broadcasts import SLICE, UNPACED_RATE, Audience, Broadcasts, by_send_time
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTelegram, FakeTwilio
@@ -35,11 +36,8 @@ def make_runtime(r, redis_server, geo_cache, fakes, monkeypatch, **campaign_chan
     tg, tw = fakes
     OfflineGeocoder.open(geo_cache)
     campaign = load_campaign(ROOT / "config.yaml")
-    campaign = replace(
-        campaign,
-        rate_limits={"telegram": 1000.0, "whatsapp": 1000.0, "sms": 1000.0},
-        **campaign_changes,
-    )
+    unpaced = {"telegram": 1000.0, "whatsapp": 1000.0, "sms": 1000.0}
+    campaign = replace(campaign, **{"rate_limits": unpaced, **campaign_changes})
     settings = Settings(
         campaign=campaign,
         redis_url=redis_server.url,
@@ -68,7 +66,8 @@ def rt(r, redis_server, geo_cache, fakes, monkeypatch):
 
 def create(rt, text: str = "Polls close at 10pm!") -> int:
     bc, audience = Broadcasts(rt.store), Audience()
-    recipients, no_consent = bc.select(audience, rt.world.directory)
+    limits = rt.settings.campaign.rate_limits
+    recipients, no_consent = bc.select(audience, rt.world.directory, limits)
     bid = bc.create(text, audience, recipients, no_consent)
     bc.launch(bid)
     return bid
@@ -196,3 +195,41 @@ def test_a_send_left_in_flight_by_a_dead_worker_is_counted_not_repeated(rt, r, f
     status = bc.status(bid)
     assert (status["sent"], status["ambiguous"], status["status"]) == (4, 1, "done")
     assert bc.state(bid, people[1]) == "ambiguous"
+
+
+@pytest.mark.parametrize(
+    "addresses, limits, order",
+    [
+        # Each channel's i-th person is due at i / its rate; ties keep the list's order.
+        (["telegram:1", "telegram:2", "whatsapp:a", "whatsapp:b", "whatsapp:c"],
+         {"telegram": 1, "whatsapp": 2},
+         ["telegram:1", "whatsapp:a", "whatsapp:b", "telegram:2", "whatsapp:c"]),
+        # A channel with no limit counts as UNPACED_RATE a second.
+        (["sms:1", "sms:2", "telegram:1", "telegram:2"], {"telegram": UNPACED_RATE / 2},
+         ["sms:1", "telegram:1", "sms:2", "telegram:2"]),
+        ([], {}, []),
+    ],
+)  # fmt: skip
+def test_recipients_are_ordered_by_when_their_channel_can_send(addresses, limits, order):
+    assert by_send_time(addresses, limits) == order
+
+
+def test_a_channel_at_its_limit_does_not_hold_up_the_others(
+    r, redis_server, geo_cache, fakes, monkeypatch
+):
+    tg, tw = fakes
+    limits = {"telegram": 1.0, "sms": 1000.0, "whatsapp": 1000.0}
+    rt = make_runtime(r, redis_server, geo_cache, fakes, monkeypatch, rate_limits=limits)
+    try:
+        add_supporters(rt.store, ["telegram:11", "telegram:12", *sms(10)])
+        rt.pacer.record("telegram")  # Telegram has no room for about a second
+        create(rt)
+        early: list[tuple[int, int]] = []
+        look = threading.Timer(0.5, lambda: early.append((len(tw.messages()), len(tg.sent()))))
+        look.start()
+        work(rt)  # telegram:11 is second in the slice (due at 0 s) and must wait
+        look.join()
+        assert early == [(10, 0)]
+        assert sorted(m["chat_id"] for m in tg.sent()) == ["11", "12"]
+    finally:
+        rt.senders["telegram"].close()

@@ -26,7 +26,9 @@ LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
 OUTSIDE_WINDOW = 63016  # Twilio: free-form WhatsApp outside the 24-hour window
 RETRIES = 3
 STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
-CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel
+CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel...
+CHECK_SECONDS = 0.5  # ...or seconds, when the pacer holds sending back
+MAX_SLEEP = 0.25  # seconds: a cancel is seen soon even while paced
 
 
 def step(bid: int, k: int | None = None, token: str = "") -> int:
@@ -53,24 +55,42 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
         k, token = claim
         q.enqueue(step, bid, **JOB_TTLS)  # the next slice, even if this worker dies
     text = render(bc.meta(bid)["text"], rt.settings.campaign)
-    started, handled = time.monotonic(), 0
     addresses = bc.recipients(bid, k)
     facts = bc.facts(bid, addresses)  # one round trip for the whole slice
-    for i, address in enumerate(addresses):
-        if facts[address]["state"] not in (None, "sending"):
-            continue  # settled before this continuation
-        if i % CHECK_EVERY == 0:
+    todo = [a for a in addresses if facts[a]["state"] in (None, "sending")]
+    started = checked_at = time.monotonic()
+    handled, checked_at_n = 0, -CHECK_EVERY  # look at once
+    free_at: dict[str, float] = {}  # channel -> when the pacer could next admit a send
+    while todo:
+        now = time.monotonic()
+        if handled - checked_at_n >= CHECK_EVERY or now - checked_at >= CHECK_SECONDS:
+            checked_at, checked_at_n = now, handled
             if not bc.is_live(bid):
                 return handled  # cancelled: leave the rest unsent
             if not bc.keep_lease(bid, k, token, LEASE):
                 return handled  # our lease ran out: whoever took the slice over carries on
-        if time.monotonic() - started > STEP_SECONDS:
+        if now - started > STEP_SECONDS:
             q.enqueue(step, bid, k, token, **JOB_TTLS)
             return handled
-        send_one(rt, bc, bid, address, text, facts[address])
+        # The first person whose channel has room: one channel at its limit does not
+        # hold up the others (the list mixes channels by rate; see by_send_time).
+        due = {_channel(a): free_at.get(_channel(a), 0.0) for a in todo}
+        address = next((a for a in todo if due[_channel(a)] <= now), None)
+        if address is None:
+            time.sleep(min(min(due.values()) - now, MAX_SLEEP))
+            continue
+        wait = send_one(rt, bc, bid, address, text, facts[address])
+        if wait:
+            free_at[_channel(address)] = now + wait
+            continue
+        todo.remove(address)
         handled += 1
     bc.slice_done(bid, k)
     return handled
+
+
+def _channel(address: str) -> str:
+    return address.split(":", 1)[0]
 
 
 def skip_reason(rt: Runtime, address: str, fact: dict, template: str) -> str | None:
@@ -88,26 +108,28 @@ def _in_window(fact: dict) -> bool:
     return fact["lastin"] is not None and time.time() - fact["lastin"] < WINDOW
 
 
-def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict) -> None:
-    """Send to one recipient at most once, recording what happened in the ledger."""
+def send_one(
+    rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict
+) -> float:
+    """Send to one recipient at most once, recording what happened in the ledger; or, when
+    the pacer has no room on their channel yet, the seconds to wait (nothing done)."""
     if fact["state"] == "sending":
         # Claimed by a worker that died: it may or may not have gone. Never resend.
         bc.settle(bid, address, "ambiguous", "ambiguous", "from-sending")
-        return
+        return 0.0
     template = rt.settings.campaign.broadcast_template
     reason = skip_reason(rt, address, fact, template)
     if reason:
         bc.settle(bid, address, f"skipped:{reason}", f"skipped:{reason}", "claim")
-        return
+        return 0.0
     channel, chat = address.split(":", 1)
     out = Outbound(address, text)
     if channel == "whatsapp" and not _in_window(fact):
         out = Outbound(address, text, template=template)
-    while not rt.pacer.acquire(channel, chat, timeout=5.0):
-        if not bc.is_live(bid):
-            return
+    if wait := rt.pacer.try_acquire(channel, chat):
+        return wait
     if bc.settle(bid, address, "sending", "", "claim") != 1:
-        return  # someone else has it, or they have just said STOP
+        return 0.0  # someone else has it, or they have just said STOP
     result = _send(rt, out)
     if result.ok:
         bc.settle(bid, address, "sent", "sent", "final")
@@ -123,6 +145,7 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
     else:
         log.warning("broadcast %s: %s send failed: %s", bid, channel, result.error)
         bc.settle(bid, address, "failed:error", "failed", "final")
+    return 0.0
 
 
 def _send(rt: Runtime, out: Outbound) -> SendResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 
 import phonenumbers
@@ -24,6 +25,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 UNREACHABLE = {21610: "sms-opted-out", 63014: "whatsapp-blocked", 21211: "invalid-number"}
 RETRYABLE = {20429, 63018}  # rate limits; 5xx statuses are retried as well
 MAX_BODY = 1600  # Twilio's limit for one message body
+_REQUESTS_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "REQUESTS_CA_BUNDLE",
+                 "CURL_CA_BUNDLE")  # fmt: skip
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -84,7 +87,12 @@ class TwilioSender:
         self, account_sid: str, auth_token: str, from_: str, api_url: str = "https://api.twilio.com"
     ) -> None:
         self.from_ = from_
-        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
+        http = TwilioHttpClient(timeout=10)
+        # requests reads proxy settings from the environment on every call (a tenth of a
+        # send's CPU); only when some are set is that worth it.
+        if http.session is not None:
+            http.session.trust_env = any(os.environ.get(v) for v in _REQUESTS_ENV)
+        self.client = Client(account_sid, auth_token, http_client=http)
         self.client.api.base_url = api_url  # lets tests point at a local fake
 
     def send(self, out: Outbound) -> SendResult:
