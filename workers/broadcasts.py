@@ -108,9 +108,7 @@ def _in_window(fact: dict) -> bool:
     return fact["lastin"] is not None and time.time() - fact["lastin"] < WINDOW
 
 
-def send_one(
-    rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict
-) -> float:
+def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict) -> float:
     """Send to one recipient at most once, recording what happened in the ledger; or, when
     the pacer has no room on their channel yet, the seconds to wait (nothing done)."""
     if fact["state"] == "sending":
