@@ -214,10 +214,14 @@ class Store:
         args = [SEEN_TTL, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL, quota, seen]
         return int(self._ingest(keys=keys, args=args))
 
-    def take_ready(self) -> str | None:
-        """The next person with messages waiting, or None (this drainer stays counted)."""
-        address = self.r.lpop(self.key("ready"))
-        return address.decode() if address else None
+    def take_ready(self, wait: float = 0.0) -> str | None:
+        """The next person with messages waiting, waiting up to ``wait`` seconds for one;
+        None if there is none (this drainer stays counted)."""
+        if wait <= 0:
+            address = self.r.lpop(self.key("ready"))
+            return address.decode() if address else None
+        popped = self.r.blpop([self.key("ready")], timeout=wait)
+        return popped[1].decode() if popped else None
 
     def next_ready(self) -> str | None:
         """The next person with messages waiting, or None (and this drainer is uncounted)."""
@@ -234,43 +238,56 @@ class Store:
         raw = self.r.hget(self.key("lastin"), address)
         return float(raw) if raw else None
 
-    def peek_inbox(self, address: str, limit: int) -> list[bytes]:
-        """The oldest queued messages, left in place until each is handled."""
-        return self.r.lrange(self.key("inbox", address), 0, limit - 1)
-
     def pop_inbox(self, address: str, raw: bytes) -> bool:
         """Drop the oldest message if it is ``raw``: its turn has been saved."""
         return bool(self._pop_if(keys=[self.key("inbox", address)], args=[raw]))
-
-    def inbox_len(self, address: str) -> int:
-        """How many messages wait for this address."""
-        return int(self.r.llen(self.key("inbox", address)))
 
     def clear_scheduled(self, address: str) -> None:
         """A drain job has started: the next message must queue a new one."""
         self.r.delete(self.key("sched", address))
 
-    def lock(self, address: str, ttl_ms: int = LOCK_TTL_MS) -> str | None:
-        """Take the per-address lock; returns the token, or None if someone holds it."""
-        token = secrets.token_hex(8)
-        return token if self.r.set(self.key("lock", address), token, nx=True, px=ttl_ms) else None
-
     def keep_lock(self, address: str, token: str, ttl_ms: int = LOCK_TTL_MS) -> bool:
         """Extend the lock before the next turn; False if it expired and is no longer ours."""
         return bool(self._keep_lock(keys=[self.key("lock", address)], args=[token, ttl_ms]))
 
-    def unlock(self, address: str, token: str) -> None:
-        """Release the lock if it is still ours."""
-        self._unlock(keys=[self.key("lock", address)], args=[token])
+    def take_inbox(
+        self, address: str, limit: int, first: bool = False
+    ) -> tuple[str | None, list[bytes]]:
+        """Take the per-address lock and read the oldest ``limit`` queued messages (left in
+        place until each is handled), in one round trip; ``first`` (a drain job has just
+        started) also clears the scheduled mark, so the next message queues a new job.
+        (None, []) if someone else holds the lock."""
+        token = secrets.token_hex(8)
+        pipe = self.r.pipeline(transaction=False)
+        if first:
+            pipe.delete(self.key("sched", address))
+        pipe.set(self.key("lock", address), token, nx=True, px=LOCK_TTL_MS)
+        pipe.lrange(self.key("inbox", address), 0, limit - 1)
+        *_, locked, batch = pipe.execute()
+        return (token, batch) if locked else (None, [])
+
+    def unlock(self, address: str, token: str) -> int:
+        """Release the lock if it is still ours; how many messages wait in the inbox now."""
+        pipe = self.r.pipeline(transaction=False)
+        self._unlock(keys=[self.key("lock", address)], args=[token], client=pipe)
+        pipe.llen(self.key("inbox", address))
+        return int(pipe.execute()[1])
 
     def lock_ttl_ms(self, address: str) -> int:
         """Milliseconds until the lock expires (<= 0 when free)."""
         return int(self.r.pttl(self.key("lock", address)))
 
     # --- conversations ---------------------------------------------------------------
-    def load(self, address: str) -> Conversation | None:
-        """The stored conversation, if any."""
-        raw = self.r.get(self.key("conv", address))
+    def load(self, address: str, wrote: bool = False) -> Conversation | None:
+        """The stored conversation, if any. ``wrote``: the person has just written to us,
+        so they can be reached again (cleared in the same round trip)."""
+        if not wrote:
+            raw = self.r.get(self.key("conv", address))
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.get(self.key("conv", address))
+            pipe.hdel(self.key("unreachable"), address)
+            raw = pipe.execute()[0]
         return Conversation.from_json(address, raw) if raw else None
 
     def save(
@@ -372,10 +389,6 @@ class Store:
     def mark_unreachable(self, address: str, reason: str) -> None:
         """The platform says this person cannot be messaged (blocked, opted out)."""
         self.r.hset(self.key("unreachable"), address, f"{reason}@{int(time.time())}")
-
-    def clear_unreachable(self, address: str) -> None:
-        """They wrote to us again, so they can be reached."""
-        self.r.hdel(self.key("unreachable"), address)
 
     def unreachable(self, address: str) -> str | None:
         """Why this address cannot be reached, if so."""

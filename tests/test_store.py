@@ -103,9 +103,13 @@ def test_erase_keeps_only_the_suppression_record(r):
 
 def test_lock_is_exclusive_and_only_its_owner_unlocks(r):
     s = Store(r)
-    token = s.lock("a")
-    assert token and s.lock("a") is None
-    s.unlock("a", "not-mine")
-    assert s.lock("a") is None
-    s.unlock("a", token)
-    assert s.lock("a")
+    s.ingest("telegram:1", "a", "one")
+    s.ingest("telegram:2", "a", "two")
+    token, batch = s.take_inbox("a", 10, first=True)
+    assert token and batch == [b"one", b"two"] and not r.exists("pd:sched:a")
+    assert s.take_inbox("a", 10) == (None, [])
+    assert s.unlock("a", "not-mine") == 2
+    assert s.take_inbox("a", 1) == (None, [])
+    s.pop_inbox("a", b"one")
+    assert s.unlock("a", token) == 1  # what is left for the next drain
+    assert s.take_inbox("a", 1)[1] == [b"two"]

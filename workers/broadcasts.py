@@ -74,10 +74,10 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
             return handled
         # The first person whose channel has room: one channel at its limit does not
         # hold up the others (the list mixes channels by rate; see by_send_time).
-        due = {_channel(a): free_at.get(_channel(a), 0.0) for a in todo}
-        address = next((a for a in todo if due[_channel(a)] <= now), None)
+        blocked = {c: t for c, t in free_at.items() if t > now}
+        address = next((a for a in todo if _channel(a) not in blocked), None)
         if address is None:
-            time.sleep(min(min(due.values()) - now, MAX_SLEEP))
+            time.sleep(min(min(blocked.values()) - now, MAX_SLEEP))
             continue
         wait = send_one(rt, bc, bid, address, text, facts[address])
         if wait:

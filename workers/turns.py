@@ -27,7 +27,7 @@ BATCH = 50
 # People one worker process drains at once. A turn mostly waits (Redis round trips, the
 # platform's reply), so threads overlap those waits; each person still has one drainer.
 CONCURRENCY = 8
-POLL = 0.005  # seconds between looks at the ready list while turns are in flight
+LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person to be ready
 
 
 def drain_ready() -> int:
@@ -38,18 +38,23 @@ def drain_ready() -> int:
     done: list[Future[int]] = []
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="turns") as pool:
         while True:
-            if len(running) < CONCURRENCY and (address := store.take_ready()) is not None:
-                running.add(pool.submit(drain, address))
-                continue
-            if running:
-                finished, running = wait(running, POLL, FIRST_COMPLETED)
+            if len(running) == CONCURRENCY:  # every thread busy: wait for one
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
                 done.extend(finished)
-                continue
-            # Nothing in flight and nothing ready: stop being counted, in one step with a
-            # last look, so a person made ready just now still gets a drainer.
-            if (address := store.next_ready()) is None:
-                break
-            running.add(pool.submit(drain, address))
+            # While turns are in flight, wait a little for the next person rather than
+            # asking Redis again and again (a blocking pop answers as soon as one is ready).
+            address = store.take_ready(LINGER if running else 0.0)
+            finished = {f for f in running if f.done()}
+            running -= finished
+            done.extend(finished)
+            if address is None and not running:
+                # Nothing in flight and nothing ready: stop being counted, in one step
+                # with a last look, so a person made ready just now still gets a drainer.
+                address = store.next_ready()
+                if address is None:
+                    break
+            if address is not None:
+                running.add(pool.submit(drain, address))
     return sum(f.result() for f in done)
 
 
@@ -57,27 +62,26 @@ def drain(address: str) -> int:
     """RQ job: take every queued turn for ``address``; returns how many were handled."""
     rt = runtime()
     store = rt.store
-    store.clear_scheduled(address)
-    handled = 0
+    handled, first = 0, True
     while True:
-        token = store.lock(address)
+        token, batch = store.take_inbox(address, BATCH, first)
+        first = False
         if token is None:
             # Another worker is draining and will re-check after unlocking. If it died,
             # its lock expires: look again then so nothing waits for the next message.
             enqueue_drain(rt.redis, address, delay=max(store.lock_ttl_ms(address), 100) / 1000)
             return handled
         try:
-            while batch := store.peek_inbox(address, BATCH):
-                for raw in batch:
-                    if not store.keep_lock(address, token):
-                        log.warning("lost an inbox lock after a slow turn; leaving the rest")
-                        return handled
-                    safe_turn(rt, raw)
-                    store.pop_inbox(address, raw)
-                    handled += 1
+            for i, raw in enumerate(batch):
+                if i and not store.keep_lock(address, token):  # just taken for the first
+                    log.warning("lost an inbox lock after a slow turn; leaving the rest")
+                    return handled
+                safe_turn(rt, raw)
+                store.pop_inbox(address, raw)
+                handled += 1
         finally:
-            store.unlock(address, token)
-        if store.inbox_len(address) == 0:
+            left = store.unlock(address, token)
+        if left == 0:
             return handled
 
 
@@ -103,12 +107,10 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     store = rt.store
     if msg.callback_id and (telegram := rt.sender("telegram")):
         telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
-    conv = store.load(msg.address)
+    conv = store.load(msg.address, wrote=not msg.event)
     digest = hashlib.blake2b(msg.external_id.encode(), digest_size=8).hexdigest()
     if conv is not None and msg.external_id and conv.last_id == digest:
         return
-    if not msg.event:
-        store.clear_unreachable(msg.address)  # they wrote to us, so they can be reached
     turn = handle(conv, msg, rt.world)
     new = turn.conv
     if new is not None:

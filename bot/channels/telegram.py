@@ -45,6 +45,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def verify(secret: str, headers: Any) -> bool:
@@ -159,10 +160,11 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("AiohttpRequest is not initialised")
         if request_data is not None and request_data.contains_files:
             raise NetworkError("file uploads are not supported by this transport")
-        # Form fields, as PTB's own transport sends them.
-        data = request_data.json_parameters if request_data else None
+        # Form fields, as PTB's own transport sends them, encoded here in one call
+        # (aiohttp's FormData was a tenth of a turn's CPU).
+        body = request_data.url_encoded_parameters() if request_data else None
         try:
-            async with self._session.request(method, url, data=data) as resp:
+            async with self._session.request(method, url, data=body, headers=_FORM) as resp:
                 return resp.status, await resp.read()
         except TimeoutError as exc:
             raise TimedOut from exc
