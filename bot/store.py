@@ -216,12 +216,17 @@ class Store:
 
     def take_ready(self, wait: float = 0.0) -> str | None:
         """The next person with messages waiting, waiting up to ``wait`` seconds for one;
-        None if there is none (this drainer stays counted)."""
-        if wait <= 0:
-            address = self.r.lpop(self.key("ready"))
-            return address.decode() if address else None
-        popped = self.r.blpop([self.key("ready")], timeout=wait)
-        return popped[1].decode() if popped else None
+        None if there is none. This drainer stays counted (and its count is kept alive)."""
+        pipe = self.r.pipeline(transaction=False)
+        if wait > 0:
+            pipe.blpop([self.key("ready")], timeout=wait)  # EXPIRE runs once it returns
+        else:
+            pipe.lpop(self.key("ready"))
+        pipe.expire(self.key("drainers"), DRAINERS_TTL)
+        popped = pipe.execute()[0]
+        if isinstance(popped, list | tuple):
+            popped = popped[1]
+        return popped.decode() if popped else None
 
     def next_ready(self) -> str | None:
         """The next person with messages waiting, or None (and this drainer is uncounted)."""

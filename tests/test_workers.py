@@ -121,3 +121,24 @@ def test_unreachable_person_is_marked_and_the_rest_of_the_turn_skipped(rt, r):
         assert len(fake.calls("sendMessage")) == 1
         assert rt.store.unreachable("telegram:78").startswith("telegram-blocked@")
         rt.senders["telegram"].close()
+
+
+def test_drainer_takes_many_people_then_stops_being_counted(rt, r):
+    people = [f"console:p{i}" for i in range(20)]
+    for i, address in enumerate(people):
+        accept(rt.store, [Inbound(address, text="hi", external_id=f"console:{i}")])
+    assert int(r.get("pd:drainers")) == 8  # as many jobs as the ingest script allows
+    assert turns.drain_ready() == 20
+    assert r.llen("pd:ready") == 0 and int(r.get("pd:drainers")) == 7
+    assert all(r.llen(f"pd:console:{a.split(':')[1]}") == 2 for a in people)
+
+
+def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
+    monkeypatch.setattr(turns, "RUN_FOR", -1.0)  # past its time at once
+    say(rt, "hi")
+    Queue(TURNS, connection=r).empty()
+    assert turns.drain_ready() == 0
+    assert r.llen("pd:ready") == 1 and int(r.get("pd:drainers")) == 1  # still counted
+    assert [j.func_name for j in Queue(TURNS, connection=r).get_jobs()] == [
+        "workers.turns.drain_ready"
+    ]

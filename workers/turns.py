@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import redis
@@ -19,7 +20,7 @@ from bot.model import Inbound, Outbound
 from bot.state import State
 from messages import t
 from workers import outbound, reminders
-from workers.queues import enqueue_drain
+from workers.queues import enqueue_drain, enqueue_drainer
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,24 @@ BATCH = 50
 # platform's reply), so threads overlap those waits; each person still has one drainer.
 CONCURRENCY = 8
 LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person to be ready
+# A drainer hands over to a fresh job after this long, well inside RQ's job timeout
+# (180 s), which would otherwise kill it mid-turn on a busy polling day.
+RUN_FOR = 60.0
 
 
 def drain_ready() -> int:
     """RQ job: drain people from the ready list, several at once, until it is empty; how
     many turns. A Redis error in any drain fails the job once the others have finished."""
-    store = runtime().store
+    rt = runtime()
+    store = rt.store
     running: set[Future[int]] = set()
     done: list[Future[int]] = []
+    until = time.monotonic() + RUN_FOR
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="turns") as pool:
         while True:
+            if time.monotonic() > until:
+                enqueue_drainer(rt.redis)  # takes this job's place in the drainer count
+                break
             if len(running) == CONCURRENCY:  # every thread busy: wait for one
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 done.extend(finished)
