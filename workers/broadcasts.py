@@ -2,7 +2,9 @@
 
 Each ``step`` job claims a slice (a lease in Redis), queues its successor straight away
 (so a killed worker never ends the chain), and sends the slice one recipient at a time
-through the shared pacer. Steps are short, so a worker goes back to people's turns
+(so a killed worker leaves at most one send in doubt) through the shared pacer, taking
+next whoever's channel has room: a channel at its limit does not hold up the others.
+Steps are short, so a worker goes back to people's turns
 between them: replies always go first. A slice whose worker died is taken over when its
 lease expires; see bot/broadcasts.py for the one ambiguous case.
 """
