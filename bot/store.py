@@ -133,9 +133,10 @@ if ARGV[1] == '' then return -1 end
 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 """
 
+# Release the lock if it is still ours; how many messages wait in the inbox now.
 UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('LLEN', KEYS[2])
 """
 
 KEEP_LOCK = """
@@ -273,10 +274,8 @@ class Store:
 
     def unlock(self, address: str, token: str) -> int:
         """Release the lock if it is still ours; how many messages wait in the inbox now."""
-        pipe = self.r.pipeline(transaction=False)
-        self._unlock(keys=[self.key("lock", address)], args=[token], client=pipe)
-        pipe.llen(self.key("inbox", address))
-        return int(pipe.execute()[1])
+        keys = [self.key("lock", address), self.key("inbox", address)]
+        return int(self._unlock(keys=keys, args=[token]))
 
     def lock_ttl_ms(self, address: str) -> int:
         """Milliseconds until the lock expires (<= 0 when free)."""
