@@ -92,6 +92,21 @@ if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[
 return false
 """
 
+# Put a person whose messages wait with nobody draining them (no lock, no drain pending:
+# their worker was killed mid-turn) back on the ready list; 2 when a drainer job must be
+# started, as for INGEST.
+RESCUE = """
+if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[4], ARGV[1])
+if tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[3]) then
+  redis.call('INCR', KEYS[5])
+  redis.call('EXPIRE', KEYS[5], ARGV[4])
+  return 2
+end
+return 1
+"""
+
 # Take the places for a pledge, moving any earlier pledge of the same person; all or nothing.
 RESERVE = """
 local old = redis.call('HGET', KEYS[2], ARGV[1])
@@ -175,6 +190,7 @@ class Store:
         self.r, self.p = r, prefix
         self._ingest = r.register_script(INGEST)
         self._next_ready = r.register_script(NEXT_READY)
+        self._rescue = r.register_script(RESCUE)
         self._reserve = r.register_script(RESERVE)
         self._release = r.register_script(RELEASE)
         self._first = r.register_script(FIRST_CONTACT)
@@ -234,6 +250,19 @@ class Store:
         keys = [self.key("ready"), self.key("drainers")]
         address = self._next_ready(keys=keys, args=[DRAINERS_TTL])
         return address.decode() if address else None
+
+    def rescue_stranded(self) -> tuple[int, int]:
+        """Put people whose queued messages nobody is draining back on the ready list:
+        (how many, how many drainer jobs to start)."""
+        rescued = drainers = 0
+        prefix = self.key("inbox", "")
+        for key in self.r.scan_iter(prefix + "*", count=1000):
+            address = key.decode().removeprefix(prefix)
+            keys = [key, self.key("lock", address), self.key("sched", address)]
+            keys += [self.key("ready"), self.key("drainers")]
+            result = self._rescue(keys=keys, args=[address, SCHED_TTL, DRAINERS, DRAINERS_TTL])
+            rescued, drainers = rescued + (result > 0), drainers + (result == 2)
+        return rescued, drainers
 
     def ready_count(self) -> int:
         """People with messages waiting for a drainer."""

@@ -142,3 +142,21 @@ def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
     assert [j.func_name for j in Queue(TURNS, connection=r).get_jobs()] == [
         "workers.turns.drain_ready"
     ]
+
+
+def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt, r):
+    say(rt, "hi")
+    # A worker took the person off the ready list, locked them, and was killed.
+    assert rt.store.take_ready() == ADDR
+    token, batch = rt.store.take_inbox(ADDR, 10, first=True)
+    assert token and len(batch) == 1
+    assert turns.rescue() == 0  # still locked: maybe only slow
+    r.delete("pd:rescue", f"pd:lock:{ADDR}")  # the lock runs out
+    Queue(TURNS, connection=r).empty()
+    assert turns.rescue() == 1
+    assert turns.rescue() == 0  # the next look is the next job's, RESCUE_EVERY from now
+    jobs = [j.func_name for j in Queue(TURNS, connection=r).get_jobs()]
+    assert jobs == ["workers.turns.drain_ready"]
+    assert turns.drain_ready() == 1
+    assert replies(r)[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
+    assert turns.rescue() == 0 and r.llen("pd:ready") == 0

@@ -15,7 +15,7 @@ from rq import Queue, SimpleWorker
 
 from bot.config import ConfigError
 from bot.rooms import CsvError
-from workers import purge
+from workers import purge, turns
 from workers.queues import QUEUES, enqueue_drainer
 from workers.runtime import runtime
 
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if rt.store.ready_count():  # people left waiting by workers that died: start on them
         rt.redis.incr(rt.store.key("drainers"))
         enqueue_drainer(rt.redis)
+    turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
     if telegram := rt.senders.get("telegram"):
         result = telegram.warm_up()  # type: ignore[attr-defined]
         if not result.ok:

@@ -12,15 +12,17 @@ import hashlib
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
 
 import redis
+from rq import Queue
 
 from bot.conversation import handle
 from bot.model import Inbound, Outbound
 from bot.state import State
 from messages import t
 from workers import outbound, reminders
-from workers.queues import enqueue_drain, enqueue_drainer
+from workers.queues import JOB_TTLS, TURNS, enqueue_drain, enqueue_drainer
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person
 # A drainer hands over to a fresh job after this long, well inside RQ's job timeout
 # (180 s), which would otherwise kill it mid-turn on a busy polling day.
 RUN_FOR = 60.0
+RESCUE_EVERY = 30  # seconds between looks for people a dead worker left with messages queued
 
 
 def drain_ready() -> int:
@@ -65,6 +68,28 @@ def drain_ready() -> int:
             if address is not None:
                 running.add(pool.submit(drain, address))
     return sum(f.result() for f in done)
+
+
+def rescue() -> int:
+    """RQ job, every RESCUE_EVERY seconds: drain people whose messages were left queued by
+    a worker killed mid-turn or a Redis error (once their locks have run out); how many."""
+    rt = runtime()
+    # One chain of these jobs keeps going; an extra one (each worker start begins one)
+    # finds the mark set and ends here.
+    if not rt.redis.set(rt.store.key("rescue"), "1", nx=True, ex=RESCUE_EVERY - 1):
+        return 0
+    schedule_rescue(rt.redis)
+    rescued, drainers = rt.store.rescue_stranded()
+    for _ in range(drainers):
+        enqueue_drainer(rt.redis)
+    if rescued:
+        log.warning("%d people had messages left by a stopped worker: draining them", rescued)
+    return rescued
+
+
+def schedule_rescue(r: redis.Redis) -> None:
+    """Queue the next rescue (see :func:`rescue`)."""
+    Queue(TURNS, connection=r).enqueue_in(timedelta(seconds=RESCUE_EVERY), rescue, **JOB_TTLS)
 
 
 def drain(address: str) -> int:
