@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot import procfile
 from bot.embedded_redis import EmbeddedRedis, free_port
+from bot.local import wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -144,7 +145,7 @@ class System:
         for i in range(self.workers if workers is None else workers):
             log = (logs / f"worker{i}.log").open("wb")
             self.procs.append(procfile.start(commands["worker"], self.env, log, str(ROOT)))
-        wait_http(self.url + "/healthz")
+        wait_healthy(self.url + "/healthz", self.procs, logs=str(logs))
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by the web process, the workers, Redis and this process
@@ -162,25 +163,6 @@ class System:
         procfile.stop(self.procs)
         self.procs = []
         self.redis.stop()
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    """Wait until ``url`` answers 200 (or 404 for an app without /healthz)."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 class FastFake:

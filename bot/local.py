@@ -80,12 +80,12 @@ def say(text: str) -> None:
     print(f"-- {text}", flush=True)
 
 
-def wait_healthy(url: str, procs: list, timeout: float = 60.0) -> None:
+def wait_healthy(url: str, procs: list, timeout: float = 60.0, logs: str = "var/log/") -> None:
     """Wait until the web process answers /healthz; fail if a process dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
-            raise RuntimeError("a process exited during start-up; see var/log/")
+            raise RuntimeError(f"a process exited during start-up; see {logs}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:

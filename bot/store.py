@@ -48,12 +48,30 @@ DRAINERS_TTL = 30  # a drainer count left by killed workers resets itself after 
 LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud
 
+# Lua shared by INGEST and RESCUE: put a person on the ready list unless a drain is already
+# pending for them (0); ask for a new drainer job (2) only while fewer than `most` run,
+# else 1.
+MAKE_READY = """
+local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl)
+  if not redis.call('SET', sched, '1', 'NX', 'EX', sched_ttl) then return 0 end
+  redis.call('RPUSH', ready, address)
+  if tonumber(redis.call('GET', drainers) or '0') < tonumber(most) then
+    redis.call('INCR', drainers)
+    redis.call('EXPIRE', drainers, drainers_ttl)
+    return 2
+  end
+  return 1
+end
+"""
+
 # Queue a message unless this delivery was seen. When the person has no drain pending,
 # put them on the ready list; ask for a new drainer job (2) only while fewer than
 # ARGV[6] are running, so a busy minute costs a handful of RQ jobs, not one per message.
 # A repeated delivery queues nothing, but if messages wait and nobody is on it (queueing
 # the job failed the first time, so the platform retried) it does the same.
-INGEST = """
+INGEST = (
+    MAKE_READY
+    + """
 local fresh = redis.call('HEXISTS', KEYS[8], ARGV[9]) == 0
   and redis.call('HSETNX', KEYS[1], ARGV[9], '') == 1
 if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -69,16 +87,12 @@ if fresh then
 elseif redis.call('LLEN', KEYS[2]) == 0 then
   return 0
 end
-if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
-  redis.call('RPUSH', KEYS[5], ARGV[5])
-  if tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[6]) then
-    redis.call('INCR', KEYS[6])
-    redis.call('EXPIRE', KEYS[6], ARGV[7])
-    return 2
-  end
+if make_ready(KEYS[3], ARGV[3], KEYS[5], ARGV[5], KEYS[6], ARGV[6], ARGV[7]) == 2 then
+  return 2
 end
 return fresh and 1 or 0
 """
+)
 
 # A drainer takes the next ready person, or, when there is none, stops being counted
 # (in one step, so a person made ready meanwhile is never left without a drainer).
@@ -95,17 +109,13 @@ return false
 # Put a person whose messages wait with nobody draining them (no lock, no drain pending:
 # their worker was killed mid-turn) back on the ready list; 2 when a drainer job must be
 # started, as for INGEST.
-RESCUE = """
+RESCUE = (
+    MAKE_READY
+    + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[4], ARGV[1])
-if tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[3]) then
-  redis.call('INCR', KEYS[5])
-  redis.call('EXPIRE', KEYS[5], ARGV[4])
-  return 2
-end
-return 1
+return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4])
 """
+)
 
 # Take the places for a pledge, moving any earlier pledge of the same person; all or nothing.
 RESERVE = """
