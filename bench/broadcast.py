@@ -15,7 +15,7 @@ import redis
 import requests
 
 from bench.common import ROOT, FastFake, System, campaign_config, machine, record
-from bot.state import Consent, Conversation, State
+from bot.model.person import Consent, Conversation, State
 from bot.store import Store
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "400000"))

@@ -12,7 +12,7 @@ import time
 
 from bench.common import ROOT, decode_postcode, machine, p50_p99, record
 from bot.geo import OfflineGeocoder, find_postcode
-from bot.model import Location
+from bot.model.message import Location
 from bot.rooms import Directory, Room
 
 ROOMS, CHOICES, LOOKUPS = 10_000, 5_000, 100_000

@@ -14,8 +14,8 @@ import redis
 
 from bench.common import machine, record
 from bot.embedded_redis import EmbeddedRedis
-from bot.model import Location
-from bot.state import Consent, Conversation, Pledge, State
+from bot.model.message import Location
+from bot.model.person import Consent, Conversation, Pledge, State
 from bot.store import Store
 
 PEOPLE = 100_000

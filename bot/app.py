@@ -14,7 +14,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bot.admin import blueprint as admin_blueprint
+from bot.admin.api import blueprint as admin_blueprint
 from bot.channels import ParseError, telegram, twilio
 from bot.config import Settings, load_settings
 from bot.http import json_error

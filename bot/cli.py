@@ -22,12 +22,12 @@ from pathlib import Path
 
 import redis
 
-from bot import organiser
+from bot import organising
 from bot.config import ConfigError, Settings, load_settings
 from bot.geo import make_geocoder
-from bot.results import targets_from_results, write_targets_csv
 from bot.rooms import CsvError, Directory, Upload, load_rooms, load_targets
 from bot.store import Store
+from bot.targets import targets_from_results, write_targets_csv
 
 
 def check(settings: Settings) -> str:
@@ -86,12 +86,12 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
         geocoder = make_geocoder(
             settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url
         )
-        result = organiser.import_rooms(
+        result = organising.import_rooms(
             _store(settings), settings.campaign, Path(args.file), geocoder, force=args.force
         )
         return json.dumps(vars(result), indent=2)
     if args.command == "targets" and args.action == "import":
-        return f"ok: {organiser.import_targets(_store(settings), Path(args.file))} target seats"
+        return f"ok: {organising.import_targets(_store(settings), Path(args.file))} target seats"
     if args.command == "targets":
         chosen = targets_from_results(Path(args.file), args.party, args.max_majority_pct)
         text = io.StringIO()
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
             upload = Upload(
                 f"{args.file} ({args.party} <= {args.max_majority_pct}%)", text.getvalue().encode()
             )
-            organiser.import_targets(_store(settings), upload)
+            organising.import_targets(_store(settings), upload)
         return f"{len(chosen)} target seats" + (" imported" if args.do_import else " written")
     from workers import purge
     from workers.runtime import build
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         print(run(args, load_settings()))
-    except (ConfigError, CsvError, ValueError, organiser.RoomsInUse) as exc:
+    except (ConfigError, CsvError, ValueError, organising.RoomsInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,4 +1,4 @@
-"""The state machine: fallbacks first, then one handler per state. Pure: I/O is in World.
+"""The state machine: which handler takes a message, in a declared order. Pure: I/O is in World.
 
 ```mermaid
 stateDiagram-v2
@@ -18,15 +18,37 @@ stateDiagram-v2
     ANY --> ASK_LOCATION: CHANGE (pledge released)
     ANY --> [*]: DELETE (erased but for the suppression record)
 ```
+
+Precedence: the first rule in ``RULES`` whose test matches takes the message.
+
+1. a system event (``room_closed``): never typed by a person;
+2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
+3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
+4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
+5. STOPPED: silence until START (DELETE still works);
+6. a command (STOP, START, HELP, CHANGE, DELETE), in any other state;
+7. the handler for the conversation's state (``STATES``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from bot.model import Inbound
-from bot.state import Conversation, State, Turn, World
-from handlers import availability, commands, location, offer, organiser, say, share, start
+from bot.model.message import Inbound
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
+from handlers import (
+    ask_consent,
+    ask_location,
+    ask_shifts,
+    broadcast_draft,
+    commands,
+    done,
+    offer,
+    say,
+    stopped,
+)
 from handlers.words import Command, command
 
 Handler = Callable[[Conversation, Inbound, World], Turn]
@@ -35,49 +57,86 @@ Handler = Callable[[Conversation, Inbound, World], Turn]
 EVENTS: dict[str, Handler] = {"room_closed": offer.room_closed}
 
 STATES: dict[State, Handler] = {
-    State.ASK_LOCATION: location.ask_location,
-    State.ASK_SHIFTS: availability.ask_shifts,
+    State.ASK_LOCATION: ask_location.ask_location,
+    State.ASK_SHIFTS: ask_shifts.ask_shifts,
     State.OFFER: offer.offer,
-    State.ASK_CONSENT: share.consent,
-    State.DONE: share.done,
+    State.ASK_CONSENT: ask_consent.consent,
+    State.DONE: done.done,
 }
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message as the rules see it: who (None: no conversation), what, which command."""
+
+    conv: Conversation | None
+    msg: Inbound
+    world: World
+    cmd: Command | None
+
+
+def _event(s: Seen) -> Turn | None:
+    if not s.msg.event:
+        return None
+    return EVENTS[s.msg.event](s.conv, s.msg, s.world) if s.conv else Turn(None)
+
+
+def _new_draft(s: Seen) -> Turn | None:
+    text = broadcast_draft.draft_text(s.msg, s.world)
+    return None if text is None else broadcast_draft.preview(s.conv, s.msg, text, s.world)
+
+
+def _pending_draft(s: Seen) -> Turn | None:
+    if s.conv is None or s.conv.draft is None:
+        return None
+    sent = broadcast_draft.confirm(s.conv, s.msg, s.world)
+    if sent:
+        return sent
+    dropped = handle(s.conv.evolve(draft=None), s.msg, s.world)
+    notice = say.say(s.conv, "broadcast_dropped")
+    return Turn(dropped.conv, [notice, *dropped.replies])
+
+
+def _unknown(s: Seen) -> Turn | None:
+    return stopped.unknown(s.msg, s.world, s.cmd) if s.conv is None else None
+
+
+def _stopped(s: Seen) -> Turn | None:
+    if s.conv is None or s.conv.state is not State.STOPPED:
+        return None
+    return stopped.stopped(s.conv, s.msg, s.world, s.cmd)
+
+
+def _command(s: Seen) -> Turn | None:
+    if s.cmd is None or s.conv is None:
+        return None
+    return commands.FALLBACKS[s.cmd](s.conv, s.msg, s.world)
+
+
+def _state(s: Seen) -> Turn | None:
+    assert s.conv is not None
+    return STATES[s.conv.state](s.conv, s.msg, s.world)
+
+
+# The declared precedence (see the module docstring): each rule answers or passes (None).
+RULES: tuple[Callable[[Seen], Turn | None], ...] = (
+    _event,
+    _new_draft,
+    _pending_draft,
+    _unknown,
+    _stopped,
+    _command,
+    _state,
+)
 
 
 def handle(conv: Conversation | None, msg: Inbound, world: World) -> Turn:
     """One turn: the new conversation (None when erased) and the replies."""
-    if msg.event:
-        return EVENTS[msg.event](conv, msg, world) if conv else Turn(None)
-    if (text := organiser.draft_text(msg, world)) is not None:
-        return organiser.preview(conv, msg, text, world)
-    if conv is not None and conv.draft is not None:
-        sent = organiser.confirm(conv, msg, world)
-        if sent:
-            return sent
-        dropped = handle(conv.evolve(draft=None), msg, world)
-        notice = say.say(conv, "broadcast_dropped")
-        return Turn(dropped.conv, [notice, *dropped.replies])
     cmd = command(msg.text) if msg.text else None
     if msg.text.startswith("/start"):
         cmd = Command.START
-    if conv is None:
-        if cmd is Command.DELETE:
-            world.erase(msg.address)
-            stub = Conversation(msg.address)
-            return Turn(None, [say.say(stub, "deleted", id_kind=say.text(stub, "id_kind"))])
-        if world.was_stopped(msg.address):
-            if cmd is not Command.START:
-                return Turn(None)  # said STOP before being erased: silent until START
-            world.set_stopped(msg.address, False)
-        elif cmd is Command.STOP:
-            world.set_stopped(msg.address, True)
-            return Turn(None, [say.say(Conversation(msg.address), "stop_confirm")])
-        return start.first_contact(msg, world)
-    if conv.state is State.STOPPED:
-        if cmd is Command.START:
-            return commands.resume(conv, msg, world)
-        if cmd is Command.DELETE:
-            return commands.delete(conv, msg, world)
-        return Turn(conv)  # silence after STOP
-    if cmd is not None:
-        return commands.FALLBACKS[cmd](conv, msg, world)
-    return STATES[conv.state](conv, msg, world)
+    seen = Seen(conv, msg, world, cmd)
+    for rule in RULES:
+        if (turn := rule(seen)) is not None:
+            return turn
+    raise AssertionError("the last rule always answers")

@@ -39,7 +39,7 @@ import numpy as np
 import requests
 from uk_postcodes_parsing import fix, postcode_utils, ukpostcode
 
-from bot.model import Location
+from bot.model.message import Location
 
 __all__ = [
     "Geocoder",

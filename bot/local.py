@@ -24,7 +24,7 @@ from bot.channels.console import outbox_key
 from bot.config import ConfigError, load_settings
 from bot.embedded_redis import EmbeddedRedis, free_port
 from bot.geo import OfflineGeocoder
-from bot.model import Inbound, Location, Outbound
+from bot.model.message import Inbound, Location, Outbound
 from bot.store import Store
 from workers.queues import accept
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.geo import EARTH_RADIUS_KM, Geocoder, GeocoderUnavailable, find_postcode
-from bot.model import Location
+from bot.model.message import Location
 
 DEFAULT_CAPACITY = 10
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

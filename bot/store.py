@@ -38,8 +38,8 @@ from collections.abc import Sequence
 
 import redis
 
+from bot.model.person import Consent, Conversation, Pledge
 from bot.rooms import Room
-from bot.state import Consent, Conversation, Pledge
 
 SEEN_TTL = 3 * 24 * 3600  # a day's deliveries are checked the next day too, then go
 SCHED_TTL = 60  # a lost drain job heals itself after this long

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from bot.broadcasts import Audience, Broadcasts
 from bot.config import Campaign
 from bot.geo import Geocoder
-from bot.model import Location
+from bot.model.message import Location
+from bot.model.person import Pledge
 from bot.rooms import Directory
-from bot.state import Pledge
 from bot.store import Store
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot.model import Inbound
-from bot.state import Conversation, State, Turn, World
-from handlers import say, share, start
+from bot.model.message import Inbound
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
+from handlers import done, new, say
 from handlers.words import Command
 
 
@@ -30,9 +31,9 @@ def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
 def restart(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """START (or /start) mid-journey: show the pledge if there is one, else welcome again."""
     if conv.pledge:
-        return share.done(conv.evolve(state=State.DONE), msg, world)
+        return done.done(conv.evolve(state=State.DONE), msg, world)
     conv = conv.evolve(state=State.ASK_LOCATION, offers=(), offer_index=0)
-    return Turn(conv, start.welcome(conv, world))
+    return Turn(conv, new.welcome(conv, world))
 
 
 def help_(conv: Conversation, msg: Inbound, world: World) -> Turn:

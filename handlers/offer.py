@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot.model import Inbound, Outbound
-from bot.state import Conversation, Pledge, State, Turn, World
-from handlers import say, share
+from bot.model.message import Inbound, Outbound
+from bot.model.person import Conversation, Pledge, State
+from bot.model.turn import Turn, World
+from handlers import ask_consent, say
 from handlers.words import is_next, is_yes
 
 
@@ -60,7 +61,7 @@ def confirm(conv: Conversation, world: World) -> Turn:
     confirmed = say.say(conv, "confirmed", **values)
     if conv.consent is not None:  # asked once already, before a CHANGE
         return Turn(conv.evolve(state=State.DONE), [confirmed])
-    return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, share.ask_consent(conv)])
+    return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, ask_consent.ask_consent(conv)])
 
 
 def room_closed(conv: Conversation, msg: Inbound, world: World) -> Turn:

@@ -7,9 +7,10 @@ from datetime import date
 from typing import Any
 
 from bot.config import Campaign
-from bot.model import Button, Outbound
+from bot.model.message import Button, Outbound
+from bot.model.person import Conversation
+from bot.model.turn import World
 from bot.rooms import Offer, Room
-from bot.state import Conversation, World
 from messages import t
 
 KM_PER_MILE = 1.609344

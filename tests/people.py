@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.state import Consent, Conversation, Pledge, State
+from bot.model.person import Consent, Conversation, Pledge, State
 from bot.store import Store
 
 

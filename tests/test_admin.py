@@ -11,8 +11,8 @@ from rq import Queue
 
 from bot.app import create_app
 from bot.config import Settings, load_campaign
-from bot.model import Inbound
-from bot.state import Pledge
+from bot.model.message import Inbound
+from bot.model.person import Pledge
 from bot.store import Store
 from tests.people import add_supporters
 

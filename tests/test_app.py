@@ -11,7 +11,7 @@ from rq import Queue
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.model import Inbound
+from bot.model.message import Inbound
 from tests.fakes import TEST_AUTH_TOKEN, sign
 from tests.world import PUBLIC_URL as PUBLIC
 from tests.world import web_settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import ParseError, telegram
-from bot.model import Button, Inbound, Location, Outbound
+from bot.model.message import Button, Inbound, Location, Outbound
 from tests.fakes import FakeTelegram
 
 PAYLOADS = Path(__file__).parent / "payloads"

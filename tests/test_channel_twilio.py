@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import ParseError, twilio
-from bot.model import Inbound, Location, Outbound
+from bot.model.message import Inbound, Location, Outbound
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTwilio, sign
 
 PAYLOADS = Path(__file__).parent / "payloads"

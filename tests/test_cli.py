@@ -99,7 +99,7 @@ def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_pa
 
 
 def test_removing_rooms_with_pledges_needs_force(data_env, capsys, tmp_path):
-    from bot.state import Pledge
+    from bot.model.person import Pledge
     from bot.store import Store
     from tests.people import add_supporters
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from bot.conversation import handle
-from bot.model import Inbound, Location
+from bot.model.message import Inbound, Location
+from bot.model.person import Consent, Conversation, Pledge, State
 from bot.rooms import Directory
-from bot.state import Consent, Conversation, Pledge, State
 from tests.world import POSTCODES, MemoryWorld
 
 TG = "telegram:42"

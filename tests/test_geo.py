@@ -32,7 +32,7 @@ from bot.geo import (
     find_postcode,
     make_geocoder,
 )
-from bot.model import Location
+from bot.model.message import Location
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from bot import cli
 from bot.broadcasts import Audience, Broadcasts
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
-from bot.state import Pledge
+from bot.model.person import Pledge
 from tests.people import add_supporters
 from workers import purge, reminders
 from workers.queues import BROADCAST

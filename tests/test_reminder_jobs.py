@@ -13,8 +13,8 @@ from rq.registry import ScheduledJobRegistry
 
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
-from bot.model import Inbound, Outbound
-from bot.state import Pledge, State
+from bot.model.message import Inbound, Outbound
+from bot.model.person import Pledge, State
 from tests.people import add_supporters
 from workers import outbound, reminders, turns
 from workers.queues import BROADCAST

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.geo import GeocoderUnavailable, OfflineGeocoder
-from bot.model import Location
+from bot.model.message import Location
 from bot.rooms import CsvError, Directory, load_rooms, load_targets, seat_key
 from tests.world import room
 

@@ -12,7 +12,7 @@ from rq.registry import ScheduledJobRegistry
 from bot.channels.telegram import TelegramSender
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
-from bot.model import Inbound, Outbound
+from bot.model.message import Inbound, Outbound
 from tests.fakes import FakeTelegram
 from workers import outbound, turns
 from workers.queues import OUTBOUND, TURNS, accept

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Campaign, Settings, Shift
 from bot.geo import GeocoderUnavailable
-from bot.model import Location
+from bot.model.message import Location
+from bot.model.person import Pledge
 from bot.rooms import Directory, Room
-from bot.state import Pledge
 
 SHIFTS = (
     Shift("morning", "Morning", time(7), time(12)),

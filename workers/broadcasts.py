@@ -19,7 +19,7 @@ from datetime import timedelta
 from rq import Queue
 
 from bot.broadcasts import WINDOW, Broadcasts, render
-from bot.model import Outbound, SendResult
+from bot.model.message import Outbound, SendResult
 from workers.queues import BROADCAST, JOB_TTLS
 from workers.runtime import Runtime, runtime
 

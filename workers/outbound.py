@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from rq import Queue
 
-from bot.model import Outbound
+from bot.model.message import Outbound
 from workers.queues import JOB_TTLS, OUTBOUND, cancel_tracked, track
 from workers.runtime import Runtime, runtime
 

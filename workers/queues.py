@@ -11,7 +11,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from bot.model import Inbound
+from bot.model.message import Inbound
 from bot.store import Store
 
 TURNS = "turns"  # people talking to the bot: always first

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from rq import Queue
 from rq.job import Job
 
-from bot.model import Outbound
+from bot.model.message import Outbound
+from bot.model.person import Pledge, State
 from bot.reminders import due_reminders
-from bot.state import Pledge, State
 from handlers import say
 from workers import outbound
 from workers.queues import BROADCAST, JOB_TTLS, cancel_tracked, track

@@ -12,7 +12,7 @@ from bot.channels import Sender
 from bot.channels.console import ConsoleSender
 from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
-from bot.organiser import seed_from_config
+from bot.organising import seed_from_config
 from bot.pacing import Pacer
 from bot.store import Store
 from bot.world import Catalog, LiveWorld

@@ -18,8 +18,8 @@ import redis
 from rq import Queue
 
 from bot.conversation import handle
-from bot.model import Inbound, Outbound
-from bot.state import State
+from bot.model.message import Inbound, Outbound
+from bot.model.person import State
 from messages import t
 from workers import outbound, reminders
 from workers.queues import JOB_TTLS, TURNS, enqueue_drain, enqueue_drainer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.model import Outbound, SendResult
+from bot.model.message import Outbound, SendResult
 
 
 class ParseError(ValueError):

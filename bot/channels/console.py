@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from bot.model import Outbound, SendResult
+from bot.model.message import Outbound, SendResult
 
 
 def outbox_key(prefix: str, recipient: str) -> str:

@@ -36,7 +36,7 @@ from telegram.error import (
 from telegram.request import BaseRequest, RequestData
 
 from bot.channels import ParseError
-from bot.model import Inbound, Location, Outbound, SendResult
+from bot.model.message import Inbound, Location, Outbound, SendResult
 from messages import t
 
 # Opt in to RetryAfter.retry_after as a timedelta (PTB 22 warns about the old int form).

@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.channels import ParseError
-from bot.model import Inbound, Location, Outbound, SendResult
+from bot.model.message import Inbound, Location, Outbound, SendResult
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Twilio-Signature"

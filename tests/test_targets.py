@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.results import Target, targets_from_results, write_targets_csv
 from bot.rooms import CsvError, load_targets, seat_key
+from bot.targets import Target, targets_from_results, write_targets_csv
 
 SMALL = Path(__file__).resolve().parent / "data" / "results-small.csv"
 REAL = (

@@ -1,9 +1,10 @@
-"""ASK_CONSENT and after: record consent to updates, then send the forwardable share message."""
+"""ASK_CONSENT: record the answer to the updates question, then send the share message."""
 
 from __future__ import annotations
 
-from bot.model import Button, Inbound, Outbound
-from bot.state import Consent, Conversation, State, Turn, World
+from bot.model.message import Button, Inbound, Outbound
+from bot.model.person import Consent, Conversation, State
+from bot.model.turn import Turn, World
 from handlers import say
 from handlers.words import is_no, is_yes
 from messages import catalogue
@@ -59,19 +60,3 @@ def share_text(conv: Conversation, world: World) -> str:
         constituency=room.constituency if room else "",
         polling_day=say.day(c.polling_day),
     )
-
-
-def status(conv: Conversation, world: World) -> Outbound:
-    """Where the person is down to help, and what they can do next."""
-    assert conv.pledge
-    room = world.directory.rooms[conv.pledge.room_id]
-    values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
-    return say.say(conv, "status", **values)
-
-
-def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
-    """DONE: anything they send gets a reminder of their pledge and the commands."""
-    if not conv.pledge or conv.pledge.room_id not in world.directory.rooms:
-        conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
-        return Turn(conv, [say.ask_location(conv)])
-    return Turn(conv, [status(conv, world)])

@@ -1,6 +1,6 @@
 """What organisers do to the catalogue and what they see: imports, room staffing, summary.
 
-Used by the admin API (bot/admin.py) and the ``pollday`` command line (bot/cli.py).
+Used by the admin API (bot/admin/api.py) and the ``pollday`` command line (bot/cli.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.config import Campaign
 from bot.geo import Geocoder
-from bot.model import Inbound
+from bot.model.message import Inbound
 from bot.rooms import Directory, Source, load_rooms, load_targets, read_csv
 from bot.store import Store
 from workers.queues import accept

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from bot.broadcasts import MAX_TEXT, render
-from bot.model import Inbound
-from bot.state import Conversation, State, Turn, World
+from bot.model.message import Inbound
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
 from handlers import say
 from handlers.words import is_yes
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from bot import organiser
+from bot import organising
 from bot.broadcasts import MAX_TEXT, Audience, AudienceError, Broadcasts, render
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
@@ -39,20 +39,20 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.get("/rooms")
     def rooms() -> Any:
-        return jsonify(rooms=organiser.rooms_report(store, campaign))
+        return jsonify(rooms=organising.rooms_report(store, campaign))
 
     @bp.get("/summary")
     def summary() -> Any:
-        return jsonify(organiser.summary(store, campaign))
+        return jsonify(organising.summary(store, campaign))
 
     @bp.post("/rooms/import")
     def import_rooms() -> Any:
         force = request.args.get("force", "").lower() in ("1", "true", "yes")
         try:
-            result = organiser.import_rooms(store, campaign, _upload(), geocoder(), force=force)
+            result = organising.import_rooms(store, campaign, _upload(), geocoder(), force=force)
         except CsvError as exc:
             return json_error(400, "the file was not loaded", errors=exc.problems)
-        except organiser.RoomsInUse as exc:
+        except organising.RoomsInUse as exc:
             return json_error(
                 409, f"{exc}; nothing changed (add ?force=1 to move them)", rooms=exc.rooms
             )
@@ -61,7 +61,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.post("/targets/import")
     def import_targets() -> Any:
         try:
-            count = organiser.import_targets(store, _upload())
+            count = organising.import_targets(store, _upload())
         except CsvError as exc:
             return json_error(400, "the file was not loaded", errors=exc.problems)
         return jsonify(ok=True, targets=count)
@@ -78,7 +78,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             return json_error(400, f"text: at most {MAX_TEXT} characters")
         if not isinstance(body.get("dry_run", False), bool):
             return json_error(400, "dry_run: expected true or false")
-        directory = organiser.directory(store)
+        directory = organising.directory(store)
         try:
             audience = Audience.parse(body.get("audience"), campaign, directory)
         except AudienceError as exc:

@@ -1,23 +1,17 @@
-"""Conversation states, the per-person conversation record, and the World the handlers use.
+"""One person's side of the journey: the states, and the conversation record kept for them.
 
-Handlers are pure: they read a ``Conversation`` and an ``Inbound`` and return a new
-``Conversation`` and replies. What they need from outside (geocoding, places left,
-reserving a place, referral codes) comes through ``World``, a small protocol with a
-Redis implementation for the workers and an in-memory one for the state tables.
+Only what the journey needs is kept; ``Conversation.to_json`` is what Redis holds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from bot.config import Campaign
-from bot.model import Location, Outbound
-from bot.rooms import Directory, Offer
+from bot.model.message import Location
+from bot.rooms import Offer
 
 
 class State(StrEnum):
@@ -126,71 +120,3 @@ _SHORT = {
     "draft": "d",
     "last_id": "id",
 }
-
-
-class World(Protocol):
-    """What handlers may ask of the outside world."""
-
-    campaign: Campaign
-    directory: Directory
-
-    def now(self) -> datetime:
-        """Current time, timezone-aware UTC."""
-        ...
-
-    def geocode(self, postcode: str) -> Location | None:
-        """Coordinates of a normalised postcode; may raise GeocoderUnavailable."""
-        ...
-
-    def places_left(self, pairs: Sequence[tuple[str, str]]) -> Sequence[int]:
-        """Places left for each (room id, shift id)."""
-        ...
-
-    def reserve(self, address: str, pledge: Pledge) -> bool:
-        """Atomically take the places (moving any earlier pledge); False if any is full."""
-        ...
-
-    def release(self, address: str) -> None:
-        """Give back this person's places, if any."""
-        ...
-
-    def code_for(self, address: str) -> str:
-        """This person's referral code, created on first use."""
-        ...
-
-    def sharer_of(self, code: str) -> str | None:
-        """The address a referral code belongs to."""
-        ...
-
-    def first_contact(self, address: str, sharer: str | None) -> int | None:
-        """Record that this address has been seen; credit the sharer once, returning their
-        new total, or None when no credit is due (seen before, self-referral, no sharer)."""
-        ...
-
-    def was_stopped(self, address: str) -> bool:
-        """True if this address said STOP and has not said START since (even after DELETE)."""
-        ...
-
-    def set_stopped(self, address: str, stopped: bool) -> None:
-        """Keep the suppression record in step with STOP and START."""
-        ...
-
-    def erase(self, address: str) -> None:
-        """Delete everything about the person except the suppression record."""
-        ...
-
-    def broadcast_size(self) -> int:
-        """How many people a broadcast to everyone would reach now."""
-        ...
-
-    def start_broadcast(self, text: str) -> tuple[int, int]:
-        """Create and start a broadcast to everyone who agreed to updates: (id, recipients)."""
-        ...
-
-
-@dataclass
-class Turn:
-    """What one inbound message produced."""
-
-    conv: Conversation | None  # None: the person was erased
-    replies: list[Outbound] = field(default_factory=list)

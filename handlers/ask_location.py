@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.geo import GeocoderUnavailable, find_postcode
-from bot.model import Inbound, Location
-from bot.state import Conversation, State, Turn, World
+from bot.model.message import Inbound, Location
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
 from handlers import say
 
 

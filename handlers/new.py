@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.model import Inbound, Outbound
-from bot.state import Conversation, State, Turn, World
+from bot.model.message import Inbound, Outbound
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
 from handlers import say
 from messages import t
 

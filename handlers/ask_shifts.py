@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.model import Inbound
-from bot.state import Conversation, Turn, World
+from bot.model.message import Inbound
+from bot.model.person import Conversation
+from bot.model.turn import Turn, World
 from handlers import offer, say
 from handlers.words import parse_shifts
 

@@ -1,0 +1,1 @@
+"""The organiser's HTTP side: ``api`` is the JSON API under /admin/api/."""

@@ -1,0 +1,24 @@
+"""DONE: the pledge is made; anything they send gets a reminder of it and the commands."""
+
+from __future__ import annotations
+
+from bot.model.message import Inbound, Outbound
+from bot.model.person import Conversation, State
+from bot.model.turn import Turn, World
+from handlers import say
+
+
+def status(conv: Conversation, world: World) -> Outbound:
+    """Where the person is down to help, and what they can do next."""
+    assert conv.pledge
+    room = world.directory.rooms[conv.pledge.room_id]
+    values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
+    return say.say(conv, "status", **values)
+
+
+def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
+    """DONE: anything they send gets a reminder of their pledge and the commands."""
+    if not conv.pledge or conv.pledge.room_id not in world.directory.rooms:
+        conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
+        return Turn(conv, [say.ask_location(conv)])
+    return Turn(conv, [status(conv, world)])
