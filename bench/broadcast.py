@@ -16,7 +16,7 @@ import requests
 
 from bench.common import ROOT, FastFake, System, campaign_config, machine, record
 from bot.model.person import Consent, Conversation, State
-from bot.store import Store
+from bot.store import Store, keys
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "400000"))
 MEASURE = float(os.environ.get("BENCH_SECONDS", "60"))
@@ -28,9 +28,9 @@ def populate(r: redis.Redis, addresses: list[str]) -> None:
     store = Store(r)
     consent = Consent(True, 1871316191, "sms", "updates-v1")
     for i, address in enumerate(addresses):
-        store.save(Conversation(address, State.ASK_LOCATION, consent=consent), True, consent)
+        store.people.save(Conversation(address, State.ASK_LOCATION, consent=consent), True, consent)
         if address.startswith("whatsapp:"):
-            store.r.hset(store.key("lastin"), address, f"{time.time():.0f}")
+            store.r.hset(keys.LASTIN(store.p), address, f"{time.time():.0f}")
         if i and i % 50_000 == 0:
             print(f"  {i} supporters stored")
 

@@ -16,7 +16,7 @@ from bench.common import machine, record
 from bot.embedded_redis import EmbeddedRedis
 from bot.model.message import Location
 from bot.model.person import Consent, Conversation, Pledge, State
-from bot.store import Store
+from bot.store import Store, keys
 
 PEOPLE = 100_000
 
@@ -34,16 +34,16 @@ def run() -> dict:
             conv = Conversation(
                 address, State.DONE, postcode="N7 6AA", location=Location(51.5541, -0.1097),
                 shifts=pledge.shifts, offers=(), pledge=pledge, consent=consent,
-                code=store.new_code(address), last_id="0f3a9c2e71b4d586",
+                code=store.referrals.code_for(address), last_id="0f3a9c2e71b4d586",
             )  # fmt: skip
-            store.reserve(address, pledge, [1_000_000, 1_000_000])
-            store.save(conv, new_person=True, consent=consent)
-            store.first_contact(address, None)
-            store.ingest(f"twilio:SM{i:032x}", address, "{}", received_at=1.9e9)
-            r.delete(store.key("inbox", address), store.key("sched", address))
-        r.delete(store.key("ready"), store.key("drainers"))
+            store.places.reserve(address, pledge, [1_000_000, 1_000_000])
+            store.people.save(conv, new_person=True, consent=consent)
+            store.referrals.first_contact(address, None)
+            store.inbox.ingest(f"twilio:SM{i:032x}", address, "{}", received_at=1.9e9)
+            r.delete(keys.INBOX(store.p, address=address), keys.SCHED(store.p, address=address))
+        r.delete(keys.READY(store.p), keys.DRAINERS(store.p), keys.JOBS(store.p))
         used = r.info("memory")["used_memory"] - before
-        seen = sum(int(r.hlen(k)) for k in r.scan_iter(store.key("delivered", "*")))
+        seen = sum(int(r.hlen(k)) for k in r.scan_iter(keys.DELIVERED.glob(store.p)))
         figures = {
             **machine(r),
             "supporters": PEOPLE,

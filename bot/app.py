@@ -19,7 +19,6 @@ from bot.channels import ParseError, telegram, twilio
 from bot.config import Settings, load_settings
 from bot.http import json_error
 from bot.store import Store
-from workers.queues import accept
 
 MAX_BODY = 64 * 1024
 OK = b'{"ok":true}'  # the same answer every time, without building it
@@ -32,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
-    store = Store(r, settings.key_prefix)
+    store = Store(r, settings.key_prefix, settings.id_secret)
     app.extensions["pollday"] = {"settings": settings, "redis": r, "store": store}
 
     app.register_blueprint(admin_blueprint(settings, store))
@@ -50,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             messages = telegram.parse(update, time.time())
         except ParseError as exc:
             return json_error(400, str(exc))
-        accept(store, messages, settings.campaign.message_quota)
+        store.inbox.accept(messages, settings.campaign.message_quota)
         return Response(OK, mimetype="application/json")
 
     @app.post("/webhooks/twilio")
@@ -67,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         except ParseError as exc:
             return json_error(400, str(exc))
         on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
-        accept(store, [m for m in messages if on.get(m.channel)], settings.campaign.message_quota)
+        wanted = [m for m in messages if on.get(m.channel)]
+        store.inbox.accept(wanted, settings.campaign.message_quota)
         return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
 
     @app.get("/healthz")

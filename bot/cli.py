@@ -73,7 +73,7 @@ def set_webhook(settings: Settings) -> str:
 def _store(settings: Settings) -> Store:
     if not settings.redis_url:
         raise ConfigError("REDIS_URL: not set (make run prints the one it started)")
-    return Store(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+    return Store(redis.Redis.from_url(settings.redis_url), settings.key_prefix, settings.id_secret)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> str:

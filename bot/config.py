@@ -98,6 +98,7 @@ class Settings:
     admin_token: str = ""
     var_dir: Path = Path("var")
     key_prefix: str = "pd"
+    id_secret: str = ""  # keys one-way ids and referral codes (ID_SECRET)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -145,6 +146,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_token=get("ADMIN_TOKEN"),
         var_dir=Path(get("VAR_DIR", "var")),
         key_prefix=get("KEY_PREFIX", "pd"),
+        id_secret=get("ID_SECRET"),
     )
 
 

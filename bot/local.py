@@ -26,7 +26,6 @@ from bot.embedded_redis import EmbeddedRedis, free_port
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Location, Outbound
 from bot.store import Store
-from workers.queues import accept
 
 ADDRESS = "console:local"
 HELP = "Type as a supporter would (try: hi). /location LAT LON sends a pin. Ctrl-C quits."
@@ -61,7 +60,7 @@ def main() -> int:
         wait_healthy(f"http://127.0.0.1:{env['PORT']}/healthz", procs)
         say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
         say(f"For pollday commands in another terminal: export REDIS_URL={env['REDIS_URL']}")
-        chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix)
+        chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix, settings.id_secret)
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
@@ -96,10 +95,10 @@ def wait_healthy(url: str, procs: list, timeout: float = 60.0, logs: str = "var/
     raise RuntimeError(f"web process did not become healthy at {url}")
 
 
-def chat(r: redis.Redis, prefix: str) -> None:
+def chat(r: redis.Redis, prefix: str, secret: str) -> None:
     """Read lines from stdin and print the bot's replies as they arrive."""
-    store = Store(r, prefix)
-    outbox = outbox_key(prefix, ADDRESS.split(":", 1)[1])
+    store = Store(r, prefix, secret)
+    outbox = outbox_key(prefix, ADDRESS)
     r.delete(outbox)
     last_reply = [0.0]
     threading.Thread(target=_print_replies, args=(r, outbox, last_reply), daemon=True).start()
@@ -109,7 +108,7 @@ def chat(r: redis.Redis, prefix: str) -> None:
         text = line.rstrip("\n")
         if not text.strip():
             continue
-        accept(store, [inbound(text)])
+        store.inbox.accept([inbound(text)])
         last_input = time.monotonic()
         time.sleep(0.05)
     # End of input (a pipe): let the worker answer, until it has been quiet for 2 s.

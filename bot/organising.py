@@ -1,4 +1,4 @@
-"""What organisers do to the catalogue and what they see: imports, room staffing, summary.
+"""What organisers do to the rooms and targets, and what they see: imports, room staffing, summary.
 
 Used by the admin API (bot/admin/api.py) and the ``pollday`` command line (bot/cli.py).
 """
@@ -14,7 +14,6 @@ from bot.geo import Geocoder
 from bot.model.message import Inbound
 from bot.rooms import Directory, Source, load_rooms, load_targets, read_csv
 from bot.store import Store
-from workers.queues import accept
 
 ROOM_CLOSED = "room_closed"
 
@@ -41,37 +40,23 @@ class ImportResult:
 
 
 def directory(store: Store) -> Directory:
-    """The catalogue as it is in Redis now."""
-    return Directory(*store.load_catalog())
+    """The rooms and targets as they are in Redis now."""
+    return store.rooms.load()
 
 
 def seed_from_config(store: Store, campaign: Campaign, geocoder: Geocoder | None) -> bool:
-    """Load config.yaml's CSVs if nothing has ever been imported; True if it did.
-
-    Workers starting together take turns (a Redis lock), and rooms and targets arrive in
-    one step, so no worker ever sees targets without rooms.
-    """
-    deadline = time.monotonic() + 120
-    while not store.catalog_version():
-        if store.r.set(store.key("catalog", "seeding"), 1, nx=True, ex=120):
-            try:
-                if store.catalog_version():
-                    return False
-                targets = load_targets(campaign.targets_csv)
-                rooms = load_rooms(campaign.rooms_csv, campaign.shift_ids, geocoder)
-                store.replace_catalog(rooms, targets)
-                return True
-            finally:
-                store.r.delete(store.key("catalog", "seeding"))
-        if time.monotonic() > deadline:
-            raise RuntimeError("another worker has been loading the rooms for 2 minutes")
-        time.sleep(0.1)
-    return False
+    """Load config.yaml's CSVs if nothing has ever been imported; True if it did."""
+    return store.rooms.seed_once(
+        lambda: (
+            load_rooms(campaign.rooms_csv, campaign.shift_ids, geocoder),
+            load_targets(campaign.targets_csv),
+        )
+    )
 
 
 def import_targets(store: Store, source: Source) -> int:
     """Replace the target seats (all rows checked first); how many rows were loaded."""
-    store.replace_targets(load_targets(source))
+    store.rooms.replace_targets(load_targets(source))
     return len(read_csv(source, ())[1])
 
 
@@ -88,7 +73,7 @@ def import_rooms(
     gone = {rid for rid in old if rid not in rooms}
     # Check the pledges and swap the rooms in one transaction, so nobody can pledge to a
     # departing room in between and never be told.
-    pledges = store.replace_rooms_unless_pledged(list(rooms.values()), gone, force)
+    pledges = store.rooms.replace_rooms_unless_pledged(list(rooms.values()), gone, force)
     in_use: dict[str, int] = {}
     for room_id, _ in pledges.values():
         if room_id in gone:
@@ -101,7 +86,7 @@ def import_rooms(
         updated=sorted(rid for rid in set(rooms) & set(old) if old[rid] != rooms[rid]),
         removed=sorted(gone),
     )
-    taken = store.pledged()
+    taken = store.places.by_room_shift()
     for room in rooms.values():
         for shift, cap in room.capacity.items():
             if taken.get((room.id, shift), 0) > cap:
@@ -118,7 +103,7 @@ def import_rooms(
         for address, (room_id, _) in pledges.items()
         if room_id in gone
     ]
-    accept(store, events)
+    store.inbox.accept(events)
     result.moved = len(events)
     return result
 
@@ -126,7 +111,7 @@ def import_rooms(
 def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
     """Every room with its seat, and per shift: capacity, pledged, places left."""
     d = directory(store)
-    taken = store.pledged()
+    taken = store.places.by_room_shift()
     return [
         {
             "id": room.id,
@@ -151,7 +136,7 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
 def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:
     """Supporters by channel, pledges by shift, rooms below half staffed, top sharers."""
     d = directory(store)
-    taken = store.pledged()
+    taken = store.places.by_room_shift()
     by_shift = {s: sum(n for (_, sh), n in taken.items() if sh == s) for s in campaign.shift_ids}
     short = {
         s: sorted(
@@ -161,9 +146,9 @@ def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:
         )
         for s in campaign.shift_ids
     }
-    sharers = sorted(store.referral_counts().items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    sharers = sorted(store.referrals.counts().items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return {
-        "supporters": store.supporters_by_channel(),
+        "supporters": store.people.by_channel(),
         "pledges_by_shift": by_shift,
         "rooms_below_half_staffed": short,
         "top_sharers": [{"who": mask(addr), "brought_in": n} for addr, n in sharers],

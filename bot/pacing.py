@@ -3,8 +3,10 @@
 Each paced key is a sorted set of admission times (microseconds, from Redis ``TIME`` so every
 process shares one clock)::
 
-  pd:pace:<channel>          every send on the channel, replies and broadcasts alike
-  pd:pace:<channel>:<chat>   sends to one chat, for channels with a per-chat limit (Telegram 1/s)
+  pace:<channel>         every send on the channel, replies and broadcasts alike
+  pace:<channel>:<hid>   sends to one chat (by one-way id), for a per-chat limit (Telegram 1/s)
+
+(declared in bot/store/keys.py)
 
 A limit of ``L`` messages/second admits ``N = floor(L)`` sends per window of ``1 + margin``
 seconds, so no one-second window ever holds more than ``L`` admissions, even when a request
@@ -30,16 +32,19 @@ from collections.abc import Mapping
 
 import redis
 
+from bot.store.keys import PACE as PACE_KEY
+from bot.store.keys import PACE_CHAT, hid
+
 DEFAULT_RATE_LIMITS: Mapping[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
 DEFAULT_PER_CHAT: Mapping[str, float] = {"telegram": 1.0}
 MAX_SLEEP = 0.25  # seconds between polls while waiting for a slot
 
-# KEYS: the keys to pace. ARGV[1]: '1' to record unconditionally (a reply), '0' to admit only
-# if every key has room. ARGV[2]: unique member suffix. Then per key: capacity, window in µs.
-# Returns 0 if recorded, else the µs until every key could have room (nothing recorded).
-# Numbers go to redis.call as strings formatted with %.0f: Lua's own number-to-string
-# conversion keeps only 14 digits, and µs timestamps have 16.
 PACE = """
+-- KEYS: the keys to pace. ARGV[1]: '1' to record unconditionally (a reply), '0' to admit only
+-- if every key has room. ARGV[2]: unique member suffix. Then per key: capacity, window in µs.
+-- Returns 0 if recorded, else the µs until every key could have room (nothing recorded).
+-- Numbers go to redis.call as strings formatted with %.0f: Lua's own number-to-string
+-- conversion keeps only 14 digits, and µs timestamps have 16.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local record = ARGV[1] == '1'
@@ -94,8 +99,9 @@ class Pacer:
         prefix: str = "pd",
         margin: float = 0.02,
         per_chat: Mapping[str, float] | None = None,
+        secret: bytes = b"",
     ) -> None:
-        self.r, self.prefix = r, prefix
+        self.r, self.prefix, self.secret = r, prefix, secret
         per_chat = DEFAULT_PER_CHAT if per_chat is None else per_chat
         self._channel = {ch: window(limit, margin) for ch, limit in limits.items()}
         self._chat = {ch: window(limit, margin) for ch, limit in per_chat.items()}
@@ -131,10 +137,11 @@ class Pacer:
         paced = self._channel.get(channel)
         if paced is None:
             return 0.0
-        keys = [f"{self.prefix}:pace:{channel}"]
+        keys = [PACE_KEY(self.prefix, channel=channel)]
         args: list[str | int] = ["1" if record else "0", secrets.token_hex(8), *paced]
         per_chat = self._chat.get(channel)
         if chat is not None and per_chat is not None:
-            keys.append(f"{self.prefix}:pace:{channel}:{chat}")
+            who = hid(self.secret, f"{channel}:{chat}")  # no chat id in a key name
+            keys.append(PACE_CHAT(self.prefix, channel=channel, hid=who))
             args += per_chat
         return int(self._pace(keys=keys, args=args)) / 1_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.model.person import Consent, Conversation, Pledge, State
-from bot.store import Store
+from bot.store import Store, keys
 
 
 def add_supporters(
@@ -24,10 +24,10 @@ def add_supporters(
             answer = Consent(consent, 1869732000, address.split(":")[0], "v1")
         state = State.DONE if pledge else State.ASK_LOCATION  # e.g. after CHANGE
         conv = Conversation(address, state, postcode="N7 6AA", pledge=pledge, consent=answer)
-        store.save(conv, new_person=True, consent=answer)
+        store.people.save(conv, new_person=True, consent=answer)
         if pledge:
-            assert store.reserve(address, pledge, caps or (1000,) * len(pledge.shifts))
+            assert store.places.reserve(address, pledge, caps or (1000,) * len(pledge.shifts))
         if last_inbound is not None:
-            store.r.hset(store.key("lastin"), address, f"{last_inbound:.0f}")
+            store.r.hset(keys.LASTIN(store.p), address, f"{last_inbound:.0f}")
         added.append(address)
     return added

@@ -45,7 +45,10 @@ def tw(client, form, path="/webhooks/twilio", signature=None):
 
 
 def queued(r: redis.Redis) -> list[tuple]:
-    return [(j.func_name, j.args) for j in Queue("turns", connection=r).get_jobs()]
+    """Jobs the web asked the workers for (it never talks to RQ itself)."""
+    assert not Queue("turns", connection=r).get_jobs()
+    asked = [json.loads(x) for x in r.lrange("pd:jobs", 0, -1)]
+    return [(a["f"], tuple(a["a"])) for a in asked]
 
 
 def test_telegram_update_is_queued_once(client, r):

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from rq import Queue, SimpleWorker
 
-from bot.broadcasts import SLICE, UNPACED_RATE, Audience, Broadcasts, by_send_time
+from bot.broadcasts import UNPACED_RATE, Audience, by_send_time
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
+from bot.store.broadcasts import SLICE, Broadcasts
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTelegram, FakeTwilio
 from tests.people import add_supporters
-from workers import broadcasts, outbound, turns
+from workers import broadcasts, outbound, requests, turns
 from workers.queues import BROADCAST
 from workers.runtime import build
 
@@ -74,7 +75,10 @@ def create(rt, text: str = "Polls close at 10pm!") -> int:
 
 
 def work(rt) -> None:
-    """Run every queued broadcast step in this process, as a worker would."""
+    """Run every queued broadcast step in this process, as a worker would (after turning
+    the requests bot/ made into RQ jobs, as a worker's forwarding thread does)."""
+    while requests.forward_one(rt.store, wait=0.01):
+        pass
     SimpleWorker([Queue(BROADCAST, connection=rt.redis)], connection=rt.redis).work(burst=True)
 
 
@@ -105,7 +109,7 @@ def test_stop_during_a_broadcast_gets_nothing_more(rt, r, fakes):
     bid = create(rt)
     late = people[-1]
     broadcasts.step(bid)  # one slice goes out...
-    rt.store.set_stopped(late, True)  # ...then the last person says STOP
+    rt.store.suppression.set_stopped(late, True)  # ...then the last person says STOP
     work(rt)
     assert tw.messages(late[4:]) == []
     status = Broadcasts(rt.store).status(bid)
@@ -121,7 +125,7 @@ def test_blocked_telegram_recipient_is_marked_and_skipped_from_then_on(rt, r, fa
     work(rt)
     assert [m["chat_id"] for m in tg.sent()] == ["21"]
     assert Broadcasts(rt.store).status(first)["failed"] == 1
-    assert rt.store.unreachable("telegram:22").startswith("telegram-blocked@")
+    assert rt.store.people.unreachable("telegram:22").startswith("telegram-blocked@")
     second = create(rt, "Second")
     work(rt)
     status = Broadcasts(rt.store).status(second)

@@ -89,13 +89,14 @@ def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_pa
     assert cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv")]) == 0
     out = capsys.readouterr().out
     assert '"rooms": 36' in out and '"removed": []' in out
-    rooms, targets = Store(data_env).load_catalog()
+    loaded = Store(data_env).rooms.load()
+    rooms, targets = list(loaded.rooms.values()), loaded.targets
     assert len(rooms) == 36 and targets["hendon"] == 1 and targets["W07000098"] == 13
     bad = tmp_path / "bad.csv"
     bad.write_text("id,name,address,postcode,constituency\nx,,1 St,N7 6AA,Hendon\n")
     assert cli.main(["rooms", "import", str(bad)]) == 2
     assert capsys.readouterr().err == f"error: {bad}: row 2, column name: empty\n"
-    assert len(Store(data_env).load_catalog()[0]) == 36  # nothing half-loaded
+    assert len(Store(data_env).rooms.load().rooms) == 36  # nothing half-loaded
 
 
 def test_removing_rooms_with_pledges_needs_force(data_env, capsys, tmp_path):
@@ -127,7 +128,7 @@ def test_targets_from_results_writes_or_imports(data_env, capsys, tmp_path):
     assert out.read_text() == printed
     assert cli.main([*args, "--import"]) == 0
     assert capsys.readouterr().out.strip().endswith("target seats imported")
-    assert Store(data_env).load_catalog()[1]  # the targets are in
+    assert Store(data_env).rooms.load().targets  # the targets are in
     assert cli.main([*args[:-1], "0"]) == 2
     assert (
         capsys.readouterr().err

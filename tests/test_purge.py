@@ -9,10 +9,11 @@ from pathlib import Path
 from rq.registry import ScheduledJobRegistry
 
 from bot import cli
-from bot.broadcasts import Audience, Broadcasts
+from bot.broadcasts import Audience
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from bot.model.person import Pledge
+from bot.store.broadcasts import Broadcasts
 from tests.people import add_supporters
 from workers import purge, reminders
 from workers.queues import BROADCAST
@@ -32,9 +33,9 @@ def populated(redis_server, geo_cache):
     rt = build(settings)
     pledge = Pledge("hendon-brent-st", ("morning",))
     add_supporters(rt.store, PEOPLE, pledge=pledge, last_inbound=1.0)
-    rt.store.new_code(PEOPLE[0])
-    rt.store.first_contact(PEOPLE[1], PEOPLE[0])
-    rt.store.set_stopped(PEOPLE[2], True)
+    rt.store.referrals.code_for(PEOPLE[0])
+    rt.store.referrals.first_contact(PEOPLE[1], PEOPLE[0])
+    rt.store.suppression.set_stopped(PEOPLE[2], True)
     reminders.schedule(rt, PEOPLE[0], pledge, now=datetime(2029, 1, 1, tzinfo=UTC))
     bc = Broadcasts(rt.store)
     bc.create("Hi", Audience(), PEOPLE, 0)
@@ -46,9 +47,9 @@ def test_dry_run_lists_what_would_go_and_changes_nothing(r, redis_server, geo_ca
     rt = populated(redis_server, geo_cache)
     before = sorted(r.keys("*"))
     found = purge.purge(rt, dry_run=True)
-    assert found["conversations"] == 3 and found["people"] == 3 and found["consented"] == 3
-    assert found["codes"] == 1 and found["bc:*:to"] == 1 and found["inbox:*"] == 1
-    assert found["pledge"] == 3 and found["remjobs:*"] == 1
+    assert found["conv:{address}"] == 3 and found["people"] == 3 and found["consented"] == 3
+    assert found["codes"] == 1 and found["bc:{bid}:to"] == 1 and found["inbox:{address}"] == 1
+    assert found["pledge"] == 3 and found["reminders:{address}"] == 1
     assert sorted(r.keys("*")) == before
 
 
@@ -65,11 +66,11 @@ def test_purge_keeps_only_suppression_records_consent_evidence_and_totals(
     assert r.scard("pd:seen") == 3 and r.scard("pd:stopped") == 1
     evidence = [v.decode().split("|") for v in r.hvals("pd:consent")]
     assert len(evidence) == 3 and all(e[0] == "1" and e[3] == "v1" for e in evidence)
-    assert rt.store.was_stopped(PEOPLE[2])  # a STOP outlives the purge
+    assert rt.store.suppression.was_stopped(PEOPLE[2])  # a STOP outlives the purge
     assert len(ScheduledJobRegistry(BROADCAST, connection=r)) == 0
     assert Broadcasts(rt.store).status(1)["total"] == 3  # counts that name no one stay
-    assert rt.store.supporters_by_channel() == {"sms": 1, "telegram": 1, "whatsapp": 1}
-    assert purge.plan(rt)["conversations"] == 0
+    assert rt.store.people.by_channel() == {"sms": 1, "telegram": 1, "whatsapp": 1}
+    assert purge.plan(rt).get("conv:{address}", 0) == 0
 
 
 def test_purge_is_scheduled_after_polling_day(r, redis_server, geo_cache):
@@ -89,7 +90,7 @@ def test_purge_command(r, redis_server, geo_cache, monkeypatch, capsys):
     monkeypatch.setenv("VAR_DIR", str(geo_cache.parent))
     assert cli.main(["purge", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "would remove       3  conversations" in out
+    assert "would remove       3  conv:{address}" in out
     assert cli.main(["purge"]) == 0
-    assert "removed       3  conversations" in capsys.readouterr().out
+    assert "removed       3  conv:{address}" in capsys.readouterr().out
     assert r.keys("pd:conv:*") == []

@@ -47,7 +47,7 @@ def scheduled(rt) -> list[tuple[datetime, str, list[str]]]:
 
 
 def sent(rt) -> list[str]:
-    return [Outbound.from_json(x).text for x in rt.redis.lrange("pd:console:rem", 0, -1)]
+    return [Outbound.from_json(x).text for x in rt.redis.lrange("pd:console:console:rem", 0, -1)]
 
 
 @pytest.mark.parametrize(
@@ -111,10 +111,10 @@ def test_stop_change_and_delete_cancel_reminders(r, redis_server, geo_cache, mon
     add_supporters(rt.store, [WHO], pledge=PLEDGE)
     jobs = reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
     turns.take_turn(rt, Inbound(WHO, text=command, external_id="x"))
-    rt.redis.delete("pd:console:rem")
+    rt.redis.delete("pd:console:console:rem")
     if command == "DELETE":
         assert scheduled(rt) == []  # the jobs named them: gone with everything else
-        assert not rt.redis.keys("pd:remjobs:*")
+        assert not rt.redis.keys("pd:reminders:*")
     else:
         assert [job.perform() for job in jobs] == ["cancelled"] * len(jobs)
     assert sent(rt) == []
@@ -124,6 +124,6 @@ def test_pledging_schedules_reminders(r, redis_server, geo_cache, monkeypatch):
     rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
     for i, text in enumerate(["hi", "NW4 2BA", "1", "yes"]):
         turns.take_turn(rt, Inbound(WHO, text=text, external_id=f"p{i}"))
-    conv = rt.store.load(WHO)
+    conv = rt.store.people.load(WHO)
     assert conv.state is State.ASK_CONSENT and conv.pledge.shifts == ("morning",)
     assert [s[1:] for s in scheduled(rt)] == [("d1-1800", ["morning"]), ("m60", ["morning"])]

@@ -5,50 +5,55 @@ from __future__ import annotations
 import threading
 
 from bot.model.person import Consent, Conversation, Pledge, State
-from bot.store import DRAINERS, Store
+from bot.store import Store
+from bot.store.inbox import DRAINERS
+from bot.store.jobs import DRAIN_READY
 
 
 def test_ingest_dedupes_and_starts_a_few_drainers_not_one_per_message(r):
     s = Store(r)
-    assert s.ingest("telegram:1", "telegram:42", "a") == 2
-    assert s.ingest("telegram:1", "telegram:42", "a") == 0  # same update again
-    assert s.ingest("telegram:2", "telegram:42", "b") == 1  # already on the ready list
+    assert s.inbox.ingest("telegram:1", "telegram:42", "a") == 2
+    assert s.inbox.ingest("telegram:1", "telegram:42", "a") == 0  # same update again
+    assert s.inbox.ingest("telegram:2", "telegram:42", "b") == 1  # already on the ready list
     assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a", b"b"]
     assert r.lrange("pd:ready", 0, -1) == [b"telegram:42"]
     # More people: a new drainer each until DRAINERS run, then just the ready list.
-    started = [s.ingest(f"telegram:{100 + i}", f"telegram:{i}", "x") for i in range(20)]
+    started = [s.inbox.ingest(f"telegram:{100 + i}", f"telegram:{i}", "x") for i in range(20)]
     assert started.count(2) == DRAINERS - 1 and r.llen("pd:ready") == 21
+    # Each drainer is asked of the workers on the jobs list, by the same script.
+    assert r.lrange("pd:jobs", 0, -1) == [DRAIN_READY.encode()] * DRAINERS
     # Drainers take people in order; the last one out is uncounted with the empty list.
-    taken = [s.next_ready() for _ in range(21)]
+    taken = [s.inbox.next_ready() for _ in range(21)]
     assert taken[0] == "telegram:42" and None not in taken
     for _ in range(DRAINERS):
-        assert s.next_ready() is None
+        assert s.inbox.next_ready() is None
     assert int(r.get("pd:drainers")) == 0
 
 
 def test_a_repeated_delivery_restarts_a_lost_drainer(r):
     s = Store(r)
-    assert s.ingest("telegram:1", "telegram:42", "a") == 2
-    # The web could not queue the job (Redis went away): it clears the flag, returns 503.
-    s.clear_scheduled("telegram:42")
-    r.delete("pd:drainers")
-    assert s.ingest("telegram:1", "telegram:42", "a") == 2  # the platform's retry
+    assert s.inbox.ingest("telegram:1", "telegram:42", "a") == 2
+    # The worker that took the drainer request was killed before starting it.
+    s.inbox.clear_scheduled("telegram:42")
+    r.delete("pd:drainers", "pd:jobs")
+    assert s.inbox.ingest("telegram:1", "telegram:42", "a") == 2  # the platform's retry
     assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a"]
+    assert r.lrange("pd:jobs", 0, -1) == [DRAIN_READY.encode()]
 
 
 def test_reserve_is_all_or_nothing_and_moves_a_pledge(r):
     s = Store(r)
-    assert s.reserve("a", Pledge("R1", ("morning", "evening")), [1, 5])
-    assert not s.reserve("b", Pledge("R1", ("evening", "morning")), [5, 1])
-    assert s.places_taken([("R1", "morning"), ("R1", "evening")]) == [1, 1]
+    assert s.places.reserve("a", Pledge("R1", ("morning", "evening")), [1, 5])
+    assert not s.places.reserve("b", Pledge("R1", ("evening", "morning")), [5, 1])
+    assert s.places.taken([("R1", "morning"), ("R1", "evening")]) == [1, 1]
     # Moving within the same room does not count the mover's own place against them.
-    assert s.reserve("a", Pledge("R1", ("morning",)), [1])
-    assert s.places_taken([("R1", "morning"), ("R1", "evening")]) == [1, 0]
-    assert s.reserve("a", Pledge("R2", ("afternoon",)), [3])
-    assert s.places_taken([("R1", "morning"), ("R2", "afternoon")]) == [0, 1]
-    assert s.pledge_of("a") == "R2|afternoon"
-    assert s.release("a") and not s.release("a")
-    assert s.places_taken([("R2", "afternoon")]) == [0]
+    assert s.places.reserve("a", Pledge("R1", ("morning",)), [1])
+    assert s.places.taken([("R1", "morning"), ("R1", "evening")]) == [1, 0]
+    assert s.places.reserve("a", Pledge("R2", ("afternoon",)), [3])
+    assert s.places.taken([("R1", "morning"), ("R2", "afternoon")]) == [0, 1]
+    assert s.places.pledge_of("a") == "R2|afternoon"
+    assert s.places.release("a") and not s.places.release("a")
+    assert s.places.taken([("R2", "afternoon")]) == [0]
 
 
 def test_racing_for_the_last_places(r):
@@ -58,7 +63,7 @@ def test_racing_for_the_last_places(r):
 
     def go(i: int) -> None:
         barrier.wait()
-        results.append(s.reserve(f"p{i}", Pledge("R", ("morning",)), [3]))
+        results.append(s.places.reserve(f"p{i}", Pledge("R", ("morning",)), [3]))
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(20)]
     for t in threads:
@@ -66,50 +71,50 @@ def test_racing_for_the_last_places(r):
     for t in threads:
         t.join()
     assert results.count(True) == 3
-    assert s.places_taken([("R", "morning")]) == [3]
+    assert s.places.taken([("R", "morning")]) == [3]
 
 
 def test_first_contact_credits_once_and_survives_erasure(r):
     s = Store(r)
-    code = s.new_code("telegram:1")
-    assert len(code) == 8 and s.sharer_of(code.lower()) == "telegram:1"
-    assert s.first_contact("sms:+447700900123", "telegram:1") == 1
-    assert s.first_contact("sms:+447700900123", "telegram:1") is None
+    code = s.referrals.code_for("telegram:1")
+    assert len(code) == 8 and s.referrals.sharer_of(code.lower()) == "telegram:1"
+    assert s.referrals.first_contact("sms:+447700900123", "telegram:1") == 1
+    assert s.referrals.first_contact("sms:+447700900123", "telegram:1") is None
     s.erase("sms:+447700900123")
-    assert s.first_contact("sms:+447700900123", "telegram:1") is None
-    assert s.first_contact("sms:+447700900999", "telegram:1") == 2
-    assert s.referral_counts() == {"telegram:1": 2}
+    assert s.referrals.first_contact("sms:+447700900123", "telegram:1") is None
+    assert s.referrals.first_contact("sms:+447700900999", "telegram:1") == 2
+    assert s.referrals.counts() == {"telegram:1": 2}
 
 
 def test_erase_keeps_only_the_suppression_record(r):
     s = Store(r)
     addr = "whatsapp:+447700900123"
-    code = s.new_code(addr)
+    code = s.referrals.code_for(addr)
     consent = Consent(True, 1869732000, "whatsapp", "v1")
-    s.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code), True, consent)
-    s.reserve(addr, Pledge("R", ("morning",)), [2])
-    s.first_contact(addr, None)
-    s.set_stopped(addr, True)
-    s.mark_unreachable(addr, "whatsapp-blocked")
+    s.people.save(Conversation(addr, State.DONE, postcode="N7 6AA", code=code), True, consent)
+    s.places.reserve(addr, Pledge("R", ("morning",)), [2])
+    s.referrals.first_contact(addr, None)
+    s.suppression.set_stopped(addr, True)
+    s.people.mark_unreachable(addr, "whatsapp-blocked")
     s.erase(addr)
     keys = {k.decode() for k in r.keys("*")}
     assert keys == {"pd:seen", "pd:stopped", "pd:consent", "pd:pledged", "pd:supporters"}
     assert r.hvals("pd:consent") == [b"1|1869732000|whatsapp|v1"]
     assert r.hgetall("pd:pledge") == {} and r.hgetall("pd:unreachable") == {}
-    assert s.sharer_of(code) is None and s.load(addr) is None
-    assert s.was_stopped(addr)  # a STOP outlives DELETE
+    assert s.referrals.sharer_of(code) is None and s.people.load(addr) is None
+    assert s.suppression.was_stopped(addr)  # a STOP outlives DELETE
     assert b"447700900123" not in b"".join(r.dump(k) or b"" for k in r.keys("*"))
 
 
 def test_lock_is_exclusive_and_only_its_owner_unlocks(r):
     s = Store(r)
-    s.ingest("telegram:1", "a", "one")
-    s.ingest("telegram:2", "a", "two")
-    token, batch = s.take_inbox("a", 10, first=True)
+    s.inbox.ingest("telegram:1", "a", "one")
+    s.inbox.ingest("telegram:2", "a", "two")
+    token, batch = s.inbox.take("a", 10, first=True)
     assert token and batch == [b"one", b"two"] and not r.exists("pd:sched:a")
-    assert s.take_inbox("a", 10) == (None, [])
-    assert s.unlock("a", "not-mine") == 2
-    assert s.take_inbox("a", 1) == (None, [])
-    s.pop_inbox("a", b"one")
-    assert s.unlock("a", token) == 1  # what is left for the next drain
-    assert s.take_inbox("a", 1)[1] == [b"two"]
+    assert s.inbox.take("a", 10) == (None, [])
+    assert s.inbox.unlock("a", "not-mine") == 2
+    assert s.inbox.take("a", 1) == (None, [])
+    s.inbox.pop("a", b"one")
+    assert s.inbox.unlock("a", token) == 1  # what is left for the next drain
+    assert s.inbox.take("a", 1)[1] == [b"two"]

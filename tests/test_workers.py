@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from bot.channels.telegram import TelegramSender
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
+from bot.model.person import Conversation
 from tests.fakes import FakeTelegram
 from workers import outbound, turns
-from workers.queues import OUTBOUND, TURNS, accept
+from workers.queues import OUTBOUND, TURNS
 from workers.runtime import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +40,11 @@ def rt(r, redis_server, geo_cache, monkeypatch):
 
 def say(rt, *texts: str) -> None:
     for i, text in enumerate(texts):
-        accept(rt.store, [Inbound(ADDR, text=text, external_id=f"console:{text}:{i}")])
+        rt.store.inbox.accept([Inbound(ADDR, text=text, external_id=f"console:{text}:{i}")])
 
 
 def replies(r: redis.Redis) -> list[str]:
-    return [Outbound.from_json(x).text for x in r.lrange("pd:console:t1", 0, -1)]
+    return [Outbound.from_json(x).text for x in r.lrange("pd:console:console:t1", 0, -1)]
 
 
 def test_drain_takes_every_queued_turn_in_order(rt, r):
@@ -53,7 +55,8 @@ def test_drain_takes_every_queued_turn_in_order(rt, r):
     assert got[2].startswith("Thanks, got it.")
     assert got[3].startswith("Your nearest committee room in a target seat")
     assert r.llen(f"pd:inbox:{ADDR}") == 0 and r.get(f"pd:lock:{ADDR}") is None
-    assert len(Queue(TURNS, connection=r).get_jobs()) == 1  # the one the first message queued
+    # The first message asked the workers for one drainer (and RQ got no job from the web).
+    assert r.llen("pd:jobs") == 1 and not Queue(TURNS, connection=r).get_jobs()
 
 
 def test_a_bug_costs_one_message_and_an_apology_not_the_queue(rt, r, monkeypatch):
@@ -89,12 +92,14 @@ def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):
     assert turns.drain(ADDR) == 1 and replies(r)[0].startswith("Hi!")
 
 
-def test_a_busy_lock_schedules_another_look_instead_of_waiting(rt, r):
+def test_a_busy_lock_leaves_the_person_to_its_holder_or_the_rescue(rt, r):
     say(rt, "hi")
-    assert rt.store.take_inbox(ADDR, 1)[0]
-    assert turns.drain(ADDR) == 0
+    assert rt.store.inbox.take(ADDR, 1)[0]
+    assert turns.drain(ADDR) == 0  # the holder re-checks the inbox when it unlocks...
     assert r.llen(f"pd:inbox:{ADDR}") == 1
-    assert len(ScheduledJobRegistry(TURNS, connection=r)) == 1
+    assert len(ScheduledJobRegistry(TURNS, connection=r)) == 0
+    r.delete(f"pd:lock:{ADDR}", "pd:sched:" + ADDR)  # ...and if it died, its lock runs out
+    assert turns.rescue() == 1
 
 
 def test_long_retry_after_is_deferred_to_the_scheduler_in_order(rt, r):
@@ -117,20 +122,21 @@ def test_unreachable_person_is_marked_and_the_rest_of_the_turn_skipped(rt, r):
     with FakeTelegram() as fake:
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         fake.block(78)
+        rt.store.people.save(Conversation("telegram:78"), new_person=True)
         outbound.deliver(rt, [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")])
         assert len(fake.calls("sendMessage")) == 1
-        assert rt.store.unreachable("telegram:78").startswith("telegram-blocked@")
+        assert rt.store.people.unreachable("telegram:78").startswith("telegram-blocked@")
         rt.senders["telegram"].close()
 
 
 def test_drainer_takes_many_people_then_stops_being_counted(rt, r):
     people = [f"console:p{i}" for i in range(20)]
     for i, address in enumerate(people):
-        accept(rt.store, [Inbound(address, text="hi", external_id=f"console:{i}")])
+        rt.store.inbox.accept([Inbound(address, text="hi", external_id=f"console:{i}")])
     assert int(r.get("pd:drainers")) == 8  # as many jobs as the ingest script allows
     assert turns.drain_ready() == 20
     assert r.llen("pd:ready") == 0 and int(r.get("pd:drainers")) == 7
-    assert all(r.llen(f"pd:console:{a.split(':')[1]}") == 2 for a in people)
+    assert all(r.llen(f"pd:console:{a}") == 2 for a in people)
 
 
 def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
@@ -147,16 +153,20 @@ def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
 def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt, r):
     say(rt, "hi")
     # A worker took the person off the ready list, locked them, and was killed.
-    assert rt.store.take_ready() == ADDR
-    token, batch = rt.store.take_inbox(ADDR, 10, first=True)
+    assert rt.store.inbox.take_ready() == ADDR
+    token, batch = rt.store.inbox.take(ADDR, 10, first=True)
     assert token and len(batch) == 1
     assert turns.rescue() == 0  # still locked: maybe only slow
     r.delete("pd:rescue", f"pd:lock:{ADDR}")  # the lock runs out
     Queue(TURNS, connection=r).empty()
     assert turns.rescue() == 1
     assert turns.rescue() == 0  # the next look is the next job's, RESCUE_EVERY from now
-    jobs = [j.func_name for j in Queue(TURNS, connection=r).get_jobs()]
-    assert jobs == ["workers.turns.drain_ready"]
+    r.delete("pd:jobs")  # the first message's drainer request, taken by the killed worker
+    assert turns.rescue() == 0
+    r.delete("pd:rescue", "pd:drainers", f"pd:sched:{ADDR}")
+    assert turns.rescue() == 1
+    asked = [json.loads(x)["f"] for x in r.lrange("pd:jobs", 0, -1)]
+    assert asked == ["workers.turns.drain_ready"]  # asked of the workers, as ingest does
     assert turns.drain_ready() == 1
     assert replies(r)[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
     assert turns.rescue() == 0 and r.llen("pd:ready") == 0

@@ -15,7 +15,7 @@ from rq import Queue, SimpleWorker
 
 from bot.config import ConfigError
 from bot.rooms import CsvError
-from workers import purge, turns
+from workers import purge, requests, turns
 from workers.queues import QUEUES, enqueue_drainer
 from workers.runtime import runtime
 
@@ -42,14 +42,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     purge.schedule(rt)
-    if rt.store.ready_count():  # people left waiting by workers that died: start on them
-        rt.redis.incr(rt.store.key("drainers"))
+    if rt.store.inbox.ready_count():  # people left waiting by workers that died: start on them
+        rt.store.inbox.count_drainer()
         enqueue_drainer(rt.redis)
     turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
     if telegram := rt.senders.get("telegram"):
         result = telegram.warm_up()  # type: ignore[attr-defined]
         if not result.ok:
             logging.warning("telegram getMe failed at start: %s", result.error)
+    requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)
     worker.work(burst=args.burst, with_scheduler=args.with_scheduler, logging_level="WARNING")

@@ -18,8 +18,9 @@ from datetime import timedelta
 
 from rq import Queue
 
-from bot.broadcasts import WINDOW, Broadcasts, render
+from bot.broadcasts import WINDOW, render
 from bot.model.message import Outbound, SendResult
+from bot.store.broadcasts import Broadcasts
 from workers.queues import BROADCAST, JOB_TTLS
 from workers.runtime import Runtime, runtime
 
@@ -140,7 +141,7 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
     elif result.code == OUTSIDE_WINDOW and not template:
         bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "final")
     elif result.unreachable:
-        rt.store.mark_unreachable(address, result.unreachable)
+        rt.store.people.mark_unreachable(address, result.unreachable)
         bc.settle(bid, address, f"failed:{result.unreachable}", "failed", "final")
     else:
         log.warning("broadcast %s: %s send failed: %s", bid, channel, result.error)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from rq import Queue
 
 from bot.model.message import Outbound
+from bot.store import keys
 from workers.queues import JOB_TTLS, OUTBOUND, cancel_tracked, track
 from workers.runtime import Runtime, runtime
 
@@ -52,7 +53,7 @@ def deliver(
 
 
 def _deferred_key(rt: Runtime, address: str) -> str:
-    return rt.store.key("deferred", address)
+    return keys.DEFERRED(rt.store.p, address=address)
 
 
 def cancel_deferred(rt: Runtime, address: str) -> int:
@@ -73,7 +74,7 @@ def _try(rt: Runtime, out: Outbound, unreachable: set[str], record: bool) -> flo
         if result.ok:
             return None
         if result.unreachable:
-            rt.store.mark_unreachable(out.address, result.unreachable)
+            rt.store.people.mark_unreachable(out.address, result.unreachable)
             unreachable.add(out.address)
             log.info("%s recipient unreachable: %s", out.channel, result.unreachable)
             return None

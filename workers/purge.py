@@ -1,5 +1,8 @@
 """Purging personal data after polling day (``retention_days`` later, default 30).
 
+The keys come from bot/store/keys.py (every key declared ``purge``); this module adds what
+only a worker can do: cancel scheduled jobs that name someone and clear failed jobs.
+
 What goes: conversations, pledges, referral codes and counts, consent and window indexes,
 inboxes, broadcast recipient lists and ledgers, scheduled reminders, failed jobs (which
 name people). What stays: the suppression records (a one-way id of each address: seen,
@@ -15,17 +18,12 @@ from datetime import UTC, datetime, time, timedelta
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from workers import reminders
-from workers.queues import QUEUES
+from bot.store import keys
+from workers.queues import QUEUES, cancel_tracked
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 JOB_ID = "pollday-purge"
-# Key patterns holding personal data, beyond what erasing each person removes.
-PATTERNS = ("inbox:*", "sched:*", "lock:*", "bc:*:to", "bc:*:ledger", "bc:*:lease:*",
-            "remjobs:*", "deferred:*", "reminded:*", "console:*", "quota:*", "ready",
-            "delivered:*")  # fmt: skip
-HASHES_AND_SETS = ("people", "consented", "lastin", "unreachable", "referrals", "pledge", "codes")
 
 
 def due_at(rt: Runtime) -> datetime:
@@ -42,16 +40,9 @@ def schedule(rt: Runtime) -> None:
 
 
 def plan(rt: Runtime) -> dict[str, int]:
-    """What a purge would remove, by kind of key (a dry run)."""
-    store, r = rt.store, rt.redis
-    found = {"conversations": sum(1 for _ in r.scan_iter(store.key("conv", "*"), count=1000))}
-    for pattern in PATTERNS:
-        found[pattern] = sum(1 for _ in r.scan_iter(store.key(pattern), count=1000))
-    for name in HASHES_AND_SETS:
-        kind = r.type(store.key(name)).decode()
-        size = {"set": r.scard, "hash": r.hlen}.get(kind)
-        found[name] = int(size(store.key(name))) if size else 0
-    found["failed jobs"] = sum(len(FailedJobRegistry(q, connection=r)) for q in QUEUES)
+    """What a purge would remove: keys by declared pattern, and failed jobs (a dry run)."""
+    found = {k: n for k, n in rt.store.purge_plan().items() if n}
+    found["failed jobs"] = sum(len(FailedJobRegistry(q, connection=rt.redis)) for q in QUEUES)
     return found
 
 
@@ -65,18 +56,12 @@ def purge(rt: Runtime, dry_run: bool = False) -> dict[str, int]:
     found = plan(rt)
     if dry_run:
         return found
-    store, r = rt.store, rt.redis
-    totals = r.hgetall(store.key("supporters"))  # counts that name no one: kept as they were
-    for key in r.scan_iter(store.key("conv", "*"), count=1000):
-        address = key.decode().split(":", 2)[2]
-        store.erase(address)  # keeps the suppression record
-        reminders.cancel_all(rt, address)
-    for pattern in PATTERNS:
-        for key in r.scan_iter(store.key(pattern), count=1000):
-            r.delete(key)
-    r.delete(*(store.key(name) for name in HASHES_AND_SETS))
-    if totals:
-        r.hset(store.key("supporters"), mapping=totals)
+    r = rt.redis
+    # Scheduled jobs that name someone are listed in keys the purge is about to delete.
+    for key in (keys.REMINDERS, keys.DEFERRED):
+        for tracked in r.scan_iter(key.glob(rt.store.p), count=1000):
+            cancel_tracked(r, tracked.decode())
+    rt.store.purge()
     for q in QUEUES:
         registry = FailedJobRegistry(q, connection=r)
         for job_id in registry.get_job_ids():

@@ -1,18 +1,14 @@
-"""Queue names and enqueueing, shared by the web process and the workers."""
+"""Queue names and enqueueing for the workers (bot/ asks for jobs through bot/store/jobs.py)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from datetime import timedelta
 
 import redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-
-from bot.model.message import Inbound
-from bot.store import Store
 
 TURNS = "turns"  # people talking to the bot: always first
 OUTBOUND = "outbound"  # delayed retries of sends
@@ -26,35 +22,6 @@ JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 def enqueue_drainer(r: redis.Redis) -> None:
     """Queue a job that works through the ready list (see Store.ingest)."""
     Queue(TURNS, connection=r).enqueue("workers.turns.drain_ready", **JOB_TTLS)
-
-
-def enqueue_drain(r: redis.Redis, address: str, delay: float = 0.0) -> None:
-    """Queue a job that works through one address's inbox."""
-    q = Queue(TURNS, connection=r)
-    retry = Retry(max=3, interval=[5, 30, 60])
-    if delay > 0:
-        q.enqueue_in(
-            timedelta(seconds=delay), "workers.turns.drain", address, retry=retry, **JOB_TTLS
-        )
-    else:
-        q.enqueue("workers.turns.drain", address, retry=retry, **JOB_TTLS)
-
-
-def accept(store: Store, messages: Iterable[Inbound], quota: int = 0) -> None:
-    """Queue inbound messages (dropping repeated deliveries, and a sender's messages beyond
-    ``quota`` a minute) and wake a worker if needed."""
-    for msg in messages:
-        # Only WhatsApp has a 24-hour window worth remembering.
-        at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
-        limit = 0 if msg.event else quota
-        if store.ingest(msg.external_id, msg.address, msg.to_json(), at, limit) == 2:
-            try:
-                enqueue_drainer(store.r)
-            except redis.RedisError:
-                # Let the platform's retry (after our 503) ask for the job again.
-                with contextlib.suppress(redis.RedisError):
-                    store.clear_scheduled(msg.address)
-                raise
 
 
 def track(r: redis.Redis, key: str, job_ids: Iterable[str]) -> None:

@@ -7,7 +7,6 @@ person. Each (person, pledge, reminder) is sent once, guarded by a Redis key.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 
@@ -17,17 +16,17 @@ from rq.job import Job
 from bot.model.message import Outbound
 from bot.model.person import Pledge, State
 from bot.reminders import due_reminders
+from bot.store import keys
 from handlers import say
 from workers import outbound
 from workers.queues import BROADCAST, JOB_TTLS, cancel_tracked, track
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
-SENT_TTL = 60 * 24 * 3600
 
 
 def _jobs_key(rt: Runtime, address: str) -> str:
-    return rt.store.key("remjobs", address)
+    return keys.REMINDERS(rt.store.p, address=address)
 
 
 def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = None) -> list[Job]:
@@ -63,17 +62,17 @@ def remind(address: str, room_id: str, shifts: list[str], name: str, about: list
     """RQ job: send one reminder if the pledge still stands; what happened, for the log."""
     rt = runtime()
     store = rt.store
-    conv = store.load(address)
+    conv = store.people.load(address)
     if conv is None or conv.state is State.STOPPED or conv.pledge != Pledge(room_id, tuple(shifts)):
         return "cancelled"
-    if store.was_stopped(address) or store.unreachable(address):
+    if store.suppression.was_stopped(address) or store.people.unreachable(address):
         return "unreachable"
     room = rt.world.directory.rooms.get(room_id)
     if room is None:
         return "room gone"
-    person = hashlib.sha256(address.encode()).hexdigest()[:24]
-    once = store.key("reminded", person, room_id, ",".join(shifts), name, ",".join(about))
-    if not rt.redis.set(once, 1, nx=True, ex=SENT_TTL):
+    once = keys.REMINDED(store.p, hid=store.suppression.hid(address), room=room_id,
+                         shifts=",".join(shifts), name=name, about=",".join(about))  # fmt: skip
+    if not rt.redis.set(once, 1, nx=True, ex=keys.REMINDED.ttl):
         return "already sent"
     text = say.text(conv, "reminder", **say.pledge_values(rt.settings.campaign, room, about))
     channel, chat = address.split(":", 1)

@@ -14,8 +14,10 @@ from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organising import seed_from_config
 from bot.pacing import Pacer
-from bot.store import Store
-from bot.world import Catalog, LiveWorld
+from bot.store import Store, keys
+from bot.store.directory import DirectoryCache
+from bot.world import LiveWorld
+from workers.queues import cancel_tracked
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +41,15 @@ class Runtime:
 def build(settings: Settings) -> Runtime:
     """Connect, load rooms and targets (raising on a bad file), and make the senders."""
     r = redis.Redis.from_url(settings.redis_url)
-    store = Store(r, settings.key_prefix)
+    store = Store(r, settings.key_prefix, settings.id_secret)
     c = settings.campaign
     geocoder: Geocoder = make_geocoder(
         settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url
     )
     if seed_from_config(store, c, geocoder):
-        log.info("catalogue seeded from %s and %s", c.rooms_csv, c.targets_csv)
-    catalog = Catalog(store)
-    directory = catalog.get()
+        log.info("rooms and targets seeded from %s and %s", c.rooms_csv, c.targets_csv)
+    cache = DirectoryCache(store.rooms)
+    directory = cache.get()
     senders: dict[str, Sender] = {"console": ConsoleSender(r, settings.key_prefix)}
     if settings.telegram_token:
         from bot.channels.telegram import TelegramSender
@@ -71,9 +73,17 @@ def build(settings: Settings) -> Runtime:
         len(directory.unmatched()),
         ", ".join(sorted(senders)),
     )
-    world = LiveWorld(store, c, catalog, geocoder)
-    pacer = Pacer(r, c.rate_limits, settings.key_prefix)
+    world = LiveWorld(store, c, cache, geocoder)
+    world.forget = lambda address: _forget(r, store, address)
+    pacer = Pacer(r, c.rate_limits, settings.key_prefix, secret=store.secret)
     return Runtime(settings, r, store, world, pacer, senders)
+
+
+def _forget(r: redis.Redis, store: Store, address: str) -> None:
+    """Cancel the scheduled jobs that name someone about to be erased (their reminders and
+    replies held back), which the erasure of their keys alone would leave behind."""
+    for key in (keys.REMINDERS, keys.DEFERRED):
+        cancel_tracked(r, key(store.p, address=address))
 
 
 @cache

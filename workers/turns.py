@@ -22,7 +22,7 @@ from bot.model.message import Inbound, Outbound
 from bot.model.person import State
 from messages import t
 from workers import outbound, reminders
-from workers.queues import JOB_TTLS, TURNS, enqueue_drain, enqueue_drainer
+from workers.queues import JOB_TTLS, TURNS, enqueue_drainer
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,14 @@ def drain_ready() -> int:
                 done.extend(finished)
             # While turns are in flight, wait a little for the next person rather than
             # asking Redis again and again (a blocking pop answers as soon as one is ready).
-            address = store.take_ready(LINGER if running else 0.0)
+            address = store.inbox.take_ready(LINGER if running else 0.0)
             finished = {f for f in running if f.done()}
             running -= finished
             done.extend(finished)
             if address is None and not running:
                 # Nothing in flight and nothing ready: stop being counted, in one step
                 # with a last look, so a person made ready just now still gets a drainer.
-                address = store.next_ready()
+                address = store.inbox.next_ready()
                 if address is None:
                     break
             if address is not None:
@@ -76,12 +76,10 @@ def rescue() -> int:
     rt = runtime()
     # One chain of these jobs keeps going; an extra one (each worker start begins one)
     # finds the mark set and ends here.
-    if not rt.redis.set(rt.store.key("rescue"), "1", nx=True, ex=RESCUE_EVERY - 1):
+    if not rt.store.inbox.mark_rescue(RESCUE_EVERY - 1):
         return 0
     schedule_rescue(rt.redis)
-    rescued, drainers = rt.store.rescue_stranded()
-    for _ in range(drainers):
-        enqueue_drainer(rt.redis)
+    rescued, _ = rt.store.inbox.rescue_stranded()  # drainers are asked for as needed
     if rescued:
         log.warning("%d people had messages left by a stopped worker: draining them", rescued)
     return rescued
@@ -98,23 +96,22 @@ def drain(address: str) -> int:
     store = rt.store
     handled, first = 0, True
     while True:
-        token, batch = store.take_inbox(address, BATCH, first)
+        token, batch = store.inbox.take(address, BATCH, first)
         first = False
         if token is None:
             # Another worker is draining and will re-check after unlocking. If it died,
-            # its lock expires: look again then so nothing waits for the next message.
-            enqueue_drain(rt.redis, address, delay=max(store.lock_ttl_ms(address), 100) / 1000)
+            # its lock expires and the rescue job (every RESCUE_EVERY s) picks them up.
             return handled
         try:
             for i, raw in enumerate(batch):
-                if i and not store.keep_lock(address, token):  # just taken for the first
+                if i and not store.inbox.keep_lock(address, token):  # just taken for the first
                     log.warning("lost an inbox lock after a slow turn; leaving the rest")
                     return handled
                 safe_turn(rt, raw)
-                store.pop_inbox(address, raw)
+                store.inbox.pop(address, raw)
                 handled += 1
         finally:
-            left = store.unlock(address, token)
+            left = store.inbox.unlock(address, token)
         if left == 0:
             return handled
 
@@ -141,7 +138,7 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     store = rt.store
     if msg.callback_id and (telegram := rt.sender("telegram")):
         telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
-    conv = store.load(msg.address, wrote=not msg.event)
+    conv = store.people.load(msg.address, wrote=not msg.event)
     digest = hashlib.blake2b(msg.external_id.encode(), digest_size=8).hexdigest()
     if conv is not None and msg.external_id and conv.last_id == digest:
         return
@@ -149,11 +146,11 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     new = turn.conv
     if new is not None:
         consent = new.consent if conv is None or conv.consent != new.consent else None
-        store.save(new.evolve(last_id=digest), new_person=conv is None, consent=consent)
+        store.people.save(new.evolve(last_id=digest), new_person=conv is None, consent=consent)
         if new.pledge and (conv is None or conv.pledge != new.pledge):
             reminders.schedule(rt, msg.address, new.pledge)
     else:
-        store.close_window(msg.address)  # nothing is kept about them, not even that
+        store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
     if conv is not None and (new is None or new.state is State.STOPPED):
         # Erased or stopped: scheduled reminders and held-back replies must not reach them.
         reminders.cancel_all(rt, msg.address)
@@ -162,6 +159,6 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         out
         for out in turn.replies
         if out.address == msg.address
-        or not (store.was_stopped(out.address) or store.unreachable(out.address))
+        or not (store.suppression.was_stopped(out.address) or store.people.unreachable(out.address))
     ]
     outbound.deliver(rt, replies)

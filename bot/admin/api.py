@@ -9,12 +9,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from bot import organising
-from bot.broadcasts import MAX_TEXT, Audience, AudienceError, Broadcasts, render
+from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.http import json_error
 from bot.rooms import CsvError, Upload
 from bot.store import Store
+from bot.store.broadcasts import Broadcasts
 
 MAX_UPLOAD = 16 * 1024 * 1024  # a spreadsheet of thousands of rooms, not a webhook
 
@@ -88,8 +89,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         if body.get("dry_run"):
             sample = render(text.strip(), campaign)
             return jsonify(recipients=len(recipients), no_consent=no_consent, sample=sample)
-        bid = bc.create(text.strip(), audience, recipients, no_consent)
-        bc.launch(bid)
+        bid = bc.create(text.strip(), audience, recipients, no_consent, launch=True)
         return jsonify(id=bid, recipients=len(recipients)), 202
 
     @bp.get("/broadcasts/<int:bid>")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import redis
 
 from bot.model.message import Outbound, SendResult
+from bot.store import keys
 
 
-def outbox_key(prefix: str, recipient: str) -> str:
+def outbox_key(prefix: str, address: str) -> str:
     """Where replies for one console chat are queued."""
-    return f"{prefix}:console:{recipient}"
+    return keys.CONSOLE(prefix, address=address)
 
 
 class ConsoleSender:
@@ -20,7 +21,7 @@ class ConsoleSender:
 
     def send(self, out: Outbound) -> SendResult:
         """Push the reply for the terminal to print."""
-        self.r.rpush(outbox_key(self.prefix, out.recipient), out.to_json())
+        self.r.rpush(outbox_key(self.prefix, out.address), out.to_json())
         return SendResult(True)
 
     def close(self) -> None:

@@ -1,0 +1,59 @@
+"""Everything the app keeps in Redis: one module per concept, every key declared in keys.py.
+
+``Store`` gathers them for one Redis connection, key prefix and ``ID_SECRET``:
+
+  inbox        queued messages, the ready list, the per-person lock (inbox.py)
+  people       conversations, the people and consent indexes, the outbox (people.py)
+  places       places taken and pledges (places.py)
+  referrals    codes and counts (referrals.py)
+  suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
+  rooms        committee rooms and target seats: the directory (directory.py)
+  jobs         work asked of the workers without RQ (jobs.py)
+  broadcasts   records, recipient lists, ledgers (broadcasts.py; ``Broadcasts(store)``)
+
+DELETE (``Store.erase``) and the purge (``Store.purge``) walk keys.py (erase.py).
+"""
+
+from __future__ import annotations
+
+import redis
+
+from bot.store.directory import Rooms
+from bot.store.erase import Eraser
+from bot.store.inbox import Inbox
+from bot.store.jobs import Jobs
+from bot.store.people import People
+from bot.store.places import Places
+from bot.store.referrals import Referrals
+from bot.store.suppression import Suppression
+
+
+class Store:
+    """The app's Redis, by concept."""
+
+    def __init__(self, r: redis.Redis, prefix: str = "pd", secret: str | bytes = "") -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        self.r, self.p, self.secret = r, prefix, key
+        self.inbox = Inbox(r, prefix, key)
+        self.people = People(r, prefix, key)
+        self.places = Places(r, prefix)
+        self.referrals = Referrals(r, prefix, key)
+        self.suppression = Suppression(r, prefix, key)
+        self.rooms = Rooms(r, prefix)
+        self.jobs = Jobs(r, prefix)
+        self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
+
+    def erase(self, address: str) -> None:
+        """Delete everything about an address except its suppression record: their places
+        are given back first, then every declared key is walked."""
+        self.places.release(address)
+        self._eraser.erase(address)
+
+    def purge_plan(self) -> dict[str, int]:
+        """What the purge would remove, by key pattern."""
+        return self._eraser.plan()
+
+    def purge(self) -> dict[str, int]:
+        """Remove all personal data (every key declared ``purge``), keeping the suppression
+        records, the rooms and targets, and totals that name no one."""
+        return self._eraser.purge()

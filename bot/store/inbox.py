@@ -1,0 +1,262 @@
+"""The inbound queue: dedupe, flood quota, each person's inbox, the ready list, the lock.
+
+A webhook is one Lua call (INGEST). A person with messages waiting is on the ready list
+once; drainer jobs take people off it and hold a per-person lock while they work through
+that person's inbox in order. A message leaves the inbox only after its turn is saved.
+The web process never talks to RQ: when a drainer is needed, the script itself asks the
+workers for one on the JOBS list (see bot/store/jobs.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable
+
+import redis
+
+from bot.model.message import Inbound
+from bot.store import keys
+from bot.store.jobs import DRAIN_READY
+
+SCHED_TTL = keys.SCHED.ttl or 60  # a lost drain heals itself after this long
+DRAINERS = 8  # drainer jobs at once: enough to keep every worker process busy
+DRAINERS_TTL = keys.DRAINERS.ttl or 30  # a count left by killed workers resets itself
+LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
+
+# Put a person on the ready list unless a drain is already pending for them (0); ask the
+# workers for a new drainer (2) only while fewer than `most` run, else 1.
+MAKE_READY = """
+local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl,
+                          jobs, job)
+  if not redis.call('SET', sched, '1', 'NX', 'EX', sched_ttl) then return 0 end
+  redis.call('RPUSH', ready, address)
+  if tonumber(redis.call('GET', drainers) or '0') < tonumber(most) then
+    redis.call('INCR', drainers)
+    redis.call('EXPIRE', drainers, drainers_ttl)
+    redis.call('RPUSH', jobs, job)
+    return 2
+  end
+  return 1
+end
+"""
+
+# Queue a message unless this delivery was seen; a sender beyond the quota is dropped.
+INGEST = (
+    MAKE_READY
+    + """
+-- KEYS: 1 delivered:<today>, 2 inbox:<address>, 3 sched:<address>, 4 lastin, 5 ready,
+--       6 drainers, 7 quota:<hid>:<minute>, 8 delivered:<yesterday>, 9 jobs
+-- ARGV: 1 dedupe TTL, 2 message JSON, 3 sched TTL, 4 received at ('' : no window),
+--       5 address, 6 most drainers, 7 drainers TTL, 8 quota (0: none), 9 delivery digest,
+--       10 the drainer job request
+-- Returns 0 duplicate/over quota, 1 queued, 2 queued and a drainer was asked for.
+local fresh = redis.call('HEXISTS', KEYS[8], ARGV[9]) == 0
+  and redis.call('HSETNX', KEYS[1], ARGV[9], '') == 1
+if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if fresh and ARGV[8] ~= '0' then
+  local n = redis.call('INCR', KEYS[7])
+  if n == 1 then redis.call('EXPIRE', KEYS[7], 120) end
+  if n > tonumber(ARGV[8]) then return 0 end
+end
+if fresh then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[4]) end
+elseif redis.call('LLEN', KEYS[2]) == 0 then
+  return 0
+end
+-- A repeated delivery with messages waiting and nobody on them (the platform retried
+-- after an error) makes the person ready again, like a fresh one.
+if make_ready(KEYS[3], ARGV[3], KEYS[5], ARGV[5], KEYS[6], ARGV[6], ARGV[7],
+              KEYS[9], ARGV[10]) == 2 then
+  return 2
+end
+return fresh and 1 or 0
+"""
+)
+
+NEXT_READY = """
+-- KEYS: 1 ready, 2 drainers. ARGV: 1 drainers TTL.
+-- The next ready person, or (none) this drainer stops being counted, in one step, so a
+-- person made ready meanwhile is never left without a drainer.
+local address = redis.call('LPOP', KEYS[1])
+if address then
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return address
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return false
+"""
+
+RESCUE = (
+    MAKE_READY
+    + """
+-- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready, 5 drainers, 6 jobs
+-- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request
+-- Messages waiting with nobody draining them (their worker was killed mid-turn): ready
+-- again. Returns as MAKE_READY, or 0 when there is nothing to do.
+if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
+                  KEYS[6], ARGV[5])
+"""
+)
+
+UNLOCK = """
+-- KEYS: 1 lock:<address>, 2 inbox:<address>. ARGV: 1 lock token.
+-- Release the lock if it is still ours; how many messages wait in the inbox now.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('LLEN', KEYS[2])
+"""
+
+KEEP_LOCK = """
+-- KEYS: 1 lock:<address>. ARGV: 1 lock token, 2 TTL in ms. Extend it only if still ours.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+POP_IF = """
+-- KEYS: 1 inbox:<address>. ARGV: 1 the message just handled.
+-- Drop the oldest message only if it is the one just handled.
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) return 1 end
+return 0
+"""
+
+
+class Inbox:
+    """Queued messages, the ready list and the per-person lock."""
+
+    def __init__(self, r: redis.Redis, prefix: str, secret: bytes) -> None:
+        self.r, self.p, self.secret = r, prefix, secret
+        self._ingest = r.register_script(INGEST)
+        self._next_ready = r.register_script(NEXT_READY)
+        self._rescue = r.register_script(RESCUE)
+        self._unlock = r.register_script(UNLOCK)
+        self._keep_lock = r.register_script(KEEP_LOCK)
+        self._pop_if = r.register_script(POP_IF)
+
+    def ingest(
+        self, dedupe: str, address: str, payload: str, received_at: float = 0.0, quota: int = 0
+    ) -> int:
+        """Queue one inbound message: 0 duplicate or over the sender's ``quota`` of messages
+        a minute (0: no quota), 1 queued, 2 queued and a drainer was asked for. A message
+        with ``received_at`` also opens the person's reply window."""
+        now = time.time()
+        day, p = int(now // 86400), self.p
+        hid = keys.hid(self.secret, address)
+        k = [
+            keys.DELIVERED(p, day=day),
+            keys.INBOX(p, address=address),
+            keys.SCHED(p, address=address),
+            keys.LASTIN(p),
+            keys.READY(p),
+            keys.DRAINERS(p),
+            keys.QUOTA(p, hid=hid, minute=int(now // 60)),
+            keys.DELIVERED(p, day=day - 1),
+            keys.JOBS(p),
+        ]
+        at = f"{received_at:.0f}" if received_at else ""
+        seen = hashlib.blake2b(dedupe.encode(), digest_size=12).digest()  # 12 bytes, not ~40
+        args = [keys.DELIVERED.ttl, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL,
+                quota, seen, DRAIN_READY]  # fmt: skip
+        return int(self._ingest(keys=k, args=args))
+
+    def accept(self, messages: Iterable[Inbound], quota: int = 0) -> None:
+        """Queue inbound messages (dropping repeated deliveries, and a sender's messages
+        beyond ``quota`` a minute); a worker is woken through the JOBS list if needed."""
+        for msg in messages:
+            # Only WhatsApp has a 24-hour window worth remembering.
+            at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
+            limit = 0 if msg.event else quota
+            self.ingest(msg.external_id, msg.address, msg.to_json(), at, limit)
+
+    def take_ready(self, wait: float = 0.0) -> str | None:
+        """The next person with messages waiting, waiting up to ``wait`` seconds for one;
+        None if there is none. This drainer stays counted (and its count is kept alive)."""
+        pipe = self.r.pipeline(transaction=False)
+        if wait > 0:
+            pipe.blpop([keys.READY(self.p)], timeout=wait)  # EXPIRE runs once it returns
+        else:
+            pipe.lpop(keys.READY(self.p))
+        pipe.expire(keys.DRAINERS(self.p), DRAINERS_TTL)
+        popped = pipe.execute()[0]
+        if isinstance(popped, list | tuple):
+            popped = popped[1]
+        return popped.decode() if popped else None
+
+    def next_ready(self) -> str | None:
+        """The next person with messages waiting, or None (and this drainer is uncounted)."""
+        k = [keys.READY(self.p), keys.DRAINERS(self.p)]
+        address = self._next_ready(keys=k, args=[DRAINERS_TTL])
+        return address.decode() if address else None
+
+    def count_drainer(self) -> None:
+        """A drainer job is being started outside INGEST (a worker starting up)."""
+        self.r.incr(keys.DRAINERS(self.p))
+
+    def rescue_stranded(self) -> tuple[int, int]:
+        """Put people whose queued messages nobody is draining back on the ready list:
+        (how many, how many drainers were asked for)."""
+        rescued = drainers = 0
+        head = keys.INBOX(self.p, address="")
+        for key in self.r.scan_iter(keys.INBOX.glob(self.p), count=1000):
+            address = key.decode().removeprefix(head)
+            k = [key, keys.LOCK(self.p, address=address), keys.SCHED(self.p, address=address),
+                 keys.READY(self.p), keys.DRAINERS(self.p), keys.JOBS(self.p)]  # fmt: skip
+            args = [address, SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY]
+            result = self._rescue(keys=k, args=args)
+            rescued, drainers = rescued + (result > 0), drainers + (result == 2)
+        return rescued, drainers
+
+    def mark_rescue(self, ttl: int) -> bool:
+        """Claim the next rescue (one chain of rescue jobs across all workers); False if
+        another is already scheduled."""
+        return bool(self.r.set(keys.RESCUE(self.p), "1", nx=True, ex=ttl))
+
+    def ready_count(self) -> int:
+        """People with messages waiting for a drainer."""
+        return int(self.r.llen(keys.READY(self.p)))
+
+    def last_inbound(self, address: str) -> float | None:
+        """When this person last wrote to us (unix time), if a reply window is kept."""
+        raw = self.r.hget(keys.LASTIN(self.p), address)
+        return float(raw) if raw else None
+
+    def close_window(self, address: str) -> None:
+        """Forget when they last wrote (someone we keep nothing else about)."""
+        self.r.hdel(keys.LASTIN(self.p), address)
+
+    def pop(self, address: str, raw: bytes) -> bool:
+        """Drop the oldest message if it is ``raw``: its turn has been saved."""
+        return bool(self._pop_if(keys=[keys.INBOX(self.p, address=address)], args=[raw]))
+
+    def clear_scheduled(self, address: str) -> None:
+        """A drain has started: the next message must make the person ready again."""
+        self.r.delete(keys.SCHED(self.p, address=address))
+
+    def keep_lock(self, address: str, token: str, ttl_ms: int = LOCK_TTL_MS) -> bool:
+        """Extend the lock before the next turn; False if it expired and is no longer ours."""
+        k = [keys.LOCK(self.p, address=address)]
+        return bool(self._keep_lock(keys=k, args=[token, ttl_ms]))
+
+    def take(self, address: str, limit: int, first: bool = False) -> tuple[str | None, list[bytes]]:
+        """Take the per-address lock and read the oldest ``limit`` queued messages (left in
+        place until each is handled), in one round trip; ``first`` (a drain has just
+        started) also clears the scheduled mark. (None, []) if someone else holds the lock."""
+        token = secrets.token_hex(8)
+        pipe = self.r.pipeline(transaction=False)
+        if first:
+            pipe.delete(keys.SCHED(self.p, address=address))
+        pipe.set(keys.LOCK(self.p, address=address), token, nx=True, px=LOCK_TTL_MS)
+        pipe.lrange(keys.INBOX(self.p, address=address), 0, limit - 1)
+        *_, locked, batch = pipe.execute()
+        return (token, batch) if locked else (None, [])
+
+    def unlock(self, address: str, token: str) -> int:
+        """Release the lock if it is still ours; how many messages wait in the inbox now."""
+        k = [keys.LOCK(self.p, address=address), keys.INBOX(self.p, address=address)]
+        return int(self._unlock(keys=k, args=[token]))
+
+    def lock_ttl_ms(self, address: str) -> int:
+        """Milliseconds until the lock expires (<= 0 when free)."""
+        return int(self.r.pttl(keys.LOCK(self.p, address=address)))

@@ -1,0 +1,112 @@
+"""People: each one's conversation, and the indexes broadcasts draw on.
+
+A turn is saved in one step (SAVE_TURN): the conversation, the people and consent
+indexes, and the consent evidence in the suppression record.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from bot.model.person import Consent, Conversation
+from bot.store import keys
+
+SAVE_TURN = """
+-- KEYS: 1 conv:<address>, 2 people, 3 supporters, 4 consented, 5 consent
+-- ARGV: 1 conversation JSON, 2 '1' if new person, 3 consent evidence ('' : unchanged),
+--       4 address, 5 channel, 6 one-way id
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' and redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+end
+if ARGV[3] ~= '' then
+  if string.sub(ARGV[3], 1, 1) == '1' then
+    redis.call('SADD', KEYS[4], ARGV[4])
+  else
+    redis.call('SREM', KEYS[4], ARGV[4])
+  end
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[3])
+end
+return 1
+"""
+
+MARK_UNREACHABLE = """
+-- KEYS: 1 unreachable, 2 people. ARGV: 1 address, 2 reason@time.
+-- Only for someone we keep a conversation for: an erased person is not written back.
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class People:
+    """Conversations and the per-person indexes."""
+
+    def __init__(self, r: redis.Redis, prefix: str, secret: bytes) -> None:
+        self.r, self.p, self.secret = r, prefix, secret
+        self._save_turn = r.register_script(SAVE_TURN)
+        self._mark_unreachable = r.register_script(MARK_UNREACHABLE)
+
+    def load(self, address: str, wrote: bool = False) -> Conversation | None:
+        """The stored conversation, if any. ``wrote``: the person has just written to us,
+        so they can be reached again (cleared in the same round trip)."""
+        if not wrote:
+            raw = self.r.get(keys.CONV(self.p, address=address))
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.get(keys.CONV(self.p, address=address))
+            pipe.hdel(keys.UNREACHABLE(self.p), address)
+            raw = pipe.execute()[0]
+        return Conversation.from_json(address, raw) if raw else None
+
+    def save(
+        self,
+        conv: Conversation,
+        new_person: bool = False,
+        consent: Consent | None = None,
+    ) -> None:
+        """Store the conversation; a new person joins the people index, and a consent
+        answer updates the set broadcasts draw on and the evidence in the suppression
+        record (which outlives DELETE). All at once."""
+        a, p = conv.address, self.p
+        k = [keys.CONV(p, address=a), keys.PEOPLE(p), keys.SUPPORTERS(p), keys.CONSENTED(p),
+             keys.CONSENT(p)]  # fmt: skip
+        evidence = (
+            f"{int(consent.granted)}|{consent.at}|{consent.channel}|{consent.version}"
+            if consent
+            else ""
+        )
+        args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel,
+                keys.hid(self.secret, a)]  # fmt: skip
+        self._save_turn(keys=k, args=args)
+
+    def mark_unreachable(self, address: str, reason: str) -> None:
+        """The platform says this person cannot be messaged (blocked, opted out)."""
+        k = [keys.UNREACHABLE(self.p), keys.PEOPLE(self.p)]
+        self._mark_unreachable(keys=k, args=[address, f"{reason}@{int(time.time())}"])
+
+    def unreachable(self, address: str) -> str | None:
+        """Why this address cannot be reached, if so."""
+        raw = self.r.hget(keys.UNREACHABLE(self.p), address)
+        return raw.decode() if raw else None
+
+    def has_consent(self, address: str) -> bool:
+        """Agreed to polling-day updates."""
+        return bool(self.r.sismember(keys.CONSENTED(self.p), address))
+
+    def everyone(self) -> set[str]:
+        """Every address with a conversation."""
+        return {a.decode() for a in self.r.smembers(keys.PEOPLE(self.p))}
+
+    def consented(self) -> set[str]:
+        """Every address that agreed to updates."""
+        return {a.decode() for a in self.r.smembers(keys.CONSENTED(self.p))}
+
+    def by_channel(self) -> dict[str, int]:
+        """How many people have a conversation, per channel."""
+        raw = self.r.hgetall(keys.SUPPORTERS(self.p))
+        return {k.decode(): int(v) for k, v in raw.items()}

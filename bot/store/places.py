@@ -1,0 +1,102 @@
+"""Places: how many are taken per room and shift, and who holds which.
+
+Taking places is one Lua call (RESERVE): every shift of the pledge or none, moving an
+earlier pledge of the same person. Taking the same pledge again changes nothing, so a
+turn replayed after a crash counts each place once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+
+from bot.model.person import Pledge
+from bot.store import keys
+
+RESERVE = """
+-- KEYS: 1 pledged, 2 pledge. ARGV: 1 address, 2 room id, 3 n shifts, then n pairs of
+-- (shift id, capacity). Returns 1 taken, 0 a shift is full (nothing changed).
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+local mine = {}
+if old then
+  local room, shifts = string.match(old, '^(.-)|(.*)$')
+  for s in string.gmatch(shifts, '[^,]+') do mine[room .. '|' .. s] = true end
+end
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do
+  local field = ARGV[2] .. '|' .. ARGV[4 + 2 * i]
+  local used = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if mine[field] then used = used - 1 end
+  if used >= tonumber(ARGV[5 + 2 * i]) then return 0 end
+end
+for field, _ in pairs(mine) do redis.call('HINCRBY', KEYS[1], field, -1) end
+local taken = {}
+for i = 0, n - 1 do
+  redis.call('HINCRBY', KEYS[1], ARGV[2] .. '|' .. ARGV[4 + 2 * i], 1)
+  taken[#taken + 1] = ARGV[4 + 2 * i]
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. table.concat(taken, ','))
+return 1
+"""
+
+RELEASE = """
+-- KEYS: 1 pledged, 2 pledge. ARGV: 1 address. Give the places back; 0 if there were none.
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return 0 end
+local room, shifts = string.match(old, '^(.-)|(.*)$')
+for s in string.gmatch(shifts, '[^,]+') do redis.call('HINCRBY', KEYS[1], room .. '|' .. s, -1) end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def parse_pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
+    """``room|shift,shift`` as (room, shifts)."""
+    room, shifts = raw.decode().split("|", 1)
+    return room, tuple(shifts.split(","))
+
+
+class Places:
+    """Places taken and pledges."""
+
+    def __init__(self, r: redis.Redis, prefix: str) -> None:
+        self.r, self.p = r, prefix
+        self._reserve = r.register_script(RESERVE)
+        self._release = r.register_script(RELEASE)
+
+    def taken(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Places taken for each (room, shift)."""
+        if not pairs:
+            return []
+        fields = [f"{room}|{shift}" for room, shift in pairs]
+        return [int(v or 0) for v in self.r.hmget(keys.PLEDGED(self.p), fields)]
+
+    def reserve(self, address: str, pledge: Pledge, capacities: Sequence[int]) -> bool:
+        """Take one place per shift at the room, atomically; False if any is full."""
+        args: list[str | int] = [address, pledge.room_id, len(pledge.shifts)]
+        for shift, cap in zip(pledge.shifts, capacities, strict=True):
+            args += [shift, cap]
+        return bool(self._reserve(keys=[keys.PLEDGED(self.p), keys.PLEDGE(self.p)], args=args))
+
+    def release(self, address: str) -> bool:
+        """Give back this address's places; False if it had none."""
+        k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
+        return bool(self._release(keys=k, args=[address]))
+
+    def pledge_of(self, address: str) -> str | None:
+        """The stored ``room|shift,shift`` for an address."""
+        raw = self.r.hget(keys.PLEDGE(self.p), address)
+        return raw.decode() if raw else None
+
+    def by_room_shift(self) -> dict[tuple[str, str], int]:
+        """Places taken, by (room, shift)."""
+        out: dict[tuple[str, str], int] = {}
+        for field, n in self.r.hgetall(keys.PLEDGED(self.p)).items():
+            room, shift = field.decode().split("|", 1)
+            out[(room, shift)] = int(n)
+        return out
+
+    def pledges(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Every pledge: address -> (room, shifts)."""
+        return {a.decode(): parse_pledge(raw) for a, raw in self.r.hscan_iter(keys.PLEDGE(self.p))}
