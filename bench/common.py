@@ -20,8 +20,8 @@ import redis
 from aiohttp import web
 
 from bot import procfile
-from bot.embedded_redis import EmbeddedRedis, free_port
 from bot.local import wait_healthy
+from bot.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -118,7 +118,7 @@ class System:
 
     def __init__(self, tmp: Path, env: dict[str, str], workers: int = 2) -> None:
         self.tmp, self.workers = tmp, workers
-        self.redis = EmbeddedRedis(tmp / "redis").start()
+        self.redis = RedisServer(tmp / "redis").start()
         self.r = redis.Redis.from_url(self.redis.url)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

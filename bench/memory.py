@@ -13,9 +13,9 @@ from pathlib import Path
 import redis
 
 from bench.common import machine, record
-from bot.embedded_redis import EmbeddedRedis
 from bot.model.message import Location
 from bot.model.person import Consent, Conversation, Pledge, State
+from bot.redis_server import RedisServer
 from bot.store import Store, keys
 
 PEOPLE = 100_000
@@ -23,7 +23,7 @@ PEOPLE = 100_000
 
 def run() -> dict:
     """Fill an empty Redis with PEOPLE supporters; bytes each."""
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
         r = redis.Redis.from_url(server.url)
         store = Store(r)
         before = r.info("memory")["used_memory"]

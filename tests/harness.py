@@ -15,7 +15,7 @@ import redis
 import requests
 
 from bot import procfile
-from bot.embedded_redis import EmbeddedRedis, free_port
+from bot.redis_server import RedisServer, free_port
 from tests.fakes import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
@@ -70,7 +70,7 @@ class Bot:
         self.telegram = FakeTelegram().start()
         self.twilio = FakeTwilio().start()
         self.postcodes = FakePostcodesIo(POSTCODES).start()
-        self.redis_server = EmbeddedRedis(tmp / "redis").start()
+        self.redis_server = RedisServer(tmp / "redis").start()
         self.r = redis.Redis.from_url(self.redis_server.url)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

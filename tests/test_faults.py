@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.embedded_redis import EmbeddedRedis
+from bot.redis_server import RedisServer
 from bot.store import Store
 from tests.fakes import TEST_AUTH_TOKEN, sign
 from tests.harness import SECRET, Bot
@@ -265,7 +265,7 @@ def test_redis_restart_loses_no_confirmed_pledge_and_the_web_recovers(system: Bo
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     resp = system.http.post(system.url + "/webhooks/telegram", json=update, headers=headers)
     assert resp.status_code == 503 and "Traceback" not in resp.text
-    system.redis_server = EmbeddedRedis(data, port=port).start()
+    system.redis_server = RedisServer(data, port=port).start()
     deadline = time.monotonic() + 20
     while system.http.get(system.url + "/healthz").status_code != 200:
         assert time.monotonic() < deadline

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.embedded_redis import free_port
 from bot.geo import OfflineGeocoder
+from bot.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,4 +49,4 @@ def test_local_chat_runs_a_journey_and_stops_everything(tmp_path, geo_cache):
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
     assert (tmp_path / "redis" / "appendonly.aof").exists()  # data kept between runs
-    assert (tmp_path / "log" / "web.log").exists() and (tmp_path / "log" / "worker.log").exists()
+    assert all((tmp_path / "log" / f"{name}.log").exists() for name in ("web", "worker", "redis"))

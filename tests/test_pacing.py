@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import pytest
 import redis
 
-from bot.embedded_redis import EmbeddedRedis
 from bot.pacing import Pacer, window
+from bot.redis_server import RedisServer
 from bot.store.keys import hid
 
 LIMIT = 20
@@ -65,7 +65,7 @@ def test_one_process_never_exceeds_the_limit_and_keeps_close_to_it(r: redis.Redi
     assert throughput(admitted, LIMIT) >= 0.95 * LIMIT  # design ceiling 0.98; CI jitter
 
 
-def test_several_processes_share_one_limit(r: redis.Redis, redis_server: EmbeddedRedis) -> None:
+def test_several_processes_share_one_limit(r: redis.Redis, redis_server: RedisServer) -> None:
     ctx = multiprocessing.get_context("spawn")
     workers = 3
     ready, go = ctx.Barrier(workers + 1), ctx.Event()

