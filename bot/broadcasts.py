@@ -28,7 +28,7 @@ from typing import Any
 
 from rq import Queue
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.rooms import Directory, seat_key
 from bot.store import Store, person_id
 from workers.queues import BROADCAST, JOB_TTLS

@@ -17,8 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.campaign import (
+    DEFAULT_REMINDERS,
+    Campaign,
+    FieldError,
+    ReminderSpec,
+    Shift,
+    parse_clock,
+)
 from bot.geo import GEOCODER_KINDS
-from bot.reminders import DEFAULT_REMINDERS, ReminderSpec, parse_reminders
 
 SHIFT_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -26,56 +33,6 @@ TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and field."""
-
-
-@dataclass(frozen=True)
-class Shift:
-    """One polling-day shift."""
-
-    id: str
-    label: str
-    start: time
-    end: time
-
-    @property
-    def times(self) -> str:
-        """``07:00–12:00``."""
-        return f"{self.start:%H:%M}–{self.end:%H:%M}"
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """The organiser's settings from config.yaml."""
-
-    polling_day: date
-    timezone: ZoneInfo
-    shifts: tuple[Shift, ...]
-    rooms_csv: Path
-    targets_csv: Path
-    telegram_username: str = ""
-    whatsapp_number: str = ""  # digits only, as wa.me wants them
-    max_distance_km: float = 30.0
-    tie_km: float = 1.0
-    organiser_contact: str = ""
-    name: str = "our campaign"
-    retention_days: int = 30
-    imprint: str = ""  # appended to every broadcast (who promoted it, on whose behalf)
-    rate_limits: dict[str, float] = field(
-        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
-    )
-    broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
-    organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
-    reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
-    message_quota: int = 30  # messages one person may send a minute; the rest are dropped
-
-    def shift(self, shift_id: str) -> Shift:
-        """The shift with this id."""
-        return next(s for s in self.shifts if s.id == shift_id)
-
-    @property
-    def shift_ids(self) -> tuple[str, ...]:
-        """Shift ids in configured order."""
-        return tuple(s.id for s in self.shifts)
 
 
 @dataclass(frozen=True)
@@ -247,6 +204,12 @@ class _Fields:
         except ValueError:
             raise self.error(name, f"expected an ISO date like 2029-05-03, got {value!r}") from None
 
+    def clock(self, name: str, value: Any) -> time:
+        try:
+            return parse_clock(value)
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
     def shifts(self, name: str) -> tuple[Shift, ...]:
         value = self.raw.get(name)
         if not isinstance(value, list) or not value:
@@ -264,18 +227,56 @@ class _Fields:
             label = str(item.get("label", "")).strip()
             if not label:
                 raise self.error(f"{where}.label", "missing")
-            start, end = (_clock(self, f"{where}.{k}", item.get(k)) for k in ("start", "end"))
+            start, end = (self.clock(f"{where}.{k}", item.get(k)) for k in ("start", "end"))
             if end <= start:
                 raise self.error(f"{where}.end", "must be after start")
             shifts.append(Shift(sid, label, start, end))
         return tuple(shifts)
 
 
-def _clock(fields: _Fields, name: str, value: Any) -> time:
-    # YAML reads an unquoted 07:00 as the integer 420 (sexagesimal): accept that too.
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        return time(value // 60, value % 60)
-    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
-    if not match:
-        raise fields.error(name, f"expected HH:MM, got {value!r}")
-    return time(int(match[1]), int(match[2]))
+KEYS = ("days_before", "at", "minutes_before")
+
+
+def parse_reminders(raw: Any) -> tuple[ReminderSpec, ...]:
+    """Reminder specs from config.yaml's ``reminders:`` value.
+
+    Items are ``{days_before: N, at: "HH:MM"}`` (0-14 days) or ``{minutes_before: N}``
+    (0-1440 minutes). ``None`` (the key left out) gives :data:`DEFAULT_REMINDERS`; ``[]``
+    gives no reminders. ``at`` is read by :func:`parse_clock`. Anything else wrong raises
+    ``ValueError`` naming the item and field, e.g. ``reminders[1].at: expected HH:MM, got
+    '25:00'``; two items with the same :attr:`ReminderSpec.name` are an error too, since the
+    name is a job id.
+    """
+    if raw is None:
+        return DEFAULT_REMINDERS
+    if not isinstance(raw, list):
+        raise ValueError(f"reminders: expected a list, got {type(raw).__name__}")
+    specs: list[ReminderSpec] = []
+    for i, item in enumerate(raw):
+        where = f"reminders[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(
+                f'{where}: expected a mapping like {{days_before: 1, at: "18:00"}} '
+                f"or {{minutes_before: 60}}, got {item!r}"
+            )
+        unknown = [key for key in item if key not in KEYS]
+        if unknown:
+            raise ValueError(
+                f"{where}.{unknown[0]}: unknown key; expected days_before, at or minutes_before"
+            )
+        days, at, minutes = item.get("days_before"), item.get("at"), item.get("minutes_before")
+        # Mixing the two kinds is reported as such, not as a complaint about `at`.
+        try:
+            if at is not None and minutes is None:
+                at = parse_clock(at)
+        except ValueError as exc:
+            raise ValueError(f"{where}.at: {exc}") from None
+        try:
+            spec = ReminderSpec(days, at, minutes)
+        except FieldError as exc:
+            raise ValueError(f"{where}.{exc}" if exc.field else f"{where}: {exc}") from None
+        for j, earlier in enumerate(specs):
+            if earlier.name == spec.name:
+                raise ValueError(f"{where}: duplicate of reminders[{j}] ({spec.name})")
+        specs.append(spec)
+    return tuple(specs)

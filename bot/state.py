@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.model import Location, Outbound
 from bot.rooms import Directory, Offer
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.broadcasts import Audience, Broadcasts
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model import Location
 from bot.rooms import Directory

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.model import Button, Outbound
 from bot.rooms import Offer, Room
 from bot.state import Conversation, World

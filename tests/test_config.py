@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import date, time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from bot.config import ConfigError, load_campaign, load_settings
+from bot.campaign import DEFAULT_REMINDERS, ReminderSpec
+from bot.config import ConfigError, load_campaign, load_settings, parse_reminders
+from tests.test_campaign import EVENING_BEFORE, HOUR_BEFORE, MIXED, RANGE_DAYS, RANGE_MINUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """
@@ -137,3 +141,88 @@ def test_bad_organiser_settings_name_the_field(tmp_path, extra, message):
     with pytest.raises(ConfigError) as err:
         load_campaign(path)
     assert str(err.value).startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize(
+    "raw, names",
+    [
+        (None, ["d1-1800", "m60"]),
+        ([], []),
+        ([{"days_before": 1, "at": "18:00"}, {"minutes_before": 60}], ["d1-1800", "m60"]),
+        ([{"minutes_before": 0}, {"minutes_before": 1440}], ["m0", "m1440"]),
+        ([{"days_before": 0, "at": "7:05"}, {"days_before": 14, "at": "23:59"}],
+         ["d0-0705", "d14-2359"]),
+        ([{"at": " 06:30 ", "days_before": 2}], ["d2-0630"]),
+        ([{"days_before": 1, "at": 1080}], ["d1-1800"]),  # what YAML makes of 18:00
+        ([{"days_before": 1, "at": time(18, 0)}], ["d1-1800"]),
+    ],
+)  # fmt: skip
+def test_parse_reminders(raw, names):
+    assert [s.name for s in parse_reminders(raw)] == names
+
+
+def test_parse_reminders_from_yaml_with_unquoted_times():
+    raw = yaml.safe_load(
+        """
+        reminders:
+          - {days_before: 1, at: 18:00}
+          - {days_before: 0, at: 07:00}
+          - {days_before: 2, at: 9:30}
+          - {minutes_before: 60}
+        """
+    )["reminders"]
+    assert raw[0]["at"] == 1080  # YAML 1.1 sexagesimal
+    assert parse_reminders(raw) == (
+        EVENING_BEFORE,
+        ReminderSpec(days_before=0, at=time(7, 0)),
+        ReminderSpec(days_before=2, at=time(9, 30)),
+        HOUR_BEFORE,
+    )
+    assert parse_reminders(yaml.safe_load("reminders:\n")["reminders"]) == DEFAULT_REMINDERS
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("m60", "reminders: expected a list, got str"),
+        ({"minutes_before": 60}, "reminders: expected a list, got dict"),
+        (["m60"], "reminders[0]: expected a mapping like {days_before: 1, at: \"18:00\"} "
+                  "or {minutes_before: 60}, got 'm60'"),
+        ([{"minutes_before": 60}, {"minutes": 30}],
+         "reminders[1].minutes: unknown key; expected days_before, at or minutes_before"),
+        ([{}], "reminders[0]: expected days_before with at, or minutes_before"),
+        ([{"days_before": 1, "at": "18:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"days_before": 1, "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"at": "25:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"at": "18:00"}], "reminders[0].days_before: missing (needed with at)"),
+        ([{"days_before": 1}], "reminders[0].at: missing (needed with days_before)"),
+        ([{"days_before": 1, "at": None}], "reminders[0].at: missing (needed with days_before)"),
+        ([{"minutes_before": 60}, {"days_before": 1, "at": "25:00"}],
+         "reminders[1].at: expected HH:MM, got '25:00'"),
+        ([{"days_before": 1, "at": 1500}],
+         "reminders[0].at: expected HH:MM, got 1500 (YAML's reading of an unquoted 25:00)"),
+        ([{"days_before": 1, "at": 18}], "reminders[0].at: expected HH:MM, got 18"),
+        ([{"days_before": 1, "at": "6pm"}], "reminders[0].at: expected HH:MM, got '6pm'"),
+        ([{"days_before": 1, "at": "18:60"}], "reminders[0].at: expected HH:MM, got '18:60'"),
+        ([{"days_before": 1, "at": True}], "reminders[0].at: expected HH:MM, got True"),
+        ([{"days_before": 1, "at": time(18, 0, 30)}],
+         "reminders[0].at: expected a whole minute with no time zone, "
+         "got datetime.time(18, 0, 30)"),
+        ([{"days_before": -1, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} -1"),
+        ([{"days_before": 15, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 15"),
+        ([{"days_before": "1", "at": "18:00"}], f"reminders[0].{RANGE_DAYS} '1'"),
+        ([{"days_before": 1.5, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 1.5"),
+        ([{"days_before": True, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} True"),
+        ([{"minutes_before": -5}], f"reminders[0].{RANGE_MINUTES} -5"),
+        ([{"minutes_before": 24 * 60 + 1}], f"reminders[0].{RANGE_MINUTES} 1441"),
+        ([{"minutes_before": 60.0}], f"reminders[0].{RANGE_MINUTES} 60.0"),
+        ([{"minutes_before": 60}, {"days_before": 1, "at": "18:00"}, {"minutes_before": 60}],
+         "reminders[2]: duplicate of reminders[0] (m60)"),
+        ([{"days_before": 1, "at": 1080}, {"days_before": 1, "at": "18:00"}],
+         "reminders[1]: duplicate of reminders[0] (d1-1800)"),
+    ],
+)  # fmt: skip
+def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
+    with pytest.raises(ValueError) as exc:
+        parse_reminders(raw)
+    assert str(exc.value) == message

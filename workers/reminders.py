@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from rq import Queue
 from rq.job import Job
 
+from bot.campaign import due_reminders
 from bot.model import Outbound
-from bot.reminders import due_reminders
 from bot.state import Pledge, State
 from handlers import say
 from workers import outbound
