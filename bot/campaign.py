@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo
 
 MAX_DAYS_BEFORE = 14
 MAX_MINUTES_BEFORE = 24 * 60
+# Messages/second per channel, shared by every worker; config.yaml's rate_limits overrides.
+DEFAULT_RATE_LIMITS: dict[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
 CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 
@@ -163,9 +165,7 @@ class Campaign:
     name: str = "our campaign"
     retention_days: int = 30
     imprint: str = ""  # appended to every broadcast (who promoted it, on whose behalf)
-    rate_limits: dict[str, float] = field(
-        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
-    )
+    rate_limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -10,16 +12,17 @@ import pytest
 import yaml
 
 from bot.campaign import DEFAULT_REMINDERS, ReminderSpec
-from bot.config import ConfigError, load_campaign, load_settings, parse_reminders
+from bot.config import ConfigError, load_campaign, load_settings, parse_campaign
 from tests.test_campaign import EVENING_BEFORE, HOUR_BEFORE, MIXED, RANGE_DAYS, RANGE_MINUTES
 
 ROOT = Path(__file__).resolve().parent.parent
-GOOD = """
-polling_day: 2029-05-03
-shifts:
+SHIFTS = """shifts:
   - {id: morning, label: Morning, start: "07:00", end: "12:00"}
   - {id: late, label: Late, start: 17:00, end: 22:00}
-rooms: rooms.csv
+"""
+GOOD = f"""
+polling_day: 2029-05-03
+{SHIFTS}rooms: rooms.csv
 targets: targets.csv
 """
 
@@ -57,7 +60,7 @@ def test_defaults_and_unquoted_times(tmp_path):
         (("rooms: rooms.csv\n", ""), "rooms: missing"),
         (("rooms: rooms.csv", "rooms: rooms.csv\nmax_distance_km: -3"), "max_distance_km:"),
         (("rooms: rooms.csv", "rooms: rooms.csv\ntimezone: Mars/Base"), "timezone: unknown"),
-        (("shifts:", "shifts: []\nx:"), "shifts: expected a list"),
+        ((SHIFTS, "shifts: []\n"), "shifts: expected a list"),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path, change, message):
@@ -143,6 +146,11 @@ def test_bad_organiser_settings_name_the_field(tmp_path, extra, message):
     assert str(err.value).startswith(f"{path}: {message}")
 
 
+def parse_reminders(raw: Any) -> tuple[ReminderSpec, ...]:
+    """config.yaml's ``reminders:`` value, read as part of a whole file."""
+    return parse_campaign({**yaml.safe_load(GOOD), "reminders": raw}, Path("config.yaml")).reminders
+
+
 @pytest.mark.parametrize(
     "raw, names",
     [
@@ -223,6 +231,113 @@ def test_parse_reminders_from_yaml_with_unquoted_times():
     ],
 )  # fmt: skip
 def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(ConfigError) as exc:
         parse_reminders(raw)
-    assert str(exc.value) == message
+    assert str(exc.value) == f"config.yaml: {message}"
+
+
+# Whole-file errors, exactly: an unknown key anywhere is named, and shifts and reminders
+# read HH:MM by one rule (bot.campaign.parse_clock).
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD.replace("polling_day", "polling_dya"),
+         "polling_dya: unknown key (did you mean polling_day?)"),
+        (GOOD + "colour: red\n", "colour: unknown key"),
+        (GOOD.replace("label: Late", "lable: Late"),
+         "shifts[1].lable: unknown key; expected id, label, start or end"),
+        (GOOD + "rate_limits: {sms: 1, email: 2}\n",
+         "rate_limits.email: expected telegram, whatsapp or sms"),
+        (GOOD.replace('start: "07:00"', "start: 7am"),
+         "shifts[0].start: expected HH:MM, got '7am'"),
+        (GOOD + "reminders: [{days_before: 1, at: 7am}]\n",
+         "reminders[0].at: expected HH:MM, got '7am'"),
+        (GOOD.replace('start: "07:00"', "start: 7"), "shifts[0].start: expected HH:MM, got 7"),
+        (GOOD + "reminders: [{days_before: 1, at: 18}]\n",
+         "reminders[0].at: expected HH:MM, got 18"),
+        (GOOD.replace("end: 22:00", "end: 24:00"),
+         "shifts[1].end: expected HH:MM, got 1440 (YAML's reading of an unquoted 24:00)"),
+        (GOOD + "reminders: [{days_before: 1, at: 24:00}]\n",
+         "reminders[0].at: expected HH:MM, got 1440 (YAML's reading of an unquoted 24:00)"),
+        (GOOD.replace('end: "12:00"', 'end: "12:60"'),
+         "shifts[0].end: expected HH:MM, got '12:60'"),
+        (GOOD + "reminders: [{days_before: 1, at: '12:60'}]\n",
+         "reminders[0].at: expected HH:MM, got '12:60'"),
+        (GOOD.replace('start: "07:00", ', ""), "shifts[0].start: missing"),
+        (GOOD.replace("start: 17:00", "start: 22:00"), "shifts[1].end: must be after start"),
+        (GOOD.replace("shifts:\n", "shifts:\n  - morning\n"),
+         "shifts[0]: expected a mapping with id, label, start, end, got 'morning'"),
+        (GOOD.replace(SHIFTS, "shifts: {}\n"),
+         "shifts: expected a list of shifts with id, label, start, end, got dict"),
+        (GOOD + "retention_days: 2.5\n",
+         "retention_days: expected a positive whole number, got 2.5"),
+        (GOOD + "organisers: [telegram:1, bob]\n",
+         "organisers[1]: expected telegram:<id> or sms:+44...: 'bob'"),
+        (GOOD + "name: [a, b]\n", "name: expected text, got list"),
+        ("- a list\n", "expected a mapping of settings at the top level, got ['a list']"),
+        ("", "expected a mapping of settings at the top level, got None"),
+        (GOOD.replace("2029-05-03", "2029-02-30"),
+         "not valid YAML: day is out of range for month"),
+    ],
+)  # fmt: skip
+def test_bad_config_exact_errors(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD + "name:\nimprint:\nrate_limits:\norganisers:\n",  # empty: as if left out
+        GOOD.replace('start: "07:00"', "start: 7:00"),  # YAML 1.1 reads 7:00 as 420
+    ],
+)
+def test_empty_values_take_the_defaults(tmp_path, text):
+    c = load_campaign(write(tmp_path, text))
+    assert c.name == "our campaign" and c.imprint == "" and c.organisers == frozenset()
+    assert c.rate_limits == {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
+    assert c.shift("morning").start == time(7, 0)
+
+
+def test_every_config_in_the_repo_loads(tmp_path):
+    from bench.common import campaign_config
+    from tests.harness import CONFIG
+
+    assert load_campaign(write(tmp_path, CONFIG)).whatsapp_number == "447700900000"
+    bench = campaign_config(tmp_path, "rate_limits: {telegram: 100000}", "message_quota: 1000")
+    assert load_campaign(bench).rate_limits["telegram"] == 100000.0
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces",
+         "TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -"),
+        ("TELEGRAM_WEBHOOK_SECRET", "x" * 257,
+         "TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -"),
+        ("GEOCODER", "google", "GEOCODER: expected 'offline' or 'postcodes.io', got 'google'"),
+        ("TWILIO_WHATSAPP_FROM", "+447700900000",
+         "TWILIO_WHATSAPP_FROM: expected whatsapp:+<number>"),
+    ],
+)  # fmt: skip
+def test_bad_environment_exact_errors(tmp_path, name, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), name: value})
+    assert str(err.value) == message
+
+
+def test_blank_environment_variables_take_the_defaults(tmp_path):
+    s = load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), "GEOCODER": " ", "VAR_DIR": ""})
+    assert s.geocoder == "offline" and s.var_dir == Path("var")
+
+
+def test_reading_config_loads_neither_geo_nor_io_libraries():
+    # bot/campaign.py is pure; bot/config.py must not pull in the geocoder (and numpy).
+    code = (
+        "import sys, bot.campaign; loaded = set(sys.modules)\n"
+        "assert not {'redis', 'numpy', 'yaml', 'pydantic', 'requests'} & loaded, loaded\n"
+        "import bot.config; assert not {'bot.geo', 'numpy', 'redis'} & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
