@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.rooms import Directory, seat_key
 
 MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts

@@ -1,81 +1,51 @@
-"""Settings from the environment and config.yaml, validated once at start-up.
+"""Settings from the environment and config.yaml, validated once at start-up with pydantic.
 
-A channel whose credentials are missing is simply off. A bad config.yaml raises
-``ConfigError`` naming the file and the field, so start-up stops with a clear message.
+A channel whose credentials are missing is simply off. Anything unusable raises
+``ConfigError`` naming the file and the field (``config.yaml: shifts[0].start: expected
+HH:MM, got '7am'``) or the environment variable (``GEOCODER: ...``), so start-up stops with
+a clear message. An unknown key in config.yaml is an error too: a typo must not quietly
+leave a setting at its default.
+
+The pydantic models only read and check; they hand back bot.campaign's plain dataclasses
+and :class:`Settings`, which keep the defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, ClassVar, Literal, get_args
+from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
 
-from bot.geo import GEOCODER_KINDS
-from bot.reminders import DEFAULT_REMINDERS, ReminderSpec, parse_reminders
+from bot.campaign import DEFAULT_RATE_LIMITS, Campaign, FieldError, ReminderSpec, Shift, parse_clock
 
-SHIFT_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# bot/geo.py's make_geocoder builds each of these; declared here so that reading the
+# configuration does not import the geocoder (and numpy).
+GeocoderKind = Literal["offline", "postcodes.io"]
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and field."""
-
-
-@dataclass(frozen=True)
-class Shift:
-    """One polling-day shift."""
-
-    id: str
-    label: str
-    start: time
-    end: time
-
-    @property
-    def times(self) -> str:
-        """``07:00–12:00``."""
-        return f"{self.start:%H:%M}–{self.end:%H:%M}"
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """The organiser's settings from config.yaml."""
-
-    polling_day: date
-    timezone: ZoneInfo
-    shifts: tuple[Shift, ...]
-    rooms_csv: Path
-    targets_csv: Path
-    telegram_username: str = ""
-    whatsapp_number: str = ""  # digits only, as wa.me wants them
-    max_distance_km: float = 30.0
-    tie_km: float = 1.0
-    organiser_contact: str = ""
-    name: str = "our campaign"
-    retention_days: int = 30
-    imprint: str = ""  # appended to every broadcast (who promoted it, on whose behalf)
-    rate_limits: dict[str, float] = field(
-        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
-    )
-    broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
-    organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
-    reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
-    message_quota: int = 30  # messages one person may send a minute; the rest are dropped
-
-    def shift(self, shift_id: str) -> Shift:
-        """The shift with this id."""
-        return next(s for s in self.shifts if s.id == shift_id)
-
-    @property
-    def shift_ids(self) -> tuple[str, ...]:
-        """Shift ids in configured order."""
-        return tuple(s.id for s in self.shifts)
 
 
 @dataclass(frozen=True)
@@ -93,7 +63,7 @@ class Settings:
     twilio_whatsapp_from: str = ""
     twilio_sms_from: str = ""
     twilio_api_url: str = "https://api.twilio.com"
-    geocoder: str = "offline"
+    geocoder: GeocoderKind = "offline"
     postcodes_io_url: str = "https://api.postcodes.io"
     admin_token: str = ""
     var_dir: Path = Path("var")
@@ -119,34 +89,14 @@ class Settings:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment and the YAML it points to (``BOT_CONFIG``, default config.yaml)."""
     env = os.environ if env is None else env
-    get = lambda name, default="": (env.get(name) or default).strip()  # noqa: E731
-    secret = get("TELEGRAM_WEBHOOK_SECRET")
-    if secret and not TELEGRAM_SECRET.match(secret):
-        raise ConfigError("TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -")
-    geocoder = get("GEOCODER", "offline")
-    if geocoder not in GEOCODER_KINDS:
-        raise ConfigError(f"GEOCODER: expected 'offline' or 'postcodes.io', got {geocoder!r}")
-    whatsapp_from = get("TWILIO_WHATSAPP_FROM")
-    if whatsapp_from and not whatsapp_from.startswith("whatsapp:+"):
-        raise ConfigError("TWILIO_WHATSAPP_FROM: expected whatsapp:+<number>")
+    given = {name: value.strip() for name, value in env.items() if value and value.strip()}
+    try:
+        read = _Environment.model_validate(given)
+    except ValidationError as exc:
+        raise ConfigError(_why(exc)) from None
     return Settings(
-        campaign=load_campaign(Path(get("BOT_CONFIG", "config.yaml"))),
-        redis_url=get("REDIS_URL"),
-        public_url=get("PUBLIC_URL").rstrip("/"),
-        telegram_token=get("TELEGRAM_BOT_TOKEN"),
-        telegram_secret=secret,
-        telegram_api_url=get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
-        twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
-        twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
-        twilio_whatsapp_from=whatsapp_from,
-        twilio_sms_from=get("TWILIO_SMS_FROM"),
-        twilio_api_url=get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
-        geocoder=geocoder,
-        postcodes_io_url=get("POSTCODES_IO_URL", "https://api.postcodes.io").rstrip("/"),
-        admin_token=get("ADMIN_TOKEN"),
-        var_dir=Path(get("VAR_DIR", "var")),
-        key_prefix=get("KEY_PREFIX", "pd"),
-        id_secret=get("ID_SECRET"),
+        campaign=load_campaign(Path(given.get("BOT_CONFIG", "config.yaml"))),
+        **read.model_dump(exclude_none=True),
     )
 
 
@@ -156,128 +106,294 @@ def load_campaign(path: Path) -> Campaign:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (set BOT_CONFIG)") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2029-02-30
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    fields = _Fields(path, raw)
-    tz_name = fields.text("timezone", "Europe/London")
+    return parse_campaign(raw, path)
+
+
+def parse_campaign(raw: Any, path: Path) -> Campaign:
+    """config.yaml's content as read by YAML; ``path`` names the file in errors and CSV
+    paths are relative to its folder."""
     try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise fields.error("timezone", f"unknown time zone {tz_name!r}") from None
-    whatsapp = re.sub(r"\D", "", fields.text("whatsapp_number", ""))
-    return Campaign(
-        polling_day=fields.day("polling_day"),
-        timezone=tz,
-        shifts=fields.shifts("shifts"),
-        rooms_csv=path.parent / fields.text("rooms"),
-        targets_csv=path.parent / fields.text("targets"),
-        telegram_username=fields.text("telegram_username", "").lstrip("@"),
-        whatsapp_number=whatsapp,
-        max_distance_km=fields.number("max_distance_km", 30.0),
-        tie_km=fields.number("tie_km", 1.0),
-        organiser_contact=fields.text("organiser_contact", ""),
-        name=fields.text("name", "our campaign"),
-        retention_days=int(fields.number("retention_days", 30)),
-        imprint=fields.text("imprint", ""),
-        rate_limits=fields.rates("rate_limits"),
-        broadcast_template=fields.text("broadcast_template", ""),
-        organisers=fields.addresses("organisers"),
-        reminders=fields.reminders("reminders"),
-        message_quota=int(fields.number("message_quota", 30)),
-    )
+        return _ConfigFile.model_validate(raw).campaign(path.parent)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_why(exc)}") from None
 
 
-class _Fields:
-    """Typed access to the YAML mapping, raising ConfigError that names file and field."""
+def _why(exc: ValidationError) -> str:
+    """pydantic's first complaint as ``field path: reason``.
 
-    def __init__(self, path: Path, raw: dict[str, Any]) -> None:
-        self.path, self.raw = path, raw
+    The location ``('shifts', 0, 'start')`` becomes ``shifts[0].start``; a ``FieldError``
+    from a check of a whole mapping or list adds the field it is about.
+    """
+    error = exc.errors()[0]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, FieldError):
+        reason = cause.reason
+        path += cause.field if cause.field.startswith("[") or not cause.field else f".{cause.field}"
+    elif isinstance(cause, ValueError):
+        reason = str(cause)
+    else:
+        reason = "missing" if error["type"] == "missing" else error["msg"]
+    path = path.removeprefix(".")
+    return f"{path}: {reason}" if path else reason
 
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {name}: {reason}")
 
-    def text(self, name: str, default: str | None = None) -> str:
-        value = self.raw.get(name, default)
-        if value is None:
-            raise self.error(name, "missing")
-        if not isinstance(value, str | int):
-            raise self.error(name, f"expected text, got {type(value).__name__}")
-        return str(value).strip()
+# One reason per field, whichever of pydantic's checks failed.
 
-    def number(self, name: str, default: float) -> float:
-        value = self.raw.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.error(name, f"expected a positive number, got {value!r}")
-        return float(value)
 
-    def rates(self, name: str) -> dict[str, float]:
-        value = self.raw.get(name) or {}
-        if not isinstance(value, dict):
-            raise self.error(name, "expected a mapping like {telegram: 30, whatsapp: 80, sms: 10}")
-        rates = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
-        for channel, rate in value.items():
-            if channel not in rates:
-                raise self.error(f"{name}.{channel}", "expected telegram, whatsapp or sms")
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-                raise self.error(f"{name}.{channel}", f"expected messages/second > 0, got {rate!r}")
-            rates[channel] = float(rate)
-        return rates
+def _reason(say: Callable[[Any], str]) -> WrapValidator:
+    """Report a failure of the checks before this one as ``say(value)``."""
 
-    def reminders(self, name: str) -> tuple[ReminderSpec, ...]:
+    def check(value: Any, handler: Callable[[Any], Any]) -> Any:
         try:
-            return parse_reminders(self.raw.get(name))
-        except ValueError as exc:
-            raise ConfigError(f"{self.path}: {exc}") from None
+            return handler(value)
+        except ValidationError:
+            raise ValueError(say(value)) from None
 
-    def addresses(self, name: str) -> frozenset[str]:
-        value = self.raw.get(name) or []
+    return WrapValidator(check)
+
+
+def _expect(what: str) -> WrapValidator:
+    return _reason(lambda value: f"expected {what}, got {value!r}")
+
+
+def _a_list(what: str, *, empty: bool = True) -> BeforeValidator:
+    """Refuse anything but a list (and an empty one unless ``empty``) as ``expected <what>``."""
+
+    def check(value: Any) -> Any:
         if not isinstance(value, list):
-            raise self.error(name, "expected a list like [telegram:123, sms:+447700900123]")
-        for i, item in enumerate(value):
-            if not re.fullmatch(r"(telegram:-?\d+|(whatsapp|sms):\+\d{6,15})", str(item)):
-                raise self.error(f"{name}[{i}]", f"expected telegram:<id> or sms:+44...: {item!r}")
-        return frozenset(str(v) for v in value)
+            raise ValueError(f"expected {what}, got {type(value).__name__}")
+        if not value and not empty:
+            raise ValueError(f"expected {what}, got an empty list")
+        return value
 
-    def day(self, name: str) -> date:
-        value = self.raw.get(name)
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise self.error(name, f"expected an ISO date like 2029-05-03, got {value!r}") from None
-
-    def shifts(self, name: str) -> tuple[Shift, ...]:
-        value = self.raw.get(name)
-        if not isinstance(value, list) or not value:
-            raise self.error(name, "expected a list of shifts with id, label, start, end")
-        shifts: list[Shift] = []
-        for i, item in enumerate(value):
-            where = f"{name}[{i}]"
-            if not isinstance(item, dict):
-                raise self.error(where, "expected a mapping with id, label, start, end")
-            sid = str(item.get("id", "")).strip()
-            if not SHIFT_ID.match(sid):
-                raise self.error(f"{where}.id", f"use lower-case letters, digits, _: {sid!r}")
-            if any(s.id == sid for s in shifts):
-                raise self.error(f"{where}.id", f"duplicate shift id {sid!r}")
-            label = str(item.get("label", "")).strip()
-            if not label:
-                raise self.error(f"{where}.label", "missing")
-            start, end = (_clock(self, f"{where}.{k}", item.get(k)) for k in ("start", "end"))
-            if end <= start:
-                raise self.error(f"{where}.end", "must be after start")
-            shifts.append(Shift(sid, label, start, end))
-        return tuple(shifts)
+    return BeforeValidator(check)
 
 
-def _clock(fields: _Fields, name: str, value: Any) -> time:
-    # YAML reads an unquoted 07:00 as the integer 420 (sexagesimal): accept that too.
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        return time(value // 60, value % 60)
-    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
-    if not match:
-        raise fields.error(name, f"expected HH:MM, got {value!r}")
-    return time(int(match[1]), int(match[2]))
+def _given(text: str) -> str:
+    if not text:
+        raise ValueError("missing")
+    return text
+
+
+def _one_of(names: Any) -> str:
+    names = list(names)
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+
+
+# Numbers are coerced to text (an unquoted 447700900000), but nothing else is.
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    _reason(lambda value: f"expected text, got {type(value).__name__}"),
+]
+Positive = Annotated[float, Field(strict=True, gt=0), _expect("a positive number")]
+PositiveWhole = Annotated[int, Field(strict=True, gt=0), _expect("a positive whole number")]
+Clock = Annotated[time, PlainValidator(parse_clock)]
+ShiftId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{0,31}$"),
+    _reason(lambda value: f"use lower-case letters, digits, _: {value!r}"),
+]
+Address = Annotated[
+    str,
+    StringConstraints(pattern=r"^(telegram:-?\d+|(whatsapp|sms):\+\d{6,15})$"),
+    _reason(lambda value: f"expected telegram:<id> or sms:+44...: {value!r}"),
+]
+Rate = Annotated[float, Field(strict=True, gt=0), _expect("messages/second > 0")]
+TimeZone = Annotated[ZoneInfo, _reason(lambda value: f"unknown time zone {value!r}")]
+
+
+class _Section(BaseModel):
+    """A mapping in config.yaml: anything else, or a key it does not know, is refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+    looks_like: ClassVar[str]  # what a good one looks like, for the error
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            got = repr(data)
+            raise ValueError(f"expected {cls.looks_like}, got {got[:60]}")
+        for key in data:
+            if key not in cls.model_fields:
+                raise FieldError(str(key), cls._unknown(str(key)))
+        # YAML reads an empty value (`imprint:`) as None: the same as leaving the key out.
+        return cls._read({key: value for key, value in data.items() if value is not None})
+
+    @classmethod
+    def _unknown(cls, key: str) -> str:
+        return f"unknown key; expected {_one_of(cls.model_fields)}"
+
+    @classmethod
+    def _read(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A hook for checks of the fields together, before each is checked alone."""
+        return data
+
+
+class _Shift(_Section):
+    looks_like: ClassVar[str] = "a mapping with id, label, start, end"
+    id: ShiftId
+    label: Annotated[Text, AfterValidator(_given)]
+    start: Clock
+    end: Clock
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> _Shift:
+        if self.end <= self.start:
+            raise FieldError("end", "must be after start")
+        return self
+
+
+class _Reminder(_Section):
+    """One item of ``reminders:``; what makes one valid is ReminderSpec's rule."""
+
+    looks_like: ClassVar[str] = (
+        'a mapping like {days_before: 1, at: "18:00"} or {minutes_before: 60}'
+    )
+    days_before: int | None = None
+    at: time | None = None
+    minutes_before: int | None = None
+
+    @classmethod
+    def _read(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # Mixing the two kinds is reported as such (by ReminderSpec), not as a complaint
+        # about `at`.
+        if "at" in data and "minutes_before" not in data:
+            try:
+                data["at"] = parse_clock(data["at"])
+            except ValueError as exc:
+                raise FieldError("at", str(exc)) from None
+        return dataclasses.asdict(ReminderSpec(**data))
+
+    @property
+    def spec(self) -> ReminderSpec:
+        """The reminder."""
+        return ReminderSpec(self.days_before, self.at, self.minutes_before)
+
+
+class _Rates(_Section):
+    looks_like: ClassVar[str] = "a mapping like {telegram: 30, whatsapp: 80, sms: 10}"
+    telegram: Rate | None = None
+    whatsapp: Rate | None = None
+    sms: Rate | None = None
+
+    @classmethod
+    def _unknown(cls, key: str) -> str:
+        return f"expected {_one_of(cls.model_fields)}"
+
+
+def _distinct_shifts(shifts: list[_Shift]) -> list[_Shift]:
+    ids = [s.id for s in shifts]
+    for i, sid in enumerate(ids):
+        if sid in ids[:i]:
+            raise FieldError(f"[{i}].id", f"duplicate shift id {sid!r}")
+    return shifts
+
+
+def _distinct_reminders(reminders: list[_Reminder]) -> list[_Reminder]:
+    # A reminder's name is part of its job id, so two with one name would be one job.
+    names = [r.spec.name for r in reminders]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise FieldError(f"[{i}]", f"duplicate of reminders[{names.index(name)}] ({name})")
+    return reminders
+
+
+class _ConfigFile(_Section):
+    """config.yaml. A setting left out (None) takes Campaign's default."""
+
+    looks_like: ClassVar[str] = "a mapping of settings at the top level"
+    name: Text | None = None
+    polling_day: Annotated[date, _expect("an ISO date like 2029-05-03")]
+    timezone: TimeZone = ZoneInfo("Europe/London")
+    shifts: Annotated[
+        list[_Shift],
+        _a_list("a list of shifts with id, label, start, end", empty=False),
+        AfterValidator(_distinct_shifts),
+    ]
+    rooms: Text
+    targets: Text
+    telegram_username: Text | None = None
+    whatsapp_number: Text | None = None
+    max_distance_km: Positive | None = None
+    tie_km: Positive | None = None
+    organiser_contact: Text | None = None
+    retention_days: PositiveWhole | None = None
+    imprint: Text | None = None
+    rate_limits: _Rates | None = None
+    broadcast_template: Text | None = None
+    organisers: (
+        Annotated[list[Address], _a_list("a list like [telegram:123, sms:+447700900123]")] | None
+    ) = None
+    reminders: (
+        Annotated[list[_Reminder], _a_list("a list"), AfterValidator(_distinct_reminders)] | None
+    ) = None
+    message_quota: PositiveWhole | None = None
+
+    @classmethod
+    def _unknown(cls, key: str) -> str:
+        near = difflib.get_close_matches(key, cls.model_fields, n=1)
+        return f"unknown key (did you mean {near[0]}?)" if near else "unknown key"
+
+    def campaign(self, folder: Path) -> Campaign:
+        """The Campaign, with CSV paths relative to ``folder``."""
+        given = self.model_dump(exclude_none=True, exclude={"rate_limits"})
+        given.update(
+            shifts=tuple(Shift(s.id, s.label, s.start, s.end) for s in self.shifts),
+            rooms_csv=folder / given.pop("rooms"),
+            targets_csv=folder / given.pop("targets"),
+        )
+        if self.telegram_username is not None:
+            given["telegram_username"] = self.telegram_username.lstrip("@")
+        if self.whatsapp_number is not None:  # digits only, as wa.me wants them
+            given["whatsapp_number"] = re.sub(r"\D", "", self.whatsapp_number)
+        if self.rate_limits is not None:
+            rates = self.rate_limits.model_dump(exclude_none=True)
+            given["rate_limits"] = {**DEFAULT_RATE_LIMITS, **rates}
+        if self.organisers is not None:
+            given["organisers"] = frozenset(self.organisers)
+        if self.reminders is not None:
+            given["reminders"] = tuple(r.spec for r in self.reminders)
+        return Campaign(**given)
+
+
+Url = Annotated[str, AfterValidator(lambda url: url.rstrip("/"))]
+WebhookSecret = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,256}$"),
+    _reason(lambda _: "use 1-256 characters of A-Z a-z 0-9 _ -"),
+]
+WhatsAppSender = Annotated[
+    str,
+    StringConstraints(pattern=r"^whatsapp:\+"),
+    _reason(lambda _: "expected whatsapp:+<number>"),
+]
+Geocoder = Annotated[GeocoderKind, _expect(" or ".join(map(repr, get_args(GeocoderKind))))]
+
+
+class _Environment(BaseModel):
+    """The environment variables behind Settings, by their names in the environment; one
+    left unset (or blank) takes Settings' default."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=str.upper)
+
+    redis_url: str | None = None
+    public_url: Url | None = None
+    telegram_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_secret: WebhookSecret | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: Url | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_from: WhatsAppSender | None = None
+    twilio_sms_from: str | None = None
+    twilio_api_url: Url | None = None
+    geocoder: Geocoder | None = None
+    postcodes_io_url: Url | None = None
+    admin_token: str | None = None
+    var_dir: Path | None = None
+    key_prefix: str | None = None
+    id_secret: str | None = None

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import numpy as np
@@ -40,6 +40,9 @@ import requests
 from uk_postcodes_parsing import fix, postcode_utils, ukpostcode
 
 from bot.model.message import Location
+
+if TYPE_CHECKING:  # only the type: importing bot.config here would load pydantic and yaml
+    from bot.config import GeocoderKind
 
 __all__ = [
     "Geocoder",
@@ -492,17 +495,14 @@ def distance_km(a: Location, b: Location) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-GEOCODER_KINDS = ("offline", "postcodes.io")
-
-
-def make_geocoder(kind: str, cache_dir: str | Path, postcodes_io_url: str) -> Geocoder:
+def make_geocoder(kind: GeocoderKind, cache_dir: str | Path, postcodes_io_url: str) -> Geocoder:
     """The geocoder named by ``kind``: "offline" (index under ``cache_dir``) or "postcodes.io".
 
-    Raises ValueError for any other kind.
+    The kinds are declared in bot/config.py (``GeocoderKind``), which checks GEOCODER, so
+    reading settings does not import this module; raises ValueError for any other kind.
     """
     if kind == "offline":
         return OfflineGeocoder.open(cache_dir)
     if kind == "postcodes.io":
         return PostcodesIoGeocoder(postcodes_io_url)
-    allowed = ", ".join(repr(k) for k in GEOCODER_KINDS)
-    raise ValueError(f"unknown geocoder kind {kind!r}: expected one of {allowed}")
+    raise ValueError(f"unknown geocoder kind {kind!r}: expected 'offline' or 'postcodes.io'")

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Inbound
 from bot.rooms import Directory, Source, load_rooms, load_targets, read_csv

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.broadcasts import Audience
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Location
 from bot.model.person import Pledge

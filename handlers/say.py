@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.model.message import Button, Outbound
 from bot.model.person import Conversation
 from bot.model.turn import World

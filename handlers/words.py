@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 
-from bot.config import Shift
+from bot.campaign import Shift
 
 
 class Command(StrEnum):

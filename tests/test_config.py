@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from bot.config import ConfigError, load_campaign, load_settings
+from bot.campaign import DEFAULT_REMINDERS, ReminderSpec
+from bot.config import ConfigError, load_campaign, load_settings, parse_campaign
+from tests.test_campaign import EVENING_BEFORE, HOUR_BEFORE, MIXED, RANGE_DAYS, RANGE_MINUTES
 
 ROOT = Path(__file__).resolve().parent.parent
-GOOD = """
-polling_day: 2029-05-03
-shifts:
+SHIFTS = """shifts:
   - {id: morning, label: Morning, start: "07:00", end: "12:00"}
   - {id: late, label: Late, start: 17:00, end: 22:00}
-rooms: rooms.csv
+"""
+GOOD = f"""
+polling_day: 2029-05-03
+{SHIFTS}rooms: rooms.csv
 targets: targets.csv
 """
 
@@ -53,7 +60,7 @@ def test_defaults_and_unquoted_times(tmp_path):
         (("rooms: rooms.csv\n", ""), "rooms: missing"),
         (("rooms: rooms.csv", "rooms: rooms.csv\nmax_distance_km: -3"), "max_distance_km:"),
         (("rooms: rooms.csv", "rooms: rooms.csv\ntimezone: Mars/Base"), "timezone: unknown"),
-        (("shifts:", "shifts: []\nx:"), "shifts: expected a list"),
+        ((SHIFTS, "shifts: []\n"), "shifts: expected a list"),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path, change, message):
@@ -137,3 +144,200 @@ def test_bad_organiser_settings_name_the_field(tmp_path, extra, message):
     with pytest.raises(ConfigError) as err:
         load_campaign(path)
     assert str(err.value).startswith(f"{path}: {message}")
+
+
+def parse_reminders(raw: Any) -> tuple[ReminderSpec, ...]:
+    """config.yaml's ``reminders:`` value, read as part of a whole file."""
+    return parse_campaign({**yaml.safe_load(GOOD), "reminders": raw}, Path("config.yaml")).reminders
+
+
+@pytest.mark.parametrize(
+    "raw, names",
+    [
+        (None, ["d1-1800", "m60"]),
+        ([], []),
+        ([{"days_before": 1, "at": "18:00"}, {"minutes_before": 60}], ["d1-1800", "m60"]),
+        ([{"minutes_before": 0}, {"minutes_before": 1440}], ["m0", "m1440"]),
+        ([{"days_before": 0, "at": "7:05"}, {"days_before": 14, "at": "23:59"}],
+         ["d0-0705", "d14-2359"]),
+        ([{"at": " 06:30 ", "days_before": 2}], ["d2-0630"]),
+        ([{"days_before": 1, "at": 1080}], ["d1-1800"]),  # what YAML makes of 18:00
+        ([{"days_before": 1, "at": time(18, 0)}], ["d1-1800"]),
+    ],
+)  # fmt: skip
+def test_parse_reminders(raw, names):
+    assert [s.name for s in parse_reminders(raw)] == names
+
+
+def test_parse_reminders_from_yaml_with_unquoted_times():
+    raw = yaml.safe_load(
+        """
+        reminders:
+          - {days_before: 1, at: 18:00}
+          - {days_before: 0, at: 07:00}
+          - {days_before: 2, at: 9:30}
+          - {minutes_before: 60}
+        """
+    )["reminders"]
+    assert raw[0]["at"] == 1080  # YAML 1.1 sexagesimal
+    assert parse_reminders(raw) == (
+        EVENING_BEFORE,
+        ReminderSpec(days_before=0, at=time(7, 0)),
+        ReminderSpec(days_before=2, at=time(9, 30)),
+        HOUR_BEFORE,
+    )
+    assert parse_reminders(yaml.safe_load("reminders:\n")["reminders"]) == DEFAULT_REMINDERS
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("m60", "reminders: expected a list, got str"),
+        ({"minutes_before": 60}, "reminders: expected a list, got dict"),
+        (["m60"], "reminders[0]: expected a mapping like {days_before: 1, at: \"18:00\"} "
+                  "or {minutes_before: 60}, got 'm60'"),
+        ([{"minutes_before": 60}, {"minutes": 30}],
+         "reminders[1].minutes: unknown key; expected days_before, at or minutes_before"),
+        ([{}], "reminders[0]: expected days_before with at, or minutes_before"),
+        ([{"days_before": 1, "at": "18:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"days_before": 1, "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"at": "25:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
+        ([{"at": "18:00"}], "reminders[0].days_before: missing (needed with at)"),
+        ([{"days_before": 1}], "reminders[0].at: missing (needed with days_before)"),
+        ([{"days_before": 1, "at": None}], "reminders[0].at: missing (needed with days_before)"),
+        ([{"minutes_before": 60}, {"days_before": 1, "at": "25:00"}],
+         "reminders[1].at: expected HH:MM, got '25:00'"),
+        ([{"days_before": 1, "at": 1500}],
+         "reminders[0].at: expected HH:MM, got 1500 (YAML's reading of an unquoted 25:00)"),
+        ([{"days_before": 1, "at": 18}], "reminders[0].at: expected HH:MM, got 18"),
+        ([{"days_before": 1, "at": "6pm"}], "reminders[0].at: expected HH:MM, got '6pm'"),
+        ([{"days_before": 1, "at": "18:60"}], "reminders[0].at: expected HH:MM, got '18:60'"),
+        ([{"days_before": 1, "at": True}], "reminders[0].at: expected HH:MM, got True"),
+        ([{"days_before": 1, "at": time(18, 0, 30)}],
+         "reminders[0].at: expected a whole minute with no time zone, "
+         "got datetime.time(18, 0, 30)"),
+        ([{"days_before": -1, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} -1"),
+        ([{"days_before": 15, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 15"),
+        ([{"days_before": "1", "at": "18:00"}], f"reminders[0].{RANGE_DAYS} '1'"),
+        ([{"days_before": 1.5, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 1.5"),
+        ([{"days_before": True, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} True"),
+        ([{"minutes_before": -5}], f"reminders[0].{RANGE_MINUTES} -5"),
+        ([{"minutes_before": 24 * 60 + 1}], f"reminders[0].{RANGE_MINUTES} 1441"),
+        ([{"minutes_before": 60.0}], f"reminders[0].{RANGE_MINUTES} 60.0"),
+        ([{"minutes_before": 60}, {"days_before": 1, "at": "18:00"}, {"minutes_before": 60}],
+         "reminders[2]: duplicate of reminders[0] (m60)"),
+        ([{"days_before": 1, "at": 1080}, {"days_before": 1, "at": "18:00"}],
+         "reminders[1]: duplicate of reminders[0] (d1-1800)"),
+    ],
+)  # fmt: skip
+def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
+    with pytest.raises(ConfigError) as exc:
+        parse_reminders(raw)
+    assert str(exc.value) == f"config.yaml: {message}"
+
+
+# Whole-file errors, exactly: an unknown key anywhere is named, and shifts and reminders
+# read HH:MM by one rule (bot.campaign.parse_clock).
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD.replace("polling_day", "polling_dya"),
+         "polling_dya: unknown key (did you mean polling_day?)"),
+        (GOOD + "colour: red\n", "colour: unknown key"),
+        (GOOD.replace("label: Late", "lable: Late"),
+         "shifts[1].lable: unknown key; expected id, label, start or end"),
+        (GOOD + "rate_limits: {sms: 1, email: 2}\n",
+         "rate_limits.email: expected telegram, whatsapp or sms"),
+        (GOOD.replace('start: "07:00"', "start: 7am"),
+         "shifts[0].start: expected HH:MM, got '7am'"),
+        (GOOD + "reminders: [{days_before: 1, at: 7am}]\n",
+         "reminders[0].at: expected HH:MM, got '7am'"),
+        (GOOD.replace('start: "07:00"', "start: 7"), "shifts[0].start: expected HH:MM, got 7"),
+        (GOOD + "reminders: [{days_before: 1, at: 18}]\n",
+         "reminders[0].at: expected HH:MM, got 18"),
+        (GOOD.replace("end: 22:00", "end: 24:00"),
+         "shifts[1].end: expected HH:MM, got 1440 (YAML's reading of an unquoted 24:00)"),
+        (GOOD + "reminders: [{days_before: 1, at: 24:00}]\n",
+         "reminders[0].at: expected HH:MM, got 1440 (YAML's reading of an unquoted 24:00)"),
+        (GOOD.replace('end: "12:00"', 'end: "12:60"'),
+         "shifts[0].end: expected HH:MM, got '12:60'"),
+        (GOOD + "reminders: [{days_before: 1, at: '12:60'}]\n",
+         "reminders[0].at: expected HH:MM, got '12:60'"),
+        (GOOD.replace('start: "07:00", ', ""), "shifts[0].start: missing"),
+        (GOOD.replace("start: 17:00", "start: 22:00"), "shifts[1].end: must be after start"),
+        (GOOD.replace("shifts:\n", "shifts:\n  - morning\n"),
+         "shifts[0]: expected a mapping with id, label, start, end, got 'morning'"),
+        (GOOD.replace(SHIFTS, "shifts: {}\n"),
+         "shifts: expected a list of shifts with id, label, start, end, got dict"),
+        (GOOD + "retention_days: 2.5\n",
+         "retention_days: expected a positive whole number, got 2.5"),
+        (GOOD + "organisers: [telegram:1, bob]\n",
+         "organisers[1]: expected telegram:<id> or sms:+44...: 'bob'"),
+        (GOOD + "name: [a, b]\n", "name: expected text, got list"),
+        ("- a list\n", "expected a mapping of settings at the top level, got ['a list']"),
+        ("", "expected a mapping of settings at the top level, got None"),
+        (GOOD.replace("2029-05-03", "2029-02-30"),
+         "not valid YAML: day is out of range for month"),
+    ],
+)  # fmt: skip
+def test_bad_config_exact_errors(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD + "name:\nimprint:\nrate_limits:\norganisers:\n",  # empty: as if left out
+        GOOD.replace('start: "07:00"', "start: 7:00"),  # YAML 1.1 reads 7:00 as 420
+    ],
+)
+def test_empty_values_take_the_defaults(tmp_path, text):
+    c = load_campaign(write(tmp_path, text))
+    assert c.name == "our campaign" and c.imprint == "" and c.organisers == frozenset()
+    assert c.rate_limits == {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
+    assert c.shift("morning").start == time(7, 0)
+
+
+def test_every_config_in_the_repo_loads(tmp_path):
+    from bench.common import campaign_config
+    from tests.harness import CONFIG
+
+    assert load_campaign(write(tmp_path, CONFIG)).whatsapp_number == "447700900000"
+    bench = campaign_config(tmp_path, "rate_limits: {telegram: 100000}", "message_quota: 1000")
+    assert load_campaign(bench).rate_limits["telegram"] == 100000.0
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces",
+         "TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -"),
+        ("TELEGRAM_WEBHOOK_SECRET", "x" * 257,
+         "TELEGRAM_WEBHOOK_SECRET: use 1-256 characters of A-Z a-z 0-9 _ -"),
+        ("GEOCODER", "google", "GEOCODER: expected 'offline' or 'postcodes.io', got 'google'"),
+        ("TWILIO_WHATSAPP_FROM", "+447700900000",
+         "TWILIO_WHATSAPP_FROM: expected whatsapp:+<number>"),
+    ],
+)  # fmt: skip
+def test_bad_environment_exact_errors(tmp_path, name, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), name: value})
+    assert str(err.value) == message
+
+
+def test_blank_environment_variables_take_the_defaults(tmp_path):
+    s = load_settings({"BOT_CONFIG": str(write(tmp_path, GOOD)), "GEOCODER": " ", "VAR_DIR": ""})
+    assert s.geocoder == "offline" and s.var_dir == Path("var")
+
+
+def test_reading_config_loads_neither_geo_nor_io_libraries():
+    # bot/campaign.py is pure; bot/config.py must not pull in the geocoder (and numpy).
+    code = (
+        "import sys, bot.campaign; loaded = set(sys.modules)\n"
+        "assert not {'redis', 'numpy', 'yaml', 'pydantic', 'requests'} & loaded, loaded\n"
+        "import bot.config; assert not {'bot.geo', 'numpy', 'redis'} & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
 
 from bot import geo
+from bot.config import GeocoderKind
 from bot.geo import (
     Geocoder,
     GeocoderUnavailable,
@@ -483,6 +485,14 @@ def test_make_geocoder_postcodes_io(fake_postcodes_io: str, tmp_path: Path) -> N
     assert isinstance(geocoder, Geocoder)
     assert geocoder.locate("N7 6AA") == Location(51.5589, -0.1171)
     assert list(tmp_path.iterdir()) == []  # the online backend builds nothing
+
+
+@pytest.mark.parametrize("kind", get_args(GeocoderKind))
+def test_make_geocoder_builds_every_kind_config_allows(
+    kind: GeocoderKind, offline: OfflineGeocoder, fake_postcodes_io: str, tmp_path: Path
+) -> None:
+    cache = geo_cache_dir() if kind == "offline" else tmp_path
+    assert isinstance(make_geocoder(kind, cache, fake_postcodes_io), Geocoder)
 
 
 @pytest.mark.parametrize("kind", ["google", "", "Offline", "postcodes_io"])

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.config import Campaign, Settings, Shift
+from bot.campaign import Campaign, Shift
+from bot.config import Settings
 from bot.geo import GeocoderUnavailable
 from bot.model.message import Location
 from bot.model.person import Pledge

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from rq import Queue
 from rq.job import Job
 
+from bot.campaign import due_reminders
 from bot.model.message import Outbound
 from bot.model.person import Pledge, State
-from bot.reminders import due_reminders
 from bot.store import keys
 from handlers import say
 from workers import outbound

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from bot.config import Campaign
+from bot.campaign import Campaign
 from bot.model.message import Location, Outbound
 from bot.model.person import Conversation, Pledge
 from bot.rooms import Directory

@@ -1,9 +1,12 @@
-"""When polling-day reminders are due, as aware UTC datetimes.
+"""The campaign's day: polling day, shifts and reminders, with one rule for clock times.
+
+Shifts and reminders read an ``HH:MM`` time the same way, with :func:`parse_clock`.
 
 config.yaml's ``reminders:`` list configures two kinds of reminder: a fixed local time some
 days before polling day (``{days_before: 1, at: "18:00"}``), and a number of minutes before
-each pledged shift starts (``{minutes_before: 60}``). Local wall-clock times are resolved in
-the campaign's time zone with zoneinfo, so they are right on either side of a BST/GMT change.
+each pledged shift starts (``{minutes_before: 60}``). :func:`due_reminders` says when they
+are due, as aware UTC datetimes. Local wall-clock times are resolved in the campaign's time
+zone with zoneinfo, so they are right on either side of a BST/GMT change.
 
 Local times that fall in a clock change follow zoneinfo's ``fold=0`` rule (PEP 495), which is
 what ``datetime.combine(..., tzinfo=tz)`` gives:
@@ -23,18 +26,72 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:  # config.py imports this module to parse reminders:
-    from bot.config import Shift
 
 MAX_DAYS_BEFORE = 14
 MAX_MINUTES_BEFORE = 24 * 60
-KEYS = ("days_before", "at", "minutes_before")
+# Messages/second per channel, shared by every worker; config.yaml's rate_limits overrides.
+DEFAULT_RATE_LIMITS: dict[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
 CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+class FieldError(ValueError):
+    """What is wrong with one field of a value; ``str()`` is ``field: reason``.
+
+    ``field`` may be empty (the value as a whole) or a path suffix such as ``[1].id``;
+    bot/config.py appends it to the location of the value in config.yaml.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field, self.reason = field, reason
+
+
+def parse_clock(value: Any) -> time:
+    """A wall-clock time from ``"HH:MM"``, or from YAML's reading of an unquoted HH:MM.
+
+    YAML 1.1 reads an unquoted ``18:00`` as the integer 1080 (sexagesimal); that is accepted
+    as 18:00. A ``time`` must be a whole minute with no time zone. Anything else raises
+    ``ValueError`` saying what was expected, e.g. ``expected HH:MM, got '7am'``.
+    """
+    if isinstance(value, time):
+        if not _whole_minute(value):
+            raise ValueError(f"expected a whole minute with no time zone, got {value!r}")
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML never yields < 60 for a time (00:30 and 0:30 stay strings), so a small number
+        # is a typo such as `at: 18`, not 00:18.
+        if 60 <= value < 24 * 60:
+            return time(value // 60, value % 60)
+        hint = f" (YAML's reading of an unquoted {value // 60}:{value % 60:02d})"
+        raise ValueError(f"expected HH:MM, got {value}{hint if value >= 60 else ''}")
+    match = CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"expected HH:MM, got {value!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _whole_minute(clock: time) -> bool:
+    return not (clock.second or clock.microsecond or clock.tzinfo is not None)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One polling-day shift."""
+
+    id: str
+    label: str
+    start: time
+    end: time
+
+    @property
+    def times(self) -> str:
+        """``07:00–12:00``."""
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
 
 
 def _problem(days: Any, at: Any, minutes: Any) -> tuple[str, str] | None:
@@ -49,7 +106,7 @@ def _problem(days: Any, at: Any, minutes: Any) -> tuple[str, str] | None:
         return "days_before", "missing (needed with at)"
     if at is None:
         return "at", "missing (needed with days_before)"
-    if not isinstance(at, time) or at.second or at.microsecond or at.tzinfo is not None:
+    if not isinstance(at, time) or not _whole_minute(at):
         return "at", f"expected a whole minute with no time zone, got {at!r}"
     return _out_of_range("days_before", days, MAX_DAYS_BEFORE)
 
@@ -64,7 +121,7 @@ def _out_of_range(field: str, value: Any, top: int) -> tuple[str, str] | None:
 class ReminderSpec:
     """One reminder: a local time some days before polling day, or minutes before each shift.
 
-    Raises ``ValueError`` ("field: reason") unless it is exactly one of the two kinds, with
+    Raises ``FieldError`` ("field: reason") unless it is exactly one of the two kinds, with
     numbers in range and ``at`` a whole minute.
     """
 
@@ -75,8 +132,7 @@ class ReminderSpec:
     def __post_init__(self) -> None:
         problem = _problem(self.days_before, self.at, self.minutes_before)
         if problem:
-            field, reason = problem
-            raise ValueError(f"{field}: {reason}" if field else reason)
+            raise FieldError(*problem)
 
     @property
     def name(self) -> str:
@@ -93,6 +149,39 @@ DEFAULT_REMINDERS: tuple[ReminderSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class Campaign:
+    """The organiser's settings from config.yaml."""
+
+    polling_day: date
+    timezone: ZoneInfo
+    shifts: tuple[Shift, ...]
+    rooms_csv: Path
+    targets_csv: Path
+    telegram_username: str = ""
+    whatsapp_number: str = ""  # digits only, as wa.me wants them
+    max_distance_km: float = 30.0
+    tie_km: float = 1.0
+    organiser_contact: str = ""
+    name: str = "our campaign"
+    retention_days: int = 30
+    imprint: str = ""  # appended to every broadcast (who promoted it, on whose behalf)
+    rate_limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
+    organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
+    reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
+    message_quota: int = 30  # messages one person may send a minute; the rest are dropped
+
+    def shift(self, shift_id: str) -> Shift:
+        """The shift with this id."""
+        return next(s for s in self.shifts if s.id == shift_id)
+
+    @property
+    def shift_ids(self) -> tuple[str, ...]:
+        """Shift ids in configured order."""
+        return tuple(s.id for s in self.shifts)
+
+
+@dataclass(frozen=True)
 class Due:
     """One reminder due for one pledge."""
 
@@ -100,49 +189,6 @@ class Due:
     # All pledged shifts for a days_before reminder, one shift for a minutes_before reminder.
     shift_ids: tuple[str, ...]
     at: datetime  # aware, UTC
-
-
-def parse_reminders(raw: Any) -> tuple[ReminderSpec, ...]:
-    """Reminder specs from config.yaml's ``reminders:`` value.
-
-    Items are ``{days_before: N, at: "HH:MM"}`` (0-14 days) or ``{minutes_before: N}``
-    (0-1440 minutes). ``None`` (the key left out) gives :data:`DEFAULT_REMINDERS`; ``[]``
-    gives no reminders. An unquoted ``18:00`` arrives from YAML 1.1 as the integer 1080
-    (sexagesimal) and is accepted as 18:00. Anything else wrong raises ``ValueError`` naming
-    the item and field, e.g. ``reminders[1].at: expected HH:MM, got '25:00'``; two items
-    with the same :attr:`ReminderSpec.name` are an error too, since the name is a job id.
-    """
-    if raw is None:
-        return DEFAULT_REMINDERS
-    if not isinstance(raw, list):
-        raise ValueError(f"reminders: expected a list, got {type(raw).__name__}")
-    specs: list[ReminderSpec] = []
-    for i, item in enumerate(raw):
-        where = f"reminders[{i}]"
-        if not isinstance(item, dict):
-            raise ValueError(
-                f'{where}: expected a mapping like {{days_before: 1, at: "18:00"}} '
-                f"or {{minutes_before: 60}}, got {item!r}"
-            )
-        unknown = [key for key in item if key not in KEYS]
-        if unknown:
-            raise ValueError(
-                f"{where}.{unknown[0]}: unknown key; expected days_before, at or minutes_before"
-            )
-        days, at, minutes = item.get("days_before"), item.get("at"), item.get("minutes_before")
-        # Mixing the two kinds is reported as such, not as a complaint about `at`.
-        if at is not None and minutes is None:
-            at = _clock(f"{where}.at", at)
-        problem = _problem(days, at, minutes)
-        if problem:
-            field, reason = problem
-            raise ValueError(f"{where}.{field}: {reason}" if field else f"{where}: {reason}")
-        spec = ReminderSpec(days, at, minutes)
-        for j, earlier in enumerate(specs):
-            if earlier.name == spec.name:
-                raise ValueError(f"{where}: duplicate of reminders[{j}] ({spec.name})")
-        specs.append(spec)
-    return tuple(specs)
 
 
 def due_reminders(
@@ -183,19 +229,3 @@ def due_reminders(
 
 def _utc(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
-
-
-def _clock(where: str, value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 18:00 as 1080; it never yields < 60 for a time (00:30
-        # stays a string), so a small number is a typo such as `at: 18`, not 00:18.
-        if 60 <= value < 24 * 60:
-            return time(value // 60, value % 60)
-        hint = f" (YAML's reading of an unquoted {value // 60}:{value % 60:02d})"
-        raise ValueError(f"{where}: expected HH:MM, got {value}{hint if value >= 60 else ''}")
-    match = CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"{where}: expected HH:MM, got {value!r}")
-    return time(int(match[1]), int(match[2]))

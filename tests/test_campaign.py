@@ -1,17 +1,21 @@
 """Reminder times: local wall-clock times in Europe/London across both 2029 clock changes,
-real minutes before shifts, past reminders left out, and parsing config.yaml's list."""
+real minutes before shifts, past reminders left out; what a ReminderSpec may be."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-from bot.config import Shift
-from bot.reminders import DEFAULT_REMINDERS, Due, ReminderSpec, due_reminders, parse_reminders
+from bot.campaign import (
+    DEFAULT_REMINDERS,
+    Due,
+    ReminderSpec,
+    Shift,
+    due_reminders,
+    parse_clock,
+)
 
 LONDON = ZoneInfo("Europe/London")
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -197,94 +201,9 @@ def test_defaults():
     assert [s.name for s in DEFAULT_REMINDERS] == ["d1-1800", "m60"]
 
 
-@pytest.mark.parametrize(
-    "raw, names",
-    [
-        (None, ["d1-1800", "m60"]),
-        ([], []),
-        ([{"days_before": 1, "at": "18:00"}, {"minutes_before": 60}], ["d1-1800", "m60"]),
-        ([{"minutes_before": 0}, {"minutes_before": 1440}], ["m0", "m1440"]),
-        ([{"days_before": 0, "at": "7:05"}, {"days_before": 14, "at": "23:59"}],
-         ["d0-0705", "d14-2359"]),
-        ([{"at": " 06:30 ", "days_before": 2}], ["d2-0630"]),
-        ([{"days_before": 1, "at": 1080}], ["d1-1800"]),  # what YAML makes of 18:00
-        ([{"days_before": 1, "at": time(18, 0)}], ["d1-1800"]),
-    ],
-)  # fmt: skip
-def test_parse_reminders(raw, names):
-    assert [s.name for s in parse_reminders(raw)] == names
-
-
-def test_parse_reminders_from_yaml_with_unquoted_times():
-    raw = yaml.safe_load(
-        """
-        reminders:
-          - {days_before: 1, at: 18:00}
-          - {days_before: 0, at: 07:00}
-          - {days_before: 2, at: 9:30}
-          - {minutes_before: 60}
-        """
-    )["reminders"]
-    assert raw[0]["at"] == 1080  # YAML 1.1 sexagesimal
-    assert parse_reminders(raw) == (
-        EVENING_BEFORE,
-        ReminderSpec(days_before=0, at=time(7, 0)),
-        ReminderSpec(days_before=2, at=time(9, 30)),
-        HOUR_BEFORE,
-    )
-    assert parse_reminders(yaml.safe_load("reminders:\n")["reminders"]) == DEFAULT_REMINDERS
-
-
 MIXED = "use either days_before with at, or minutes_before, not both"
 RANGE_DAYS = "days_before: expected a whole number from 0 to 14, got"
 RANGE_MINUTES = "minutes_before: expected a whole number from 0 to 1440, got"
-
-
-@pytest.mark.parametrize(
-    "raw, message",
-    [
-        ("m60", "reminders: expected a list, got str"),
-        ({"minutes_before": 60}, "reminders: expected a list, got dict"),
-        (["m60"], "reminders[0]: expected a mapping like {days_before: 1, at: \"18:00\"} "
-                  "or {minutes_before: 60}, got 'm60'"),
-        ([{"minutes_before": 60}, {"minutes": 30}],
-         "reminders[1].minutes: unknown key; expected days_before, at or minutes_before"),
-        ([{}], "reminders[0]: expected days_before with at, or minutes_before"),
-        ([{"days_before": 1, "at": "18:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
-        ([{"days_before": 1, "minutes_before": 60}], f"reminders[0]: {MIXED}"),
-        ([{"at": "25:00", "minutes_before": 60}], f"reminders[0]: {MIXED}"),
-        ([{"at": "18:00"}], "reminders[0].days_before: missing (needed with at)"),
-        ([{"days_before": 1}], "reminders[0].at: missing (needed with days_before)"),
-        ([{"days_before": 1, "at": None}], "reminders[0].at: missing (needed with days_before)"),
-        ([{"minutes_before": 60}, {"days_before": 1, "at": "25:00"}],
-         "reminders[1].at: expected HH:MM, got '25:00'"),
-        ([{"days_before": 1, "at": 1500}],
-         "reminders[0].at: expected HH:MM, got 1500 (YAML's reading of an unquoted 25:00)"),
-        ([{"days_before": 1, "at": 18}], "reminders[0].at: expected HH:MM, got 18"),
-        ([{"days_before": 1, "at": "6pm"}], "reminders[0].at: expected HH:MM, got '6pm'"),
-        ([{"days_before": 1, "at": "18:60"}], "reminders[0].at: expected HH:MM, got '18:60'"),
-        ([{"days_before": 1, "at": True}], "reminders[0].at: expected HH:MM, got True"),
-        ([{"days_before": 1, "at": time(18, 0, 30)}],
-         "reminders[0].at: expected a whole minute with no time zone, "
-         "got datetime.time(18, 0, 30)"),
-        ([{"days_before": -1, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} -1"),
-        ([{"days_before": 15, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 15"),
-        ([{"days_before": "1", "at": "18:00"}], f"reminders[0].{RANGE_DAYS} '1'"),
-        ([{"days_before": 1.5, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} 1.5"),
-        ([{"days_before": True, "at": "18:00"}], f"reminders[0].{RANGE_DAYS} True"),
-        ([{"minutes_before": -5}], f"reminders[0].{RANGE_MINUTES} -5"),
-        ([{"minutes_before": 24 * 60 + 1}], f"reminders[0].{RANGE_MINUTES} 1441"),
-        ([{"minutes_before": 60.0}], f"reminders[0].{RANGE_MINUTES} 60.0"),
-        ([{"minutes_before": 60}, {"days_before": 1, "at": "18:00"}, {"minutes_before": 60}],
-         "reminders[2]: duplicate of reminders[0] (m60)"),
-        ([{"days_before": 1, "at": 1080}, {"days_before": 1, "at": "18:00"}],
-         "reminders[1]: duplicate of reminders[0] (d1-1800)"),
-    ],
-)  # fmt: skip
-def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
-    with pytest.raises(ValueError) as exc:
-        parse_reminders(raw)
-    assert str(exc.value) == message
 
 
 @pytest.mark.parametrize(
@@ -301,3 +220,49 @@ def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
 def test_reminder_spec_refuses_impossible_combinations(fields, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ReminderSpec(**fields)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("07:00", time(7, 0)),
+        ("7:05", time(7, 5)),
+        (" 23:59 ", time(23, 59)),
+        ("00:00", time(0, 0)),
+        (420, time(7, 0)),  # YAML 1.1's reading of an unquoted 7:00
+        (1080, time(18, 0)),
+        (1439, time(23, 59)),
+        (time(18, 0), time(18, 0)),
+    ],
+)
+def test_parse_clock(value: object, expected: time):
+    assert parse_clock(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("7am", "expected HH:MM, got '7am'"),
+        ("24:00", "expected HH:MM, got '24:00'"),
+        ("18:60", "expected HH:MM, got '18:60'"),
+        ("18:00:00", "expected HH:MM, got '18:00:00'"),
+        ("", "expected HH:MM, got ''"),
+        (18, "expected HH:MM, got 18"),  # a typo for 18:00, not 00:18
+        (0, "expected HH:MM, got 0"),
+        (-60, "expected HH:MM, got -60"),
+        (1440, "expected HH:MM, got 1440 (YAML's reading of an unquoted 24:00)"),
+        (1500, "expected HH:MM, got 1500 (YAML's reading of an unquoted 25:00)"),
+        (True, "expected HH:MM, got True"),
+        (7.5, "expected HH:MM, got 7.5"),
+        (None, "expected HH:MM, got None"),
+        (
+            time(18, 0, 30),
+            "expected a whole minute with no time zone, got datetime.time(18, 0, 30)",
+        ),
+        (time(18, 0, tzinfo=UTC), "expected a whole minute with no time zone, got "),
+    ],
+)
+def test_parse_clock_refuses(value: object, message: str):
+    with pytest.raises(ValueError) as exc:
+        parse_clock(value)
+    assert str(exc.value).startswith(message)
