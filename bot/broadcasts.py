@@ -37,7 +37,6 @@ MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few 
 SLICE = 50  # recipients per unit of work: about a second of sending at typical limits
 SKIP_REASONS = ("opted_out", "no_consent", "unreachable", "outside_window")
 AUDIENCE_KEYS = ("constituency", "room", "shift", "channel", "pledged")
-WINDOW = 24 * 3600  # WhatsApp free-form messages only within 24 h of their last message
 LEDGER_TTL = 7 * 24 * 3600  # recipient lists and ledgers name people: not kept for long
 UNPACED_RATE = 1000.0  # sends/s assumed for a channel with no limit, to order recipients
 
