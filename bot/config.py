@@ -63,7 +63,7 @@ class Campaign:
     rate_limits: dict[str, float] = field(
         default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
     )
-    broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
+    broadcast_template: str = ""  # approved template (ContentSid) for outside a reply window
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
     message_quota: int = 30  # messages one person may send a minute; the rest are dropped

@@ -25,7 +25,7 @@ Keys (``pd`` is the default prefix):
   pd:catalog:version       bumped on every import, so workers reload
   pd:people                set of addresses with a conversation (for broadcast audiences)
   pd:consented             set of addresses that agreed to polling-day updates
-  pd:lastin                hash address -> time of their last message (WhatsApp's 24 h window)
+  pd:lastin                hash address -> time of their last message (a channel's reply window)
   pd:supporters            hash channel -> people with a conversation
 """
 
@@ -224,7 +224,7 @@ class Store:
     ) -> int:
         """Queue one inbound message: 0 duplicate or over the sender's ``quota`` of messages
         a minute (0: no quota), 1 queued, 2 queued and a drainer job must be started. A
-        person's message (``received_at`` set) also opens their 24-hour window."""
+        person's message (``received_at`` set) also opens their reply window."""
         day = int(time.time() // 86400)
         keys = [
             self.key("delivered", str(day)),

@@ -11,6 +11,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from bot.channels import capabilities
 from bot.model.message import Inbound
 from bot.store import Store
 
@@ -44,8 +45,9 @@ def accept(store: Store, messages: Iterable[Inbound], quota: int = 0) -> None:
     """Queue inbound messages (dropping repeated deliveries, and a sender's messages beyond
     ``quota`` a minute) and wake a worker if needed."""
     for msg in messages:
-        # Only WhatsApp has a 24-hour window worth remembering.
-        at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
+        # When they last wrote matters only on a channel with a reply window.
+        window = capabilities(msg.channel).reply_window
+        at = msg.received_at if window and not msg.event else 0.0
         limit = 0 if msg.event else quota
         if store.ingest(msg.external_id, msg.address, msg.to_json(), at, limit) == 2:
             try:
