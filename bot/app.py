@@ -15,13 +15,12 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from bot.admin.api import blueprint as admin_blueprint
-from bot.channels import ParseError, telegram, twilio
+from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
 from bot.store import Store
 
 MAX_BODY = 64 * 1024
-OK = b'{"ok":true}'  # the same answer every time, without building it
 log = logging.getLogger(__name__)
 
 
@@ -36,39 +35,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(admin_blueprint(settings, store))
 
-    @app.post("/webhooks/telegram")
-    def telegram_webhook() -> Any:
-        if not settings.telegram_on:
-            return json_error(404, "telegram channel is not configured")
-        if not telegram.verify(settings.telegram_secret, request.headers):
-            return json_error(403, "bad or missing secret token")
-        update = request.get_json(silent=True)
-        if update is None:
-            return json_error(400, "body is not JSON")
-        try:
-            messages = telegram.parse(update, time.time())
-        except ParseError as exc:
-            return json_error(400, str(exc))
-        store.inbox.accept(messages, settings.campaign.message_quota)
-        return Response(OK, mimetype="application/json")
+    channels = enabled(settings)
 
-    @app.post("/webhooks/twilio")
-    def twilio_webhook() -> Any:
-        if not settings.twilio_on:
-            return json_error(404, "twilio channels are not configured")
-        form = request.form.to_dict()
+    @app.post("/webhooks/<name>")
+    def webhook(name: str) -> Any:
+        channel = channels.get(name)
+        if channel is None or not channel.receiving:
+            return json_error(404, f"{name} channel is not configured")
+        # Platforms sign the public URL, not the one Flask sees behind a proxy.
         url = settings.public_url + request.full_path.rstrip("?")
-        signature = request.headers.get(twilio.SIGNATURE_HEADER, "")
-        if not twilio.verify(settings.twilio_auth_token, url, form, signature):
-            return json_error(403, "bad or missing X-Twilio-Signature")
-        try:
-            messages = twilio.parse(form, time.time())
-        except ParseError as exc:
-            return json_error(400, str(exc))
-        on = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
-        wanted = [m for m in messages if on.get(m.channel)]
-        store.inbox.accept(wanted, settings.campaign.message_quota)
-        return Response(twilio.EMPTY_TWIML, mimetype="text/xml")
+        hook = Webhook(url, request.headers, request.get_data(), request.content_type or "")
+        got = channel.receive(hook, time.time())
+        if got.status != 200:
+            return json_error(got.status, got.reason)
+        store.inbox.accept(got.messages, settings.campaign.message_quota, _windowed)
+        return Response(channel.reply, mimetype=channel.reply_type)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -88,3 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         return json_error(503, "storage unavailable, try again")
 
     return app
+
+
+def _windowed(channel: str) -> bool:
+    """Whether when someone last wrote matters on this channel (it has a reply window)."""
+    return capabilities(channel).reply_window is not None

@@ -15,7 +15,6 @@ from bot.rooms import Directory, seat_key
 MAX_TEXT = 1000  # leaves room for the imprint in one Telegram message or a few SMS parts
 SKIP_REASONS = ("opted_out", "no_consent", "unreachable", "outside_window")
 AUDIENCE_KEYS = ("constituency", "room", "shift", "channel", "pledged")
-WINDOW = 24 * 3600  # WhatsApp free-form messages only within 24 h of their last message
 UNPACED_RATE = 1000.0  # sends/s assumed for a channel with no limit, to order recipients
 
 

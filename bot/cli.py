@@ -23,6 +23,7 @@ from pathlib import Path
 import redis
 
 from bot import organising
+from bot.channels import enabled
 from bot.config import ConfigError, Settings, load_settings
 from bot.geo import make_geocoder
 from bot.rooms import CsvError, Directory, Upload, load_rooms, load_targets
@@ -38,7 +39,7 @@ def check(settings: Settings) -> str:
         load_rooms(c.rooms_csv, c.shift_ids, geocoder), load_targets(c.targets_csv)
     )
     others = directory.unmatched()
-    on = [n for n, ok in (("telegram", settings.telegram_on), ("twilio", settings.twilio_on)) if ok]
+    on = [name for name, channel in enabled(settings).items() if channel.receiving]
     lines = [
         f"ok: {len(directory.rooms)} rooms, {len(directory.rooms) - len(others)} of them in "
         f"target seats; {len(c.shifts)} shifts on {c.polling_day}; "

@@ -67,17 +67,14 @@ def map_url(room: Room) -> str:
 
 
 def ask_location(conv: Conversation, prefix: str = "") -> Outbound:
-    """The location question, after ``prefix``; Telegram adds a share-location button."""
+    """The location question, after ``prefix``, offering a share-location button (a channel
+    without one leaves it out; the catalogue words the question for each channel)."""
     body = text(conv, "ask_location")
-    return Outbound(
-        conv.address,
-        f"{prefix}\n\n{body}" if prefix else body,
-        request_location=conv.channel == "telegram",
-    )
+    return Outbound(conv.address, f"{prefix}\n\n{body}" if prefix else body, request_location=True)
 
 
 def ask_shifts(conv: Conversation, campaign: Campaign, prefix: str = "") -> Outbound:
-    """The availability question with a numbered list; Telegram adds a button per shift."""
+    """The availability question: a numbered list, and a button per shift where buttons show."""
     lines = "\n".join(
         text(conv, "shift_line", n=n, label=s.label, times=s.times)
         for n, s in enumerate(campaign.shifts, start=1)

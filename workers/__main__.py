@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         rt.store.inbox.count_drainer()
         enqueue_drainer(rt.redis)
     turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
-    if telegram := rt.senders.get("telegram"):
-        result = telegram.warm_up()  # type: ignore[attr-defined]
+    for channel, sender in rt.senders.items():
+        result = sender.warm_up()
         if not result.ok:
-            logging.warning("telegram getMe failed at start: %s", result.error)
+            logging.warning("%s warm-up failed at start: %s", channel, result.error)
     requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)

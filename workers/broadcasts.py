@@ -18,7 +18,8 @@ from datetime import timedelta
 
 from rq import Queue
 
-from bot.broadcasts import WINDOW, render
+from bot.broadcasts import render
+from bot.channels import capabilities
 from bot.model.message import Outbound, SendResult
 from bot.store.broadcasts import Broadcasts
 from workers.queues import BROADCAST, JOB_TTLS
@@ -26,7 +27,6 @@ from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
-OUTSIDE_WINDOW = 63016  # Twilio: free-form WhatsApp outside the 24-hour window
 RETRIES = 3
 STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
 CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel...
@@ -100,15 +100,17 @@ def skip_reason(rt: Runtime, address: str, fact: dict, template: str) -> str | N
     """Why this person must not get the broadcast, if so (STOP is checked at the claim)."""
     if not fact["consent"]:
         return "no_consent"
-    if fact["unreachable"] or rt.sender(address.split(":", 1)[0]) is None:
+    channel = _channel(address)
+    if fact["unreachable"] or rt.sender(channel) is None:
         return "unreachable"
-    if address.startswith("whatsapp:") and not template and not _in_window(fact):
+    if not _in_window(channel, fact) and not (template and capabilities(channel).templates):
         return "outside_window"
     return None
 
 
-def _in_window(fact: dict) -> bool:
-    return fact["lastin"] is not None and time.time() - fact["lastin"] < WINDOW
+def _in_window(channel: str, fact: dict) -> bool:
+    """Free-form text may still reach them (their channel's reply window is open)."""
+    return capabilities(channel).in_window(fact["lastin"], time.time())
 
 
 def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict) -> float:
@@ -125,7 +127,7 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
         return 0.0
     channel, chat = address.split(":", 1)
     out = Outbound(address, text)
-    if channel == "whatsapp" and not _in_window(fact):
+    if not _in_window(channel, fact):
         out = Outbound(address, text, template=template)
     if wait := rt.pacer.try_acquire(channel, chat):
         return wait
@@ -138,7 +140,7 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
         # A timeout or server error after the request went out: it may have been
         # delivered, so resending could repeat it. Counted, never resent.
         bc.settle(bid, address, "ambiguous", "ambiguous", "final")
-    elif result.code == OUTSIDE_WINDOW and not template:
+    elif result.needs_template and not template:
         bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "final")
     elif result.unreachable:
         rt.store.people.mark_unreachable(address, result.unreachable)
@@ -151,14 +153,14 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
 
 def _send(rt: Runtime, out: Outbound) -> SendResult:
     """Send with a few short retries for temporary trouble; switch to the template if the
-    platform says the WhatsApp window has closed."""
+    platform says the person's reply window has closed."""
     sender = rt.sender(out.channel)
     assert sender is not None
     template = rt.settings.campaign.broadcast_template
     result = SendResult(False, error="not sent")
     for attempt in range(1, RETRIES + 1):
         result = sender.send(out)
-        if result.code == OUTSIDE_WINDOW and template and not out.template:
+        if result.needs_template and template and not out.template:
             out = Outbound(out.address, out.text, template=template)
             continue
         if result.ok or result.retry_after is None or result.maybe_sent or attempt == RETRIES:

@@ -8,8 +8,7 @@ from functools import cache
 
 import redis
 
-from bot.channels import Sender
-from bot.channels.console import ConsoleSender
+from bot.channels import Sender, enabled
 from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organising import seed_from_config
@@ -50,23 +49,9 @@ def build(settings: Settings) -> Runtime:
         log.info("rooms and targets seeded from %s and %s", c.rooms_csv, c.targets_csv)
     cache = DirectoryCache(store.rooms)
     directory = cache.get()
-    senders: dict[str, Sender] = {"console": ConsoleSender(r, settings.key_prefix)}
-    if settings.telegram_token:
-        from bot.channels.telegram import TelegramSender
-
-        senders["telegram"] = TelegramSender(settings.telegram_token, settings.telegram_api_url)
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        from bot.channels.twilio import TwilioSender
-
-        sid, token, api = (
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            settings.twilio_api_url,
-        )
-        if settings.twilio_whatsapp_from:
-            senders["whatsapp"] = TwilioSender(sid, token, settings.twilio_whatsapp_from, api)
-        if settings.twilio_sms_from:
-            senders["sms"] = TwilioSender(sid, token, settings.twilio_sms_from, api)
+    senders: dict[str, Sender] = {}
+    for channel in enabled(settings).values():
+        senders.update(channel.senders(r))
     log.info(
         "worker ready: %d rooms (%d not in a target seat), channels %s",
         len(directory.rooms),

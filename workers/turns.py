@@ -136,8 +136,8 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     """Load, handle, save, then send. The saved conversation remembers the message, so a
     turn replayed after a crash (saved, not yet removed from the inbox) is not taken twice."""
     store = rt.store
-    if msg.callback_id and (telegram := rt.sender("telegram")):
-        telegram.ack(msg.callback_id)  # type: ignore[attr-defined]
+    if msg.callback_id and (sender := rt.sender(msg.channel)):
+        sender.ack(msg.callback_id)
     conv = store.people.load(msg.address, wrote=not msg.event)
     digest = hashlib.blake2b(msg.external_id.encode(), digest_size=8).hexdigest()
     if conv is not None and msg.external_id and conv.last_id == digest:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from telegram import (
@@ -35,9 +36,14 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest, RequestData
 
-from bot.channels import ParseError
+from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook
 from bot.model.message import Inbound, Location, Outbound, SendResult
 from messages import t
+
+if TYPE_CHECKING:
+    import redis
+
+    from bot.config import Settings
 
 # Opt in to RetryAfter.retry_after as a timedelta (PTB 22 warns about the old int form).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -47,13 +53,59 @@ MAX_TEXT = 4096
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def verify(secret: str, headers: Any) -> bool:
-    """The secret header matches, compared in constant time."""
-    given = headers.get(SECRET_HEADER, "")
-    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+class TelegramChannel(Channel):
+    """Telegram: private chats, inline buttons and a share-location button; no reply window."""
+
+    name = "telegram"
+    capabilities = {"telegram": Capabilities(buttons=True, request_location=True)}
+    reply = b'{"ok":true}'  # the same answer every time, without building it
+    reply_type = "application/json"
+    refused = "bad or missing secret token"
+
+    def __init__(self, token: str, secret: str, api_url: str = "https://api.telegram.org") -> None:
+        self.token, self.secret, self.api_url = token, secret, api_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TelegramChannel | None:
+        """On with a bot token (sending); the webhook also needs its secret."""
+        if not settings.telegram_token:
+            return None
+        return cls(settings.telegram_token, settings.telegram_secret, settings.telegram_api_url)
+
+    @property
+    def receiving(self) -> bool:
+        """Without a secret no request could be told from a forgery: the webhook is off."""
+        return bool(self.secret)
+
+    def verify(self, hook: Webhook) -> bool:
+        """The secret header matches, compared in constant time."""
+        given = hook.headers.get(SECRET_HEADER) or ""
+        return bool(self.secret) and hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def parse(self, hook: Webhook, received_at: float) -> list[Inbound]:
+        """The Inbound messages in one JSON update."""
+        if not _is_json(hook.content_type):
+            raise ParseError("body is not JSON")
+        try:
+            update = json.loads(hook.body)
+        except ValueError:
+            raise ParseError("body is not JSON") from None
+        return parse_update(update, received_at)
+
+    def senders(self, r: redis.Redis) -> dict[str, Sender]:
+        """One sender (its event loop starts on first use)."""
+        return {"telegram": TelegramSender(self.token, self.api_url)}
 
 
-def parse(update: Any, received_at: float = 0.0) -> list[Inbound]:
+def _is_json(content_type: str) -> bool:
+    """As Flask decides ``request.is_json``."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
+
+
+def parse_update(update: Any, received_at: float = 0.0) -> list[Inbound]:
     """The Inbound messages in one update; [] for kinds the bot does not use."""
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         raise ParseError("not a Telegram update: no integer update_id")
@@ -171,7 +223,7 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
 
 
-class TelegramSender:
+class TelegramSender(Sender):
     """Sends through PTB's Bot on an event loop that a thread of its own runs for the life
     of the process; safe to call from any number of threads."""
 

@@ -1,7 +1,10 @@
-"""Twilio (WhatsApp and SMS share one webhook): signature check, form → Inbound, sending.
+"""Twilio: WhatsApp and SMS from one webhook; signature check, form → Inbound, sending.
 
-WhatsApp and SMS are two ``TwilioSender`` instances with different ``From`` numbers.
-Addresses are ``whatsapp:+447700900123`` and ``sms:+447700900123`` (E.164).
+One ``TwilioChannel`` serves two address channels, ``whatsapp:+447700900123`` and
+``sms:+447700900123`` (E.164), each with its own ``From`` number and so its own
+``TwilioSender``; a message to a number this deployment has not configured is dropped.
+WhatsApp allows free-form text only within 24 hours of the person's last message; past
+that Twilio refuses with 63016, which maps to ``SendResult.needs_template``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -17,21 +21,76 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.channels import ParseError
+from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook
 from bot.model.message import Inbound, Location, Outbound, SendResult
+
+if TYPE_CHECKING:
+    import redis
+
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Twilio-Signature"
 UNREACHABLE = {21610: "sms-opted-out", 63014: "whatsapp-blocked", 21211: "invalid-number"}
 RETRYABLE = {20429, 63018}  # rate limits; 5xx statuses are retried as well
+OUTSIDE_WINDOW = 63016  # free-form WhatsApp outside the 24-hour window: send a template
 MAX_BODY = 1600  # Twilio's limit for one message body
 _REQUESTS_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "REQUESTS_CA_BUNDLE",
                  "CURL_CA_BUNDLE")  # fmt: skip
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
+class TwilioChannel(Channel):
+    """Twilio's messaging webhook and API, for the WhatsApp and SMS numbers configured."""
+
+    name = "twilio"
+    capabilities = {
+        # Quick-reply buttons need an approved template each: choices are listed in the text.
+        "whatsapp": Capabilities(templates=True, reply_window=24 * 3600),
+        "sms": Capabilities(),
+    }
+    reply = EMPTY_TWIML.encode()
+    reply_type = "text/xml"
+    refused = "bad or missing X-Twilio-Signature"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        numbers: Mapping[str, str],
+        api_url: str = "https://api.twilio.com",
+    ) -> None:
+        self.account_sid, self.auth_token, self.api_url = account_sid, auth_token, api_url
+        self.numbers = {channel: n for channel, n in numbers.items() if n}  # channel -> From
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioChannel | None:
+        """On with an account and at least one of the WhatsApp and SMS numbers."""
+        if not settings.twilio_on:
+            return None
+        numbers = {"whatsapp": settings.twilio_whatsapp_from, "sms": settings.twilio_sms_from}
+        s = settings
+        return cls(s.twilio_account_sid, s.twilio_auth_token, numbers, s.twilio_api_url)
+
+    def verify(self, hook: Webhook) -> bool:
+        """``X-Twilio-Signature`` is valid for the public URL and every posted field."""
+        signature = hook.headers.get(SIGNATURE_HEADER) or ""
+        return verify(self.auth_token, hook.url, hook.form, signature)
+
+    def parse(self, hook: Webhook, received_at: float) -> list[Inbound]:
+        """The message in one webhook form, unless it came to a number that is not ours."""
+        return [m for m in parse_form(hook.form, received_at) if m.channel in self.numbers]
+
+    def senders(self, r: redis.Redis) -> dict[str, Sender]:
+        """A sender per configured number, each with its own HTTP session."""
+        return {
+            channel: TwilioSender(self.account_sid, self.auth_token, number, self.api_url)
+            for channel, number in self.numbers.items()
+        }
+
+
 def verify(auth_token: str, url: str, form: Mapping[str, str], signature: str) -> bool:
-    """``X-Twilio-Signature`` is valid for the public URL and every posted field."""
+    """``signature`` is valid for ``url`` and every field of ``form``."""
     if not auth_token or not signature:
         return False
     return RequestValidator(auth_token).validate(url, dict(form), signature)
@@ -55,7 +114,7 @@ def address_of(sender: str) -> str:
     return "sms:" + e164(sender)
 
 
-def parse(form: Mapping[str, str], received_at: float = 0.0) -> list[Inbound]:
+def parse_form(form: Mapping[str, str], received_at: float = 0.0) -> list[Inbound]:
     """The Inbound message in one Twilio webhook form."""
     if "MessageStatus" in form:
         return []  # a delivery status callback, not a message from a person
@@ -80,7 +139,7 @@ def parse(form: Mapping[str, str], received_at: float = 0.0) -> list[Inbound]:
     return [Inbound(text=body, **base)]
 
 
-class TwilioSender:
+class TwilioSender(Sender):
     """Sends WhatsApp or SMS through twilio's Client (one HTTP session, kept alive)."""
 
     def __init__(
@@ -109,13 +168,15 @@ class TwilioSender:
         except TwilioRestException as exc:
             code = exc.code
             if code in UNREACHABLE:
-                return SendResult(False, unreachable=UNREACHABLE[code], error=str(code), code=code)
+                return SendResult(False, unreachable=UNREACHABLE[code], error=str(code))
+            if code == OUTSIDE_WINDOW:
+                return SendResult(False, error=f"{code}: {exc.msg}", needs_template=True)
             if code in RETRYABLE or exc.status == 429:  # refused: nothing was sent
-                return SendResult(False, retry_after=2.0, error=str(code or exc.status), code=code)
+                return SendResult(False, retry_after=2.0, error=str(code or exc.status))
             if exc.status >= 500:  # may or may not have been accepted
                 why = str(code or exc.status)
-                return SendResult(False, retry_after=2.0, error=why, code=code, maybe_sent=True)
-            return SendResult(False, error=f"{code}: {exc.msg}", code=code)
+                return SendResult(False, retry_after=2.0, error=why, maybe_sent=True)
+            return SendResult(False, error=f"{code}: {exc.msg}")
         except (TwilioException, OSError) as exc:  # connection problems, timeouts
             return SendResult(False, retry_after=2.0, error=str(exc), maybe_sent=True)
         return SendResult(True)

@@ -72,8 +72,8 @@ class Outbound:
     address: str
     text: str
     buttons: tuple[Button, ...] = ()
-    request_location: bool = False  # Telegram: show a "share location" keyboard button
-    template: str | None = None  # WhatsApp approved template (ContentSid), outside 24 h
+    request_location: bool = False  # offer a "share my location" button, where there is one
+    template: str | None = None  # an approved template, for someone outside the reply window
 
     @property
     def channel(self) -> str:
@@ -105,5 +105,5 @@ class SendResult:
     retry_after: float | None = None  # seconds; set when the failure is retryable
     unreachable: str | None = None  # reason code when the person cannot be reached again
     error: str = ""
-    code: int | None = None  # the platform's error code, when it gave one
+    needs_template: bool = False  # refused: their reply window has closed, only a template goes
     maybe_sent: bool = False  # failed after the request went out (timeout, 5xx): may have gone

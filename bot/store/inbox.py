@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 
@@ -161,12 +161,17 @@ class Inbox:
                 quota, seen, DRAIN_READY]  # fmt: skip
         return int(self._ingest(keys=k, args=args))
 
-    def accept(self, messages: Iterable[Inbound], quota: int = 0) -> None:
+    def accept(
+        self,
+        messages: Iterable[Inbound],
+        quota: int = 0,
+        windowed: Callable[[str], bool] = lambda channel: False,
+    ) -> None:
         """Queue inbound messages (dropping repeated deliveries, and a sender's messages
-        beyond ``quota`` a minute); a worker is woken through the JOBS list if needed."""
+        beyond ``quota`` a minute); a worker is woken through the JOBS list if needed.
+        ``windowed(channel)``: that channel has a reply window, so when they wrote is kept."""
         for msg in messages:
-            # Only WhatsApp has a 24-hour window worth remembering.
-            at = msg.received_at if msg.channel == "whatsapp" and not msg.event else 0.0
+            at = msg.received_at if windowed(msg.channel) and not msg.event else 0.0
             limit = 0 if msg.event else quota
             self.ingest(msg.external_id, msg.address, msg.to_json(), at, limit)
 
