@@ -11,6 +11,7 @@ end of input) stops every process this started.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ def main() -> int:
     # The Procfile names gunicorn and python: make them this virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PORT", str(free_port()))
+    env.setdefault("ID_SECRET", id_secret(var))
     try:
         settings = load_settings(env)
     except ConfigError as exc:
@@ -73,6 +75,16 @@ def main() -> int:
         if server:
             server.stop()  # last: the worker still uses Redis while it stops
     return 0
+
+
+def id_secret(var: Path) -> str:
+    """The secret that keys one-way ids, made once and kept in var/ (a new one would forget
+    every STOP recorded so far)."""
+    path = var / "id_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def say(text: str) -> None:
