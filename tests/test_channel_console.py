@@ -27,7 +27,8 @@ OUTBOUND = [
 def test_outbound_is_queued_for_the_terminal(r, out, queued):
     (sender,) = ConsoleChannel("pd").senders(r).values()
     assert sender.send(out) == SendResult(True)
-    assert [Outbound.from_json(x) for x in r.lrange(outbox_key("pd", "console:local"), 0, -1)] == [queued]
+    queue = r.lrange(outbox_key("pd", "console:local"), 0, -1)
+    assert [Outbound.from_json(x) for x in queue] == [queued]
     assert sender.ack("x").ok and sender.warm_up().ok  # hooks it does not need: no-ops
 
 
