@@ -94,7 +94,7 @@ def _pending_draft(s: Seen) -> Turn | None:
         return sent
     dropped = handle(s.conv.evolve(draft=None), s.msg, s.world)
     notice = say.say(s.conv, "broadcast_dropped")
-    return Turn(dropped.conv, [notice, *dropped.replies])
+    return Turn(dropped.conv, [notice, *dropped.replies], dropped.effects)
 
 
 def _unknown(s: Seen) -> Turn | None:

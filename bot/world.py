@@ -1,8 +1,9 @@
-"""The World the handlers see in production: Redis for places and referrals, a geocoder."""
+"""The World the handlers see in production: reads from Redis and a geocoder, and taking a
+place (the one write, because the reply depends on it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.broadcasts import Audience
@@ -17,20 +18,12 @@ from bot.store.directory import DirectoryCache
 
 
 class LiveWorld:
-    """Implements ``bot.model.turn.World`` on a Store, the directory and a Geocoder.
-
-    ``message`` is the digest of the message being handled: writes that must not happen
-    twice when a crashed turn is replayed (a referral credit, a broadcast) are keyed by it.
-    """
+    """Implements ``bot.model.turn.World`` on a Store, the directory and a Geocoder."""
 
     def __init__(
         self, store: Store, campaign: Campaign, directory: DirectoryCache, geocoder: Geocoder
     ) -> None:
         self.store, self.campaign, self.cache, self.geocoder = store, campaign, directory, geocoder
-        self.message = ""
-        # Scheduled work that names a person lives in the workers' queue, which bot/ does
-        # not touch: the workers set this to cancel it before the person is erased.
-        self.forget: Callable[[str], None] = lambda address: None
 
     @property
     def directory(self) -> Directory:
@@ -51,36 +44,14 @@ class LiveWorld:
         caps = [self.directory.rooms[pledge.room_id].places(s) for s in pledge.shifts]
         return self.store.places.reserve(address, pledge, caps)
 
-    def release(self, address: str) -> None:
-        self.store.places.release(address)
-
     def code_for(self, address: str) -> str:
         return self.store.referrals.code_for(address)
 
     def sharer_of(self, code: str) -> str | None:
         return self.store.referrals.sharer_of(code)
 
-    def first_contact(self, address: str, sharer: str | None) -> int | None:
-        return self.store.referrals.first_contact(address, sharer, self.message)
-
     def was_stopped(self, address: str) -> bool:
         return self.store.suppression.was_stopped(address)
 
-    def set_stopped(self, address: str, stopped: bool) -> None:
-        self.store.suppression.set_stopped(address, stopped)
-
-    def erase(self, address: str) -> None:
-        self.forget(address)
-        self.store.erase(address)
-
     def broadcast_size(self) -> int:
         return len(Broadcasts(self.store).select(Audience(), self.directory)[0])
-
-    def start_broadcast(self, text: str) -> tuple[int, int]:
-        bc = Broadcasts(self.store)
-        recipients, no_consent = bc.select(Audience(), self.directory, self.campaign.rate_limits)
-
-        if self.message and (bid := bc.started_by(self.message)) is not None:
-            return bid, int(bc.meta(bid)["total"])  # a replayed YES: the one it started
-        bid = bc.create(text, Audience(), recipients, no_consent, launch=True, message=self.message)
-        return bid, len(recipients)

@@ -7,7 +7,7 @@ import re
 from bot.broadcasts import MAX_TEXT, render
 from bot.model.message import Inbound
 from bot.model.person import Conversation, State
-from bot.model.turn import Turn, World
+from bot.model.turn import StartBroadcast, Turn, World
 from handlers import say
 from handlers.words import is_yes
 
@@ -38,6 +38,6 @@ def confirm(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
     None tells the caller to carry on)."""
     assert conv.draft is not None
     if msg.payload == "yes" or is_yes(msg.text):
-        bid, count = world.start_broadcast(conv.draft)
-        return Turn(conv.evolve(draft=None), [say.say(conv, "broadcast_sent", id=bid, count=count)])
+        # The worker starts it and tells them its id and how many it goes to.
+        return Turn(conv.evolve(draft=None), [], [StartBroadcast(conv.draft)])
     return None

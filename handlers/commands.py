@@ -4,28 +4,27 @@ from __future__ import annotations
 
 from bot.model.message import Inbound
 from bot.model.person import Conversation, State
-from bot.model.turn import Turn, World
+from bot.model.turn import Erase, Forget, Release, SetStopped, Turn, World
 from handlers import done, new, say
 from handlers.words import Command
 
 
 def stop(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """Confirm once, release the pledge, then stay silent until START."""
-    world.release(conv.address)
-    world.set_stopped(conv.address, True)
     room = world.directory.rooms.get(conv.pledge.room_id) if conv.pledge else None
     reply = (
         say.say(conv, "stop_released", room=room.name) if room else say.say(conv, "stop_confirm")
     )
     stopped = conv.evolve(state=State.STOPPED, pledge=None, offers=(), offer_index=0, shifts=())
-    return Turn(stopped, [reply])
+    effects = [Release(conv.address), SetStopped(conv.address, True), Forget(conv.address)]
+    return Turn(stopped, [reply], effects)
 
 
 def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """START after STOP: welcome back and begin again."""
-    world.set_stopped(conv.address, False)
     conv = conv.evolve(state=State.ASK_LOCATION)
-    return Turn(conv, [say.ask_location(conv, say.text(conv, "welcome_back"))])
+    reply = say.ask_location(conv, say.text(conv, "welcome_back"))
+    return Turn(conv, [reply], [SetStopped(conv.address, False)])
 
 
 def restart(conv: Conversation, msg: Inbound, world: World) -> Turn:
@@ -47,7 +46,6 @@ def help_(conv: Conversation, msg: Inbound, world: World) -> Turn:
 
 def change(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """Start over: release the pledge and ask where they are."""
-    world.release(conv.address)
     conv = conv.evolve(
         state=State.ASK_LOCATION,
         postcode=None,
@@ -57,13 +55,14 @@ def change(conv: Conversation, msg: Inbound, world: World) -> Turn:
         offer_index=0,
         pledge=None,
     )
-    return Turn(conv, [say.ask_location(conv, say.text(conv, "change"))])
+    reply = say.ask_location(conv, say.text(conv, "change"))
+    return Turn(conv, [reply], [Release(conv.address)])
 
 
 def delete(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """Erase everything except the suppression record, and confirm."""
-    world.erase(conv.address)
-    return Turn(None, [say.say(conv, "deleted", id_kind=say.text(conv, "id_kind"))])
+    reply = say.say(conv, "deleted", id_kind=say.text(conv, "id_kind"))
+    return Turn(None, [reply], [Erase(conv.address)])
 
 
 FALLBACKS = {

@@ -6,9 +6,8 @@ import re
 
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, State
-from bot.model.turn import Turn, World
+from bot.model.turn import FirstContact, Turn, World
 from handlers import say
-from messages import t
 
 # "/start CODE" from a t.me link, or "(ref CODE)" from the prefilled WhatsApp text.
 CODE = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{4,64})\s*$|\bref[:\s]+([A-Za-z0-9]{4,16})\b")
@@ -27,12 +26,8 @@ def first_contact(msg: Inbound, world: World) -> Turn:
     sharer = world.sharer_of(code) if code else None
     if sharer == msg.address:
         sharer = None
-    count = world.first_contact(msg.address, sharer)
-    replies = welcome(conv, world)
-    if sharer and count is not None:
-        channel = sharer.split(":", 1)[0]
-        replies.append(Outbound(sharer, t("referral_credit", channel, count=count)))
-    return Turn(conv, replies)
+    # Seen, and their sharer credited (and told) if this address was never seen before.
+    return Turn(conv, welcome(conv, world), [FirstContact(msg.address, sharer)])
 
 
 def welcome(conv: Conversation, world: World) -> list[Outbound]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
-from bot.model.turn import Turn, World
+from bot.model.turn import Release, ScheduleReminders, Turn, World
 from handlers import ask_consent, say
 from handlers.words import is_next, is_yes
 
@@ -59,18 +59,21 @@ def confirm(conv: Conversation, world: World) -> Turn:
     conv = conv.evolve(pledge=pledge, offers=(), offer_index=0)
     values = say.pledge_values(world.campaign, room, pledge.shifts)
     confirmed = say.say(conv, "confirmed", **values)
+    remind = [ScheduleReminders(conv.address, pledge)]
     if conv.consent is not None:  # asked once already, before a CHANGE
-        return Turn(conv.evolve(state=State.DONE), [confirmed])
-    return Turn(conv.evolve(state=State.ASK_CONSENT), [confirmed, ask_consent.ask_consent(conv)])
+        return Turn(conv.evolve(state=State.DONE), [confirmed], remind)
+    replies = [confirmed, ask_consent.ask_consent(conv)]
+    return Turn(conv.evolve(state=State.ASK_CONSENT), replies, remind)
 
 
 def room_closed(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """An organiser removed the room this person was pledged to: say so, offer another."""
     if not conv.pledge or conv.pledge.room_id != msg.payload:
         return Turn(conv)  # they had already moved on
-    world.release(conv.address)
     shifts = conv.pledge.shifts
     conv = conv.evolve(pledge=None, shifts=shifts)
     if conv.state is State.STOPPED or conv.location is None:
-        return Turn(conv)
-    return first_offer(conv, world, say.text(conv, "room_closed", room=msg.text))
+        return Turn(conv, [], [Release(conv.address)])
+    turn = first_offer(conv, world, say.text(conv, "room_closed", room=msg.text))
+    turn.effects.insert(0, Release(conv.address))
+    return turn

@@ -109,3 +109,13 @@ def offer(conv: Conversation, campaign: Campaign, room: Room, o: Offer, intro: s
         Button(text(conv, "next_button"), "next"),
     )
     return Outbound(conv.address, body, buttons)
+
+
+def referral_credit(sharer: str, count: int) -> Outbound:
+    """Told to a sharer when someone they brought in arrives: their new total."""
+    return Outbound(sharer, t("referral_credit", sharer.split(":", 1)[0], count=count))
+
+
+def broadcast_sent(address: str, bid: int, count: int) -> Outbound:
+    """Told to the organiser whose YES started a broadcast."""
+    return Outbound(address, t("broadcast_sent", address.split(":", 1)[0], id=bid, count=count))

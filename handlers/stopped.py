@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.model.message import Inbound
 from bot.model.person import Conversation
-from bot.model.turn import Turn, World
+from bot.model.turn import Erase, SetStopped, Turn, World
 from handlers import commands, new, say
 from handlers.words import Command
 
@@ -22,14 +22,16 @@ def unknown(msg: Inbound, world: World, cmd: Command | None) -> Turn:
     """Someone with no conversation (new, or erased): DELETE confirms, a suppressed address
     stays silent until START, STOP is recorded, anything else is a first contact."""
     if cmd is Command.DELETE:
-        world.erase(msg.address)
         stub = Conversation(msg.address)
-        return Turn(None, [say.say(stub, "deleted", id_kind=say.text(stub, "id_kind"))])
+        reply = say.say(stub, "deleted", id_kind=say.text(stub, "id_kind"))
+        return Turn(None, [reply], [Erase(msg.address)])
     if world.was_stopped(msg.address):
         if cmd is not Command.START:
             return Turn(None)  # said STOP before being erased: silent until START
-        world.set_stopped(msg.address, False)
-    elif cmd is Command.STOP:
-        world.set_stopped(msg.address, True)
-        return Turn(None, [say.say(Conversation(msg.address), "stop_confirm")])
+        turn = new.first_contact(msg, world)
+        turn.effects.append(SetStopped(msg.address, False))
+        return turn
+    if cmd is Command.STOP:
+        reply = say.say(Conversation(msg.address), "stop_confirm")
+        return Turn(None, [reply], [SetStopped(msg.address, True)])
     return new.first_contact(msg, world)

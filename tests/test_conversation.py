@@ -6,11 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.conversation import handle
 from bot.model.message import Inbound, Location
 from bot.model.person import Consent, Conversation, Pledge, State
 from bot.rooms import Directory
-from tests.world import POSTCODES, MemoryWorld
+from tests.world import POSTCODES, MemoryWorld, handle
 
 TG = "telegram:42"
 N7 = POSTCODES["N7 6AA"]

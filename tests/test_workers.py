@@ -107,14 +107,20 @@ def test_long_retry_after_is_deferred_to_the_scheduler_in_order(rt, r):
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         fake.fail_next(77, 429, retry_after=30)
         first, second = Outbound("telegram:77", "one"), Outbound("telegram:77", "two")
-        outbound.deliver(rt, [first, second])
+        outbound.queue(rt, "telegram:77", [first, second])
         assert fake.sent(77) == []
         (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
         job = Queue(OUTBOUND, connection=r).fetch_job(job_id)
         assert job.func_name == "workers.outbound.send_later"
-        assert [Outbound.from_json(x).text for x in job.args[0]] == ["one", "two"]
+        # The job names whose outbox to send, not what: the texts stay in the outbox.
+        assert job.args == ("telegram:77", 1)
+        assert [Outbound.from_json(x).text for x in r.lrange("pd:outbox:telegram:77", 0, -1)] == [
+            "one",
+            "two",
+        ]
         job.perform()
         assert [m["text"] for m in fake.sent(77)] == ["one", "two"]
+        assert not r.exists("pd:outbox:telegram:77")
         rt.senders["telegram"].close()
 
 
@@ -123,7 +129,9 @@ def test_unreachable_person_is_marked_and_the_rest_of_the_turn_skipped(rt, r):
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         fake.block(78)
         rt.store.people.save(Conversation("telegram:78"), new_person=True)
-        outbound.deliver(rt, [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")])
+        outbound.queue(
+            rt, "telegram:78", [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")]
+        )
         assert len(fake.calls("sendMessage")) == 1
         assert rt.store.people.unreachable("telegram:78").startswith("telegram-blocked@")
         rt.senders["telegram"].close()

@@ -8,12 +8,25 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot import conversation
 from bot.campaign import Campaign, Shift
 from bot.config import Settings
 from bot.geo import GeocoderUnavailable
-from bot.model.message import Location
-from bot.model.person import Pledge
+from bot.model.message import Inbound, Location, Outbound
+from bot.model.person import Conversation, Pledge
+from bot.model.turn import (
+    Erase,
+    FirstContact,
+    Forget,
+    Release,
+    ScheduleReminders,
+    SetStopped,
+    StartBroadcast,
+    Turn,
+    in_order,
+)
 from bot.rooms import Directory, Room
+from handlers import say
 
 SHIFTS = (
     Shift("morning", "Morning", time(7), time(12)),
@@ -77,6 +90,8 @@ class MemoryWorld:
     stopped: set[str] = field(default_factory=set)
     erased: list[str] = field(default_factory=list)
     broadcasts: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    reminders: list[tuple[str, Pledge]] = field(default_factory=list)
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -145,6 +160,36 @@ class MemoryWorld:
     def start_broadcast(self, text: str) -> tuple[int, int]:
         self.broadcasts.append(text)
         return len(self.broadcasts), self.audience
+
+    def apply(self, turn: Turn, msg: Inbound) -> Turn:
+        """Apply a turn's effects as the worker does (workers/effects.py), in order; the
+        replies they add come after the handler's."""
+        extra: list[Outbound] = []
+        for effect in in_order(turn.effects):
+            match effect:
+                case Release(address):
+                    self.release(address)
+                case SetStopped(address, stopped):
+                    self.set_stopped(address, stopped)
+                case Forget(address):
+                    self.forgotten.append(address)
+                case Erase(address):
+                    self.erase(address)
+                case FirstContact(address, sharer):
+                    count = self.first_contact(address, sharer)
+                    if sharer and count is not None:
+                        extra.append(say.referral_credit(sharer, count))
+                case StartBroadcast(text):
+                    bid, count = self.start_broadcast(text)
+                    extra.append(say.broadcast_sent(msg.address, bid, count))
+                case ScheduleReminders(address, pledge):
+                    self.reminders.append((address, pledge))
+        return Turn(turn.conv, [*turn.replies, *extra], turn.effects)
+
+
+def handle(conv: Conversation | None, msg: Inbound, world: MemoryWorld) -> Turn:
+    """One turn through the real state machine, its effects applied to the memory world."""
+    return world.apply(conversation.handle(conv, msg, world), msg)
 
 
 PUBLIC_URL = "https://bot.example.org"

@@ -8,6 +8,7 @@ person. Each (person, pledge, reminder) is sent once, guarded by a Redis key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rq import Queue
@@ -45,12 +46,20 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
             list(pledge.shifts),
             d.spec.name,
             list(d.shift_ids),
+            job_id=_job_id(rt, address, pledge, d.spec.name, d.shift_ids),
             **JOB_TTLS,
         )  # fmt: skip
         for d in due
     ]
     track(rt.redis, _jobs_key(rt, address), (j.id for j in jobs))
     return jobs
+
+
+def _job_id(rt: Runtime, address: str, pledge: Pledge, name: str, about: Sequence[str]) -> str:
+    """The same id for the same reminder of the same pledge, so scheduling it again (a turn
+    replayed after a crash) replaces the job instead of adding a second; no address in it."""
+    what = f"{address}|{pledge.room_id}|{','.join(pledge.shifts)}|{name}|{','.join(about)}"
+    return "remind-" + rt.store.suppression.hid(what)
 
 
 def cancel_all(rt: Runtime, address: str) -> int:
@@ -78,5 +87,6 @@ def remind(address: str, room_id: str, shifts: list[str], name: str, about: list
     channel, chat = address.split(":", 1)
     while not rt.pacer.acquire(channel, chat, timeout=5.0):
         pass  # reminders are bulk: they wait their turn behind the rate limit
-    outbound.deliver(rt, [Outbound(address, text)], record=False)
+    # In the person's outbox, sent in order with their replies (never racing their turn).
+    outbound.queue(rt, address, [Outbound(address, text)])
     return "sent"

@@ -13,10 +13,9 @@ from bot.config import Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organising import seed_from_config
 from bot.pacing import Pacer
-from bot.store import Store, keys
+from bot.store import Store
 from bot.store.directory import DirectoryCache
 from bot.world import LiveWorld
-from workers.queues import cancel_tracked
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +58,8 @@ def build(settings: Settings) -> Runtime:
         ", ".join(sorted(senders)),
     )
     world = LiveWorld(store, c, cache, geocoder)
-    world.forget = lambda address: _forget(r, store, address)
     pacer = Pacer(r, c.rate_limits, settings.key_prefix, secret=store.secret)
     return Runtime(settings, r, store, world, pacer, senders)
-
-
-def _forget(r: redis.Redis, store: Store, address: str) -> None:
-    """Cancel the scheduled jobs that name someone about to be erased (their reminders and
-    replies held back), which the erasure of their keys alone would leave behind."""
-    for key in (keys.REMINDERS, keys.DEFERRED):
-        cancel_tracked(r, key(store.p, address=address))
 
 
 @cache

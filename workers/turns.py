@@ -19,9 +19,8 @@ from rq import Queue
 
 from bot.conversation import handle
 from bot.model.message import Inbound, Outbound
-from bot.model.person import State
 from messages import t
-from workers import outbound, reminders
+from workers import effects, faults, outbound
 from workers.queues import JOB_TTLS, TURNS, enqueue_drainer
 from workers.runtime import Runtime, runtime
 
@@ -129,36 +128,32 @@ def safe_turn(rt: Runtime, raw: bytes) -> None:
     except Exception:
         log.exception("turn failed on %s; message dropped", msg.channel)
         if not msg.event:  # nobody sent a system event: nobody to apologise to
-            outbound.deliver(rt, [Outbound(msg.address, t("error", msg.channel))])
+            outbound.queue(rt, msg.address, [Outbound(msg.address, t("error", msg.channel))])
 
 
 def take_turn(rt: Runtime, msg: Inbound) -> None:
-    """Load, handle, save, then send. The saved conversation remembers the message, so a
-    turn replayed after a crash (saved, not yet removed from the inbox) is not taken twice."""
+    """One message, in the documented order (workers/effects.py): effects, save (with the
+    replies in the outbox), send from the outbox; the caller then drops the message from
+    the inbox. A replay of a message already saved only sends what is left."""
     store = rt.store
     if msg.callback_id and (sender := rt.sender(msg.channel)):
         sender.ack(msg.callback_id)
     conv = store.people.load(msg.address, wrote=not msg.event)
     digest = hashlib.blake2b(msg.external_id.encode(), digest_size=8).hexdigest()
-    if conv is not None and msg.external_id and conv.last_id == digest:
-        return
-    turn = handle(conv, msg, rt.world)
-    new = turn.conv
-    if new is not None:
-        consent = new.consent if conv is None or conv.consent != new.consent else None
-        store.people.save(new.evolve(last_id=digest), new_person=conv is None, consent=consent)
-        if new.pledge and (conv is None or conv.pledge != new.pledge):
-            reminders.schedule(rt, msg.address, new.pledge)
-    else:
-        store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
-    if conv is not None and (new is None or new.state is State.STOPPED):
-        # Erased or stopped: scheduled reminders and held-back replies must not reach them.
-        reminders.cancel_all(rt, msg.address)
-        outbound.cancel_deferred(rt, msg.address)
-    replies = [
-        out
-        for out in turn.replies
-        if out.address == msg.address
-        or not (store.suppression.was_stopped(out.address) or store.people.unreachable(out.address))
-    ]
-    outbound.deliver(rt, replies)
+    replayed = bool(msg.external_id) and (
+        conv.last_id == digest if conv is not None else store.people.was_handled(digest)
+    )
+    if not replayed:
+        turn = handle(conv, msg, rt.world)
+        replies = turn.replies + effects.apply_all(rt, turn.effects, msg, digest)
+        queued = [out.to_json() for out in replies]
+        new = turn.conv
+        if new is not None:
+            consent = new.consent if conv is None or conv.consent != new.consent else None
+            saved = new.evolve(last_id=digest)
+            store.people.save(saved, new_person=conv is None, consent=consent, replies=queued)
+        else:
+            store.people.handled_without_conversation(msg.address, digest, queued)
+            store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
+        faults.point(rt.redis, "saved")
+    outbound.flush(rt, msg.address)

@@ -1,9 +1,13 @@
 """A turn: what handlers may ask of the world, and what one inbound message produces.
 
-Handlers are pure: they read a ``Conversation`` and an ``Inbound`` and return a ``Turn``.
-What they need from outside (geocoding, places left, reserving a place, referral codes)
-comes through ``World``, a small protocol with a Redis implementation for the workers
-(bot/world.py) and an in-memory one for the state tables (tests/world.py).
+Handlers are pure: they read a ``Conversation`` and an ``Inbound`` and return a ``Turn``:
+the new conversation, the replies, and the effects they want on the world, as data. The
+worker applies the effects in one documented order (workers/effects.py), each once even
+when a turn is replayed after a crash. What handlers need to *know* comes through
+``World``, a small protocol of reads, with a Redis implementation for the workers
+(bot/world.py) and an in-memory one for the state tables (tests/world.py). Its one write,
+``reserve``, is there because the reply depends on winning the race for the last place;
+taking the same pledge again changes nothing, so a replay takes each place once.
 """
 
 from __future__ import annotations
@@ -38,50 +42,108 @@ class World(Protocol):
         ...
 
     def reserve(self, address: str, pledge: Pledge) -> bool:
-        """Atomically take the places (moving any earlier pledge); False if any is full."""
-        ...
-
-    def release(self, address: str) -> None:
-        """Give back this person's places, if any."""
+        """Atomically take the places (moving any earlier pledge); False if any is full.
+        Taking the pledge someone already holds succeeds and changes nothing."""
         ...
 
     def code_for(self, address: str) -> str:
-        """This person's referral code, created on first use."""
+        """This person's referral code, created on first use (the same one every time)."""
         ...
 
     def sharer_of(self, code: str) -> str | None:
         """The address a referral code belongs to."""
         ...
 
-    def first_contact(self, address: str, sharer: str | None) -> int | None:
-        """Record that this address has been seen; credit the sharer once, returning their
-        new total, or None when no credit is due (seen before, self-referral, no sharer)."""
-        ...
-
     def was_stopped(self, address: str) -> bool:
         """True if this address said STOP and has not said START since (even after DELETE)."""
-        ...
-
-    def set_stopped(self, address: str, stopped: bool) -> None:
-        """Keep the suppression record in step with STOP and START."""
-        ...
-
-    def erase(self, address: str) -> None:
-        """Delete everything about the person except the suppression record."""
         ...
 
     def broadcast_size(self) -> int:
         """How many people a broadcast to everyone would reach now."""
         ...
 
-    def start_broadcast(self, text: str) -> tuple[int, int]:
-        """Create and start a broadcast to everyone who agreed to updates: (id, recipients)."""
-        ...
+
+# --- effects: what a turn wants done, applied by the worker in the order of EFFECT_ORDER ---
+
+
+@dataclass(frozen=True)
+class Release:
+    """Give back this person's places, if any."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class SetStopped:
+    """Keep the suppression record in step with STOP (True) and START (False)."""
+
+    address: str
+    stopped: bool
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Cancel scheduled reminders and replies held back for later (after STOP)."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class Erase:
+    """Delete everything about the person except the suppression record (DELETE)."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class FirstContact:
+    """Mark the address seen; credit the sharer if it never was (and tell them their new
+    total)."""
+
+    address: str
+    sharer: str | None
+
+
+@dataclass(frozen=True)
+class StartBroadcast:
+    """An organiser's broadcast to everyone who agreed to updates (and tell them its id)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ScheduleReminders:
+    """Schedule the reminders of a new pledge."""
+
+    address: str
+    pledge: Pledge
+
+
+Effect = Release | SetStopped | Forget | Erase | FirstContact | StartBroadcast | ScheduleReminders
+
+# The one order effects are applied in, whatever order a handler lists them: places and the
+# suppression record first (so nothing is sent against a STOP), erasure before anything
+# that could write the person again, then what only adds.
+EFFECT_ORDER: tuple[type, ...] = (
+    Release,
+    SetStopped,
+    Forget,
+    Erase,
+    FirstContact,
+    StartBroadcast,
+    ScheduleReminders,
+)
+
+
+def in_order(effects: Sequence[Effect]) -> list[Effect]:
+    """The effects sorted into EFFECT_ORDER (stable within a kind)."""
+    return sorted(effects, key=lambda e: EFFECT_ORDER.index(type(e)))
 
 
 @dataclass
 class Turn:
     """What one inbound message produced."""
 
-    conv: Conversation | None  # None: the person was erased
+    conv: Conversation | None  # None: the person was erased, or we keep nothing about them
     replies: list[Outbound] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)

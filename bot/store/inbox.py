@@ -218,6 +218,15 @@ class Inbox:
         another is already scheduled."""
         return bool(self.r.set(keys.RESCUE(self.p), "1", nx=True, ex=ttl))
 
+    def nudge(self, address: str) -> bool:
+        """Make someone with messages waiting and no drainer ready again (RESCUE for one
+        person); True if they were."""
+        k = [keys.INBOX(self.p, address=address), keys.LOCK(self.p, address=address),
+             keys.SCHED(self.p, address=address), keys.READY(self.p), keys.DRAINERS(self.p),
+             keys.JOBS(self.p)]  # fmt: skip
+        args = [address, SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY]
+        return int(self._rescue(keys=k, args=args)) > 0
+
     def ready_count(self) -> int:
         """People with messages waiting for a drainer."""
         return int(self.r.llen(keys.READY(self.p)))

@@ -160,6 +160,24 @@ RESCUE = Key(
 
 # --- people and their conversations (bot/store/people.py) -----------------------------------
 CONV = Key("conv:{address}", "string", None, True, Erase.KEY, True, "the Conversation as JSON")
+OUTBOX = Key(
+    "outbox:{address}",
+    "list",
+    None,
+    True,
+    Erase.KEY,
+    True,
+    "replies saved with a turn, not yet sent (Outbound JSON, in order; each leaves once sent)",
+)
+HANDLED = Key(
+    "handled:{msg}",
+    "string",
+    DAY,
+    False,
+    Erase.KEEP,
+    True,
+    "a message handled for someone we keep no conversation for (a replay is not retaken)",
+)
 PEOPLE = Key("people", "set", None, True, Erase.MEMBER, True, "addresses with a conversation")
 CONSENTED = Key(
     "consented",

@@ -1,0 +1,89 @@
+"""Applying a turn's effects: in EFFECT_ORDER, each once, even when a turn is replayed.
+
+The order of a turn (workers/turns.py) is: effects, then the save (conversation and its
+replies in the outbox, in one step), then sending from the outbox, then removing the
+message from the inbox. A worker killed anywhere replays the message; the conversation
+remembers the message it saved, so a replay after the save only sends what is left. A
+replay before the save runs the handler again on the old conversation, so every effect
+must be safe to apply twice:
+
+  Release, SetStopped, Erase   idempotent by nature (a second time finds nothing to do)
+  Forget                       cancels jobs; a second time finds none
+  FirstContact                 the credit is remembered by the message (store/referrals)
+  StartBroadcast               created with the message's id (store/broadcasts.started_by)
+  ScheduleReminders            job ids derive from the person and pledge: the same jobs
+
+An effect may add replies (the sharer's new total, the broadcast's id): they are sent
+with the turn's own.
+"""
+
+from __future__ import annotations
+
+from bot.broadcasts import Audience
+from bot.model.message import Inbound, Outbound
+from bot.model.turn import (
+    Effect,
+    Erase,
+    FirstContact,
+    Forget,
+    Release,
+    ScheduleReminders,
+    SetStopped,
+    StartBroadcast,
+    in_order,
+)
+from bot.store.broadcasts import Broadcasts
+from handlers import say
+from workers import faults, outbound, reminders
+from workers.runtime import Runtime
+
+
+def apply_all(rt: Runtime, effects: list[Effect], msg: Inbound, message: str) -> list[Outbound]:
+    """Apply every effect in order; the replies they add. ``message``: the message's digest."""
+    extra: list[Outbound] = []
+    for effect in in_order(effects):
+        extra += apply(rt, effect, msg, message)
+        faults.point(rt.redis, f"effect:{type(effect).__name__}")
+    return extra
+
+
+def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbound]:
+    """Apply one effect (see the module docstring for why each is safe twice)."""
+    store = rt.store
+    match effect:
+        case Release(address):
+            store.places.release(address)
+        case SetStopped(address, stopped):
+            store.suppression.set_stopped(address, stopped)
+        case Forget(address):
+            forget(rt, address)
+        case Erase(address):
+            forget(rt, address)
+            store.erase(address)
+        case FirstContact(address, sharer):
+            count = store.referrals.first_contact(address, sharer, message)
+            if sharer and count is not None:
+                return [say.referral_credit(sharer, count)]
+        case StartBroadcast(text):
+            bid, count = start_broadcast(rt, text, message)
+            return [say.broadcast_sent(msg.address, bid, count)]
+        case ScheduleReminders(address, pledge):
+            reminders.schedule(rt, address, pledge)
+    return []
+
+
+def forget(rt: Runtime, address: str) -> None:
+    """Cancel what is scheduled to reach someone: reminders and replies held back."""
+    reminders.cancel_all(rt, address)
+    outbound.cancel_deferred(rt, address)
+
+
+def start_broadcast(rt: Runtime, text: str, message: str) -> tuple[int, int]:
+    """Start the broadcast an organiser's YES asked for, once: (id, recipients)."""
+    bc = Broadcasts(rt.store)
+    if (bid := bc.started_by(message)) is not None:
+        return bid, int(bc.meta(bid)["total"])  # a replayed YES: the one it started
+    directory, limits = rt.world.directory, rt.settings.campaign.rate_limits
+    recipients, no_consent = bc.select(Audience(), directory, limits)
+    bid = bc.create(text, Audience(), recipients, no_consent, launch=True, message=message)
+    return bid, len(recipients)
