@@ -29,14 +29,14 @@ def read(path: str | Path = "Procfile") -> dict[str, str]:
     return entries
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: ask Linux for SIGTERM when the parent dies, even by SIGKILL."""
+def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """In a child: ask Linux for ``sig`` when the parent dies, even by SIGKILL."""
     # The setting survives exec (bash execs the command) and fires when the thread that
     # started the child exits, so start processes from the main thread.
     if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        _prctl(PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:  # it died before prctl: nothing would signal us
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
 
 def start(
@@ -55,7 +55,7 @@ def start(
         stdin=subprocess.DEVNULL,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+        preexec_fn=functools.partial(die_with_parent, os.getpid()),
     )
 
 

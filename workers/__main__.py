@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from rq import Queue, SimpleWorker
 
+from bot import procfile
 from bot.config import ConfigError
 from bot.rooms import CsvError
 from workers import purge, requests, turns
@@ -50,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         result = sender.warm_up()
         if not result.ok:
             logging.warning("%s warm-up failed at start: %s", channel, result.error)
+    # RQ forks its scheduler from this process. If this process is killed, an orphaned
+    # scheduler would keep copies of our Redis connections open, and Redis would hand the
+    # next item on a list we were blocked on (a drainer request) to a socket nobody reads:
+    # so a forked child dies with us.
+    me = os.getpid()
+    os.register_at_fork(after_in_child=lambda: procfile.die_with_parent(me, signal.SIGKILL))
     requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
     queues = [Queue(name, connection=rt.redis) for name in QUEUES]
     worker = SimpleWorker(queues, connection=rt.redis)
