@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 import requests
 
-from bench.common import ROOT, FastFake, System, campaign_config, machine, record
+from bench.common import ID_SECRET, ROOT, FastFake, System, campaign_config, machine, record
 from bot.model.person import Consent, Conversation, State
 from bot.store import Store, keys
 
@@ -25,7 +25,7 @@ ADMIN = "bench-admin"
 
 def populate(r: redis.Redis, addresses: list[str]) -> None:
     """Supporters who agreed to updates, written in pipelines (fast)."""
-    store = Store(r)
+    store = Store(r, secret=ID_SECRET)
     consent = Consent(True, 1871316191, "sms", "updates-v1")
     for i, address in enumerate(addresses):
         store.people.save(Conversation(address, State.ASK_LOCATION, consent=consent), True, consent)

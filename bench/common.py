@@ -23,6 +23,7 @@ from bot import procfile
 from bot.local import wait_healthy
 from bot.redis_server import RedisServer, free_port
 
+ID_SECRET = "bench-one-way-id-secret"  # the processes' ID_SECRET, for Store(r, secret=...)
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
 RAW = ROOT / "bench" / "results.json"
@@ -129,6 +130,7 @@ class System:
             "REDIS_URL": self.redis.url,
             "VAR_DIR": str(ROOT / "var"),
             "PUBLIC_URL": self.url,
+            "ID_SECRET": ID_SECRET,
             **env,
         }
         self.procs: list[subprocess.Popen] = []

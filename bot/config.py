@@ -86,6 +86,9 @@ class Settings:
         )
 
 
+MIN_SECRET = 16
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment and the YAML it points to (``BOT_CONFIG``, default config.yaml)."""
     env = os.environ if env is None else env
@@ -94,10 +97,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         read = _Environment.model_validate(given)
     except ValidationError as exc:
         raise ConfigError(_why(exc)) from None
-    return Settings(
+    settings = Settings(
         campaign=load_campaign(Path(given.get("BOT_CONFIG", "config.yaml"))),
         **read.model_dump(exclude_none=True),
     )
+    if (settings.telegram_on or settings.twilio_on) and len(settings.id_secret) < MIN_SECRET:
+        # Real people's numbers: one-way ids must not be a bare hash anyone can reverse.
+        raise ConfigError(
+            f"ID_SECRET: required when a channel is on, at least {MIN_SECRET} characters "
+            "(e.g. `openssl rand -hex 32`); keep it: a new one forgets every STOP"
+        )
+    return settings
 
 
 def load_campaign(path: Path) -> Campaign:

@@ -27,6 +27,7 @@ from tests.fakes import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "e2e-secret"
+ID_SECRET = "e2e-one-way-id-secret"  # keys one-way ids: Store(bot.r, secret=ID_SECRET)
 ADMIN_TOKEN = "e2e-admin-token"
 BOT_NUMBER = "+447700900000"
 
@@ -90,6 +91,7 @@ class Bot:
             BOT_CONFIG=str(self.tmp / "config.yaml"),
             VAR_DIR=str(self.tmp / "var"),
             PUBLIC_URL=self.url,
+            ID_SECRET=ID_SECRET,
             TELEGRAM_BOT_TOKEN="123456:TEST",
             TELEGRAM_WEBHOOK_SECRET=SECRET,
             TELEGRAM_API_URL=self.telegram.url,

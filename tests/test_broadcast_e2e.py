@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from bot.store import Store
-from tests.harness import Bot
+from tests.harness import ID_SECRET, Bot
 from tests.people import add_supporters
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,7 @@ def bot(tmp_path) -> Iterator[Bot]:
 
 def test_two_workers_share_one_rate_limit(bot: Bot) -> None:
     bot.start(workers=2)
-    store = Store(redis.Redis.from_url(bot.redis_server.url))
+    store = Store(redis.Redis.from_url(bot.redis_server.url), secret=ID_SECRET)
     people = add_supporters(store, [f"telegram:{100000 + i}" for i in range(5 * RATE)])
     resp = bot.admin("POST", "/broadcasts", json={"text": "Polls close at 10pm"})
     assert resp.status_code == 202 and resp.json()["recipients"] == len(people)
@@ -78,7 +78,7 @@ def test_two_workers_share_one_rate_limit(bot: Bot) -> None:
 
 def test_a_worker_killed_mid_broadcast_loses_no_one_and_repeats_no_one(bot: Bot) -> None:
     bot.start(workers=1)
-    store = Store(redis.Redis.from_url(bot.redis_server.url))
+    store = Store(redis.Redis.from_url(bot.redis_server.url), secret=ID_SECRET)
     people = add_supporters(store, [f"sms:+447700{i:06d}" for i in range(2000)])
     bid = bot.admin("POST", "/broadcasts", json={"text": "Go vote"}).json()["id"]
     bot.twilio.wait_for(lambda reqs: len(reqs) >= 400, timeout=30)
@@ -103,7 +103,7 @@ def test_a_worker_killed_mid_broadcast_loses_no_one_and_repeats_no_one(bot: Bot)
 
 def test_organiser_broadcast_from_chat_needs_yes(bot: Bot) -> None:
     bot.start(workers=1)
-    store = Store(redis.Redis.from_url(bot.redis_server.url))
+    store = Store(redis.Redis.from_url(bot.redis_server.url), secret=ID_SECRET)
     add_supporters(store, ["telegram:301", "telegram:302"])
     add_supporters(store, ["telegram:303"], consent=False)
     bot.tg(ORGANISER, text="/broadcast Rain later: bring a coat")

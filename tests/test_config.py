@@ -91,8 +91,14 @@ def test_environment(tmp_path):
         "TWILIO_ACCOUNT_SID": "AC1",
         "TWILIO_AUTH_TOKEN": "t",
         "TWILIO_SMS_FROM": "+447700900000",
+        "ID_SECRET": "0123456789abcdef",
     }
     s = load_settings(env)
+    assert s.id_secret == "0123456789abcdef"
+    # Real numbers need a real secret for their one-way ids: refused without one.
+    for short in ("", "too-short"):
+        with pytest.raises(ConfigError, match=r"^ID_SECRET: required when a channel is on"):
+            load_settings({**env, "ID_SECRET": short})
     assert s.public_url == "https://bot.example.org"
     assert s.telegram_on and s.twilio_on and not s.twilio_whatsapp_from
     assert s.telegram_api_url == "https://api.telegram.org" and s.geocoder == "offline"

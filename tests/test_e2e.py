@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.store import Store
-from tests.harness import Bot
+from tests.harness import ID_SECRET, Bot
 
 pytestmark = pytest.mark.e2e
 
@@ -100,7 +100,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert status.startswith("You're down for Holloway Labour Hall, 1 Holloway Road, N7 6BU")
     pledge = bot.r.hget("pd:pledge", f"telegram:{chat}")
     assert pledge == b"holloway|morning"
-    consent = Store(bot.r).people.load(f"telegram:{chat}").consent
+    consent = Store(bot.r, secret=ID_SECRET).people.load(f"telegram:{chat}").consent
     assert consent.granted and consent.channel == "telegram" and consent.version == "updates-v1"
     assert bot.r.sismember("pd:consented", f"telegram:{chat}")
     evidence = bot.r.hvals("pd:consent")[0].decode().split("|")

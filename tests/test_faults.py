@@ -24,7 +24,7 @@ from bot.app import create_app
 from bot.redis_server import RedisServer
 from bot.store import Store
 from tests.fakes import TEST_AUTH_TOKEN, sign
-from tests.harness import SECRET, Bot
+from tests.harness import ID_SECRET, SECRET, Bot
 from tests.people import add_supporters
 from tests.world import PUBLIC_URL as PUBLIC
 from tests.world import web_settings
@@ -280,7 +280,7 @@ def test_redis_restart_loses_no_confirmed_pledge_and_the_web_recovers(system: Bo
 
 def test_five_sigkills_during_a_10000_recipient_broadcast(system: Bot):
     system.start(workers=1)
-    store = Store(system.r)
+    store = Store(system.r, secret=ID_SECRET)
     people = add_supporters(store, [f"sms:+447701{i:06d}" for i in range(10_000)])
     bid = system.admin("POST", "/broadcasts", json={"text": "Go vote"}).json()["id"]
     worker = system.procs[1]

@@ -17,7 +17,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot.store import Store
-from tests.harness import Bot
+from tests.harness import ID_SECRET, Bot
 from workers.faults import MARK
 from workers.queues import BROADCAST
 
@@ -50,7 +50,7 @@ def crash_at(bot: Bot, point: str, chat: int, **content) -> None:
     address = f"telegram:{chat}"
     bot.r.delete(f"pd:lock:{address}", f"pd:sched:{address}")  # its lock ran out
     bot.start_process("worker")
-    assert Store(bot.r).inbox.nudge(address)  # what the rescue job does every 30 s
+    assert Store(bot.r, secret=ID_SECRET).inbox.nudge(address)  # the rescue job, every 30 s
 
 
 def texts(bot: Bot, chat: int) -> list[str]:
@@ -73,7 +73,7 @@ def settle(bot: Bot, chat: int, n: int, timeout: float = 20) -> list[str]:
 def test_a_worker_killed_at_each_point_of_a_turn_does_each_effect_once(system: Bot):
     bot = system
     bot.start(workers=1)
-    code = Store(bot.r).referrals.code_for(f"telegram:{SHARER}")
+    code = Store(bot.r, secret=ID_SECRET).referrals.code_for(f"telegram:{SHARER}")
 
     # Killed after crediting the sharer, before the turn was saved.
     crash_at(bot, "effect:FirstContact", NEWCOMER, text=f"/start {code}")
