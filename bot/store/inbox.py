@@ -44,14 +44,16 @@ end
 
 # Queue a message unless this delivery was seen; a sender beyond the quota is dropped.
 INGEST = (
-    MAKE_READY
-    + """
+    """
 -- KEYS: 1 delivered:<today>, 2 inbox:<address>, 3 sched:<address>, 4 lastin, 5 ready,
 --       6 drainers, 7 quota:<hid>:<minute>, 8 delivered:<yesterday>, 9 jobs
 -- ARGV: 1 dedupe TTL, 2 message JSON, 3 sched TTL, 4 received at ('' : no window),
 --       5 address, 6 most drainers, 7 drainers TTL, 8 quota (0: none), 9 delivery digest,
 --       10 the drainer job request
 -- Returns 0 duplicate/over quota, 1 queued, 2 queued and a drainer was asked for.
+"""
+    + MAKE_READY
+    + """
 local fresh = redis.call('HEXISTS', KEYS[8], ARGV[9]) == 0
   and redis.call('HSETNX', KEYS[1], ARGV[9], '') == 1
 if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -90,12 +92,14 @@ return false
 """
 
 RESCUE = (
-    MAKE_READY
-    + """
+    """
 -- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready, 5 drainers, 6 jobs
 -- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request
 -- Messages waiting with nobody draining them (their worker was killed mid-turn): ready
 -- again. Returns as MAKE_READY, or 0 when there is nothing to do.
+"""
+    + MAKE_READY
+    + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
                   KEYS[6], ARGV[5])
