@@ -82,130 +82,42 @@ def _glob_escape(text: str) -> str:
 
 DAY = 24 * 3600
 
+# One declaration a line or two, so they read as a table.
+# fmt: off
+
 # --- the inbound queue (bot/store/inbox.py) -------------------------------------------------
-INBOX = Key(
-    "inbox:{address}",
-    "list",
-    None,
-    True,
-    Erase.KEY,
-    True,
-    "queued Inbound JSON, drained in order by one worker",
-)
-SCHED = Key(
-    "sched:{address}",
-    "string",
-    60,
-    True,
-    Erase.KEY,
-    True,
-    "set while a drain for the address is pending",
-)
-LOCK = Key(
-    "lock:{address}",
-    "string",
-    60,
-    True,
-    Erase.KEY,
-    True,
-    "held by the worker draining that address",
-)
+INBOX = Key("inbox:{address}", "list", None, True, Erase.KEY, True,
+    "queued Inbound JSON, drained in order by one worker")
+SCHED = Key("sched:{address}", "string", 60, True, Erase.KEY, True,
+    "set while a drain for the address is pending")
+LOCK = Key("lock:{address}", "string", 60, True, Erase.KEY, True,
+    "held by the worker draining that address")
 READY = Key("ready", "list", None, True, Erase.QUEUE, True, "people with messages waiting")
 DRAINERS = Key("drainers", "string", 30, False, Erase.KEEP, False, "drainer jobs running")
-JOBS = Key(
-    "jobs",
-    "list",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "work the web process asks of the workers (a drainer, a broadcast step)",
-)
-QUOTA = Key(
-    "quota:{hid}:{minute}",
-    "string",
-    120,
-    False,
-    Erase.KEY,
-    True,
-    "messages from one sender this clock minute (flood quota)",
-)
-DELIVERED = Key(
-    "delivered:{day}",
-    "hash",
-    3 * DAY,
-    False,
-    Erase.KEEP,
-    True,
-    "12-byte digests of update_id / MessageSid accepted that day (dedupe)",
-)
-LASTIN = Key(
-    "lastin",
-    "hash",
-    None,
-    True,
-    Erase.FIELD,
-    True,
-    "address -> when they last wrote (a reply window such as WhatsApp's 24 h)",
-)
-RESCUE = Key(
-    "rescue",
-    "string",
-    30,
-    False,
-    Erase.KEEP,
-    False,
-    "set while a rescue job is scheduled (one chain across all workers)",
-)
+JOBS = Key("jobs", "list", None, False, Erase.KEEP, False,
+    "work the web process asks of the workers (a drainer, a broadcast step)")
+QUOTA = Key("quota:{hid}:{minute}", "string", 120, False, Erase.KEY, True,
+    "messages from one sender this clock minute (flood quota)")
+DELIVERED = Key("delivered:{day}", "hash", 3 * DAY, False, Erase.KEEP, True,
+    "12-byte digests of update_id / MessageSid accepted that day (dedupe)")
+LASTIN = Key("lastin", "hash", None, True, Erase.FIELD, True,
+    "address -> when they last wrote (a reply window such as WhatsApp's 24 h)")
+RESCUE = Key("rescue", "string", 30, False, Erase.KEEP, False,
+    "set while a rescue job is scheduled (one chain across all workers)")
 
 # --- people and their conversations (bot/store/people.py) -----------------------------------
 CONV = Key("conv:{address}", "string", None, True, Erase.KEY, True, "the Conversation as JSON")
-OUTBOX = Key(
-    "outbox:{address}",
-    "list",
-    None,
-    True,
-    Erase.KEY,
-    True,
-    "replies saved with a turn, not yet sent (Outbound JSON, in order; each leaves once sent)",
-)
-HANDLED = Key(
-    "handled:{msg}",
-    "string",
-    DAY,
-    False,
-    Erase.KEEP,
-    True,
-    "a message handled for someone we keep no conversation for (a replay is not retaken)",
-)
+OUTBOX = Key("outbox:{address}", "list", None, True, Erase.KEY, True,
+    "replies saved with a turn, not yet sent (Outbound JSON, in order; each leaves once sent)")
+HANDLED = Key("handled:{msg}", "string", DAY, False, Erase.KEEP, True,
+    "a message handled for someone we keep no conversation for (a replay is not retaken)")
 PEOPLE = Key("people", "set", None, True, Erase.MEMBER, True, "addresses with a conversation")
-CONSENTED = Key(
-    "consented",
-    "set",
-    None,
-    True,
-    Erase.MEMBER,
-    True,
-    "addresses that agreed to polling-day updates",
-)
-UNREACHABLE = Key(
-    "unreachable",
-    "hash",
-    None,
-    True,
-    Erase.FIELD,
-    True,
-    "address -> why the platform says they cannot be messaged",
-)
-SUPPORTERS = Key(
-    "supporters",
-    "hash",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "channel -> people with a conversation (a total)",
-)
+CONSENTED = Key("consented", "set", None, True, Erase.MEMBER, True,
+    "addresses that agreed to polling-day updates")
+UNREACHABLE = Key("unreachable", "hash", None, True, Erase.FIELD, True,
+    "address -> why the platform says they cannot be messaged")
+SUPPORTERS = Key("supporters", "hash", None, False, Erase.KEEP, False,
+    "channel -> people with a conversation (a total)")
 
 # --- places (bot/store/places.py) -----------------------------------------------------------
 PLEDGED = Key("pledged", "hash", None, False, Erase.KEEP, False, "room|shift -> places taken")
@@ -213,188 +125,62 @@ PLEDGE = Key("pledge", "hash", None, True, Erase.FIELD, True, "address -> room|s
 
 # --- referrals (bot/store/referrals.py) -----------------------------------------------------
 CODES = Key("codes", "hash", None, True, Erase.VALUE, True, "referral code -> sharer address")
-REFERRALS = Key(
-    "referrals", "hash", None, True, Erase.FIELD, True, "sharer address -> people brought in"
-)
-CREDITED = Key(
-    "credited:{msg}",
-    "string",
-    DAY,
-    False,
-    Erase.KEEP,
-    True,
-    "the sharer's new total, by the message that credited it (a replay says the same)",
-)
+REFERRALS = Key("referrals", "hash", None, True, Erase.FIELD, True,
+    "sharer address -> people brought in")
+CREDITED = Key("credited:{msg}", "string", DAY, False, Erase.KEEP, True,
+    "the sharer's new total, by the message that credited it (a replay says the same)")
 
 # --- suppression records: outlive DELETE and the purge (bot/store/suppression.py) ----------
-SEEN = Key(
-    "seen",
-    "set",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "one-way ids ever seen (a referral is credited once)",
-)
-STOPPED = Key(
-    "stopped",
-    "set",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "one-way ids that said STOP and not START since",
-)
-CONSENT = Key(
-    "consent",
-    "hash",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "one-way id -> granted|unix time|channel|wording version (the evidence)",
-)
+SEEN = Key("seen", "set", None, False, Erase.KEEP, False,
+    "one-way ids ever seen (a referral is credited once)")
+STOPPED = Key("stopped", "set", None, False, Erase.KEEP, False,
+    "one-way ids that said STOP and not START since")
+CONSENT = Key("consent", "hash", None, False, Erase.KEEP, False,
+    "one-way id -> granted|unix time|channel|wording version (the evidence)")
 
 # --- rooms and target seats: the directory (bot/store/directory.py) ------------------------
 ROOMS = Key("rooms", "hash", None, False, Erase.KEEP, False, "room id -> Room JSON")
 TARGETS = Key("targets", "hash", None, False, Erase.KEEP, False, "seat key -> priority")
-DIRECTORY_VERSION = Key(
-    "directory:version",
-    "string",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "bumped by every import, so workers reload",
-)
-DIRECTORY_SEEDING = Key(
-    "directory:seeding",
-    "string",
-    120,
-    False,
-    Erase.KEEP,
-    False,
-    "held by the worker loading config.yaml's CSVs",
-)
+DIRECTORY_VERSION = Key("directory:version", "string", None, False, Erase.KEEP, False,
+    "bumped by every import, so workers reload")
+DIRECTORY_SEEDING = Key("directory:seeding", "string", 120, False, Erase.KEEP, False,
+    "held by the worker loading config.yaml's CSVs")
 
 # --- broadcasts (bot/store/broadcasts.py) ---------------------------------------------------
 BC_SEQ = Key("bc:seq", "string", None, False, Erase.KEEP, False, "last broadcast id")
-BC = Key(
-    "bc:{bid}",
-    "hash",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "text, audience, status, total, slices, times",
-)
-BC_TO = Key(
-    "bc:{bid}:to",
-    "list",
-    7 * DAY,
-    True,
-    Erase.ITEM,
-    True,
-    "recipient addresses, fixed at creation (kept 7 days after it ends)",
-)
-BC_LEDGER = Key(
-    "bc:{bid}:ledger",
-    "hash",
-    7 * DAY,
-    True,
-    Erase.FIELD,
-    True,
-    "address -> sending, sent, ambiguous, failed:<x>, skipped:<x>",
-)
-BC_COUNTS = Key(
-    "bc:{bid}:counts",
-    "hash",
-    None,
-    False,
-    Erase.KEEP,
-    False,
-    "sent, failed, ambiguous, skipped:<reason>",
-)
+BC = Key("bc:{bid}", "hash", None, False, Erase.KEEP, False,
+    "text, audience, status, total, slices, times")
+BC_TO = Key("bc:{bid}:to", "list", 7 * DAY, True, Erase.ITEM, True,
+    "recipient addresses, fixed at creation (kept 7 days after it ends)")
+BC_LEDGER = Key("bc:{bid}:ledger", "hash", 7 * DAY, True, Erase.FIELD, True,
+    "address -> sending, sent, ambiguous, failed:<x>, skipped:<x>")
+BC_COUNTS = Key("bc:{bid}:counts", "hash", None, False, Erase.KEEP, False,
+    "sent, failed, ambiguous, skipped:<reason>")
 BC_NEXT = Key("bc:{bid}:next", "string", None, False, Erase.KEEP, False, "next fresh slice")
 BC_DONE = Key("bc:{bid}:done", "set", None, False, Erase.KEEP, False, "finished slices")
-BC_LEASE = Key(
-    "bc:{bid}:lease:{slice}",
-    "string",
-    None,
-    False,
-    Erase.KEEP,
-    True,
-    "held by the worker sending a slice (expires if it dies)",
-)
-BC_BY_MESSAGE = Key(
-    "bc:bymsg:{msg}",
-    "string",
-    DAY,
-    False,
-    Erase.KEEP,
-    True,
-    "the broadcast an organiser's YES started, by that message",
-)
+BC_LEASE = Key("bc:{bid}:lease:{slice}", "string", None, False, Erase.KEEP, True,
+    "held by the worker sending a slice (expires if it dies)")
+BC_BY_MESSAGE = Key("bc:bymsg:{msg}", "string", DAY, False, Erase.KEEP, True,
+    "the broadcast an organiser's YES started, by that message")
 
 # --- pacing (bot/pacing.py) -----------------------------------------------------------------
-PACE = Key(
-    "pace:{channel}",
-    "zset",
-    2,
-    False,
-    Erase.KEEP,
-    False,
-    "admission times of every send on a channel",
-)
-PACE_CHAT = Key(
-    "pace:{channel}:{hid}",
-    "zset",
-    2,
-    False,
-    Erase.KEY,
-    True,
-    "admission times of sends to one chat (Telegram's 1/s)",
-)
+PACE = Key("pace:{channel}", "zset", 2, False, Erase.KEEP, False,
+    "admission times of every send on a channel")
+PACE_CHAT = Key("pace:{channel}:{hid}", "zset", 2, False, Erase.KEY, True,
+    "admission times of sends to one chat (Telegram's 1/s)")
 
 # --- scheduled work that names a person (workers/) -----------------------------------------
-DEFERRED = Key(
-    "deferred:{address}",
-    "set",
-    None,
-    True,
-    Erase.KEY,
-    True,
-    "RQ job ids of replies held back for later (cancelled by STOP and DELETE)",
-)
-REMINDERS = Key(
-    "reminders:{address}",
-    "set",
-    None,
-    True,
-    Erase.KEY,
-    True,
-    "RQ job ids of scheduled reminders (cancelled by DELETE)",
-)
-REMINDED = Key(
-    "reminded:{hid}:{room}:{shifts}:{name}:{about}",
-    "string",
-    60 * DAY,
-    False,
-    Erase.KEY,
-    True,
-    "set when that reminder went, so it goes once",
-)
+DEFERRED = Key("deferred:{address}", "set", None, True, Erase.KEY, True,
+    "RQ job ids of replies held back for later (cancelled by STOP and DELETE)")
+REMINDERS = Key("reminders:{address}", "set", None, True, Erase.KEY, True,
+    "RQ job ids of scheduled reminders (cancelled by DELETE)")
+REMINDED = Key("reminded:{hid}:{room}:{shifts}:{name}:{about}", "string", 60 * DAY, False,
+    Erase.KEY, True, "set when that reminder went, so it goes once")
 
 # --- the terminal chat of ``make run`` (bot/channels/console.py) ---------------------------
-CONSOLE = Key(
-    "console:{address}",
-    "list",
-    None,
-    True,
-    Erase.KEY,
-    True,
-    "replies waiting for the terminal to print them",
-)
+CONSOLE = Key("console:{address}", "list", None, True, Erase.KEY, True,
+    "replies waiting for the terminal to print them")
+# fmt: on
 
 KEYS: tuple[Key, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Key))
 
