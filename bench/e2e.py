@@ -146,7 +146,7 @@ def run() -> dict:
         system = System(Path(tmp), env, workers=WORKERS)
         try:
             system.start()
-            time.sleep(2)  # workers load the catalogue
+            time.sleep(2)  # workers load the rooms and targets (the directory)
             result = asyncio.run(drive(system, waiters, postcodes, rng))
             time.sleep(3)  # let the backlog clear
             steady = asyncio.run(drive(system, waiters, postcodes, rng, offered=OFFERED))

@@ -16,12 +16,12 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from bot.store import Store
+from bot.store import Store, keys
 from tests.harness import ID_SECRET, Bot
-from workers.faults import MARK
 from workers.queues import BROADCAST
 
 pytestmark = pytest.mark.fault
+MARK = keys.CRASH_AT("pd")
 
 ORGANISER, SHARER, NEWCOMER = 7, 901, 902
 

@@ -43,7 +43,7 @@ def apply_all(rt: Runtime, effects: list[Effect], msg: Inbound, message: str) ->
     extra: list[Outbound] = []
     for effect in in_order(effects):
         extra += apply(rt, effect, msg, message)
-        faults.point(rt.redis, f"effect:{type(effect).__name__}")
+        faults.point(rt.store, f"effect:{type(effect).__name__}")
     return extra
 
 

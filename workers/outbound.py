@@ -45,7 +45,7 @@ def flush(rt: Runtime, address: str, attempt: int = 0) -> bool:
         over = time.monotonic() - started > INLINE_BUDGET
         wait = 1.0 if over else _try(rt, out, blocked)
         if wait is None:
-            faults.point(rt.redis, "sent")  # gone, not yet off the outbox: the in-flight case
+            faults.point(rt.store, "sent")  # gone, not yet off the outbox: the in-flight case
             people.sent(address, raw)
             continue
         if attempt >= DEFER_ATTEMPTS:

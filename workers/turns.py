@@ -155,5 +155,5 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         else:
             store.people.handled_without_conversation(msg.address, digest, queued)
             store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
-        faults.point(rt.redis, "saved")
+        faults.point(rt.store, "saved")
     outbound.flush(rt, msg.address)

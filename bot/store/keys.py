@@ -177,6 +177,10 @@ REMINDERS = Key("reminders:{address}", "set", None, True, Erase.KEY, True,
 REMINDED = Key("reminded:{hid}:{room}:{shifts}:{name}:{about}", "string", 60 * DAY, False,
     Erase.KEY, True, "set when that reminder went, so it goes once")
 
+# --- fault tests only: where a test asks a worker to die (workers/faults.py) -------------------
+CRASH_AT = Key("fault:crash_at", "string", None, False, Erase.KEEP, False,
+    "the crash point a fault test asked for; read only with POLLDAY_FAULTS=1")
+
 # --- the terminal chat of ``make run`` (bot/channels/console.py) ---------------------------
 CONSOLE = Key("console:{address}", "list", None, True, Erase.KEY, True,
     "replies waiting for the terminal to print them")
