@@ -73,6 +73,9 @@ def test_a_bug_costs_one_message_and_an_apology_not_the_queue(rt, r, monkeypatch
     got = replies(r)
     assert got[2] == "Sorry, something went wrong on our side. Please send that again."
     assert got[3].startswith("Thanks, got it.")
+    say(rt, "boom")  # the apology goes at once, not with their next turn's replies
+    assert turns.drain(ADDR) == 1
+    assert replies(r)[-1] == got[2]
 
 
 def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):

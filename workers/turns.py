@@ -3,7 +3,8 @@
 Messages from one person are handled one at a time and in order, even with several
 worker processes: whoever holds the lock drains the inbox, and re-checks it after
 unlocking, so a message queued meanwhile is never stranded. Each message is removed
-from the inbox only after its turn is saved, so a killed worker loses nothing.
+from the inbox only after its turn is saved and its replies sent, so a killed worker loses
+nothing: the order of a turn, and why a replay is safe, is in workers/effects.py.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def safe_turn(rt: Runtime, raw: bytes) -> None:
     except Exception:
         log.exception("turn failed on %s; message dropped", msg.channel)
         if not msg.event:  # nobody sent a system event: nobody to apologise to
-            outbound.queue(rt, msg.address, [Outbound(msg.address, t("error", msg.channel))])
+            sorry = Outbound(msg.address, t("error", msg.channel))
+            rt.store.people.queue(msg.address, [sorry.to_json()])
+            outbound.flush(rt, msg.address)  # this drainer holds their lock
 
 
 def take_turn(rt: Runtime, msg: Inbound) -> None:
