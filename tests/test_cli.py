@@ -43,6 +43,7 @@ def test_set_webhook_sends_url_secret_and_allowed_updates(monkeypatch, capsys):
     with FakeTelegram() as fake:
         monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "42:XYZ")
+        monkeypatch.setenv("ID_SECRET", "a-test-one-way-id-secret")
         monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-token")
         monkeypatch.setenv("TELEGRAM_API_URL", fake.url)
         monkeypatch.setenv("PUBLIC_URL", "https://bot.example.org")
@@ -64,6 +65,7 @@ def test_set_webhook_sends_url_secret_and_allowed_updates(monkeypatch, capsys):
 def test_set_webhook_needs_https_and_credentials(monkeypatch, capsys, public_url):
     monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "42:XYZ")
+    monkeypatch.setenv("ID_SECRET", "a-test-one-way-id-secret")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s")
     monkeypatch.setenv("PUBLIC_URL", public_url)
     assert cli.main(["set-webhook"]) == 2
