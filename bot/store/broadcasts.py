@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from bot.broadcasts import SKIP_REASONS, Audience, by_send_time
 from bot.rooms import Directory
 from bot.store import jobs, keys
+from bot.store.erase import ERASED
 
 if TYPE_CHECKING:
     from bot.store import Store
 
 SLICE = 50  # recipients per unit of work: about a second of sending at typical limits
 LEDGER_TTL = keys.BC_TO.ttl  # recipient lists and ledgers name people: not kept for long
-ERASED = ""  # what an erased recipient's place in a list is blanked to
 
 CLAIM = """
 -- KEYS: 1 bc:<id>:next, 2 bc:<id>:done, 3 bc:<id>

@@ -13,6 +13,8 @@ import redis
 from bot.store import keys
 from bot.store.keys import Erase, Key
 
+ERASED = ""  # what an erased person's place in a list read by position becomes
+
 ITEM_ERASE = """
 -- KEYS: 1 a recipient list. ARGV: 1 address, 2 the blank it becomes.
 -- Blank every place the address holds, so everyone else keeps their position.
@@ -46,8 +48,6 @@ class Eraser:
     def erase(self, address: str) -> None:
         """Everything about ``address`` goes, except the suppression records (and a seen
         mark, so a later referral is not credited twice)."""
-        from bot.store.broadcasts import ERASED
-
         hid = keys.hid(self.secret, address)
         # Leaving the people index first: a broadcast running now checks it before writing.
         if self.r.srem(keys.PEOPLE(self.p), address):
