@@ -18,7 +18,9 @@ from bot.admin.api import blueprint as admin_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
+from bot.model.message import Inbound
 from bot.store import Store
+from handlers.words import Command, command
 
 MAX_BODY = 64 * 1024
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         got = channel.receive(hook, time.time())
         if got.status != 200:
             return json_error(got.status, got.reason)
-        store.inbox.accept(got.messages, settings.campaign.message_quota, _windowed)
+        store.inbox.accept(got.messages, settings.campaign.message_quota, _windowed, _opt_out)
         return Response(channel.reply, mimetype=channel.reply_type)
 
     @app.get("/healthz")
@@ -74,3 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _windowed(channel: str) -> bool:
     """Whether when someone last wrote matters on this channel (it has a reply window)."""
     return capabilities(channel).reply_window is not None
+
+
+def _opt_out(msg: Inbound) -> bool:
+    """STOP and DELETE: exempt from the flood quota, so one always gets through."""
+    return bool(msg.text) and command(msg.text) in (Command.STOP, Command.DELETE)

@@ -167,6 +167,12 @@ def test_a_flooding_sender_is_cut_at_the_quota(settings, r):
         update["message"]["text"] = f"m{i}"
         assert tg(client, update).status_code == 200  # never a reason for Telegram to retry
     assert [m.text for m in inboxes(r)] == ["m0", "m1"]
+    # STOP and DELETE are never cut: however many came before them, they get through.
+    for text in ("ＳＴＯＰ please", "delete my details"):
+        update["update_id"] += 1
+        update["message"]["text"] = text
+        assert tg(client, update).status_code == 200
+    assert [m.text for m in inboxes(r)] == ["m0", "m1", "ＳＴＯＰ please", "delete my details"]
 
 
 def test_only_a_channel_with_a_reply_window_records_the_last_message(client, r):

@@ -181,3 +181,17 @@ def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt,
     assert turns.drain_ready() == 1
     assert replies(r)[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
     assert turns.rescue() == 0 and r.llen("pd:ready") == 0
+
+
+def test_stop_drops_replies_still_waiting_and_its_confirmation_goes(rt, r):
+    say(rt, "hi")
+    turns.drain(ADDR)
+    # A reply held back (a platform asked us to wait) is still in the outbox...
+    rt.store.people.queue(ADDR, [Outbound(ADDR, "held back").to_json()])
+    say(rt, "just stop")
+    assert turns.drain(ADDR) == 1
+    got = replies(r)
+    # ...and never goes: the STOP is honoured before the next send of any kind.
+    assert "held back" not in got
+    assert got[-1].startswith("Done: you won't get any more messages from us")
+    assert not r.exists(f"pd:outbox:{ADDR}")

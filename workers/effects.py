@@ -57,6 +57,7 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
             store.suppression.set_stopped(address, stopped)
         case Forget(address):
             forget(rt, address)
+            store.people.clear_outbox(address)  # nothing queued before a STOP goes after it
         case Erase(address):
             forget(rt, address)
             store.erase(address)

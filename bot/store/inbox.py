@@ -170,13 +170,15 @@ class Inbox:
         messages: Iterable[Inbound],
         quota: int = 0,
         windowed: Callable[[str], bool] = lambda channel: False,
+        exempt: Callable[[Inbound], bool] = lambda msg: False,
     ) -> None:
         """Queue inbound messages (dropping repeated deliveries, and a sender's messages
         beyond ``quota`` a minute); a worker is woken through the JOBS list if needed.
-        ``windowed(channel)``: that channel has a reply window, so when they wrote is kept."""
+        ``windowed(channel)``: that channel has a reply window, so when they wrote is kept.
+        ``exempt(msg)``: never dropped by the quota (STOP and DELETE always get through)."""
         for msg in messages:
             at = msg.received_at if windowed(msg.channel) and not msg.event else 0.0
-            limit = 0 if msg.event else quota
+            limit = 0 if msg.event or exempt(msg) else quota
             self.ingest(msg.external_id, msg.address, msg.to_json(), at, limit)
 
     def take_ready(self, wait: float = 0.0) -> str | None:

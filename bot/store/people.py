@@ -120,6 +120,10 @@ class People:
         if replies:
             self.r.rpush(keys.OUTBOX(self.p, address=address), *replies)
 
+    def clear_outbox(self, address: str) -> None:
+        """Drop every reply still waiting for this person (they have just said STOP)."""
+        self.r.delete(keys.OUTBOX(self.p, address=address))
+
     def outbox(self, address: str) -> list[bytes]:
         """Replies waiting to be sent to (or on behalf of) this person, in order."""
         return list(self.r.lrange(keys.OUTBOX(self.p, address=address), 0, -1))
