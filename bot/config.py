@@ -101,6 +101,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         campaign=load_campaign(Path(given.get("BOT_CONFIG", "config.yaml"))),
         **read.model_dump(exclude_none=True),
     )
+    if problem := _cannot_work(settings):
+        raise ConfigError(problem)
     if (settings.telegram_on or settings.twilio_on) and len(settings.id_secret) < MIN_SECRET:
         # Real people's numbers: one-way ids must not be a bare hash anyone can reverse.
         raise ConfigError(
@@ -108,6 +110,44 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "(e.g. `openssl rand -hex 32`); keep it: a new one forgets every STOP"
         )
     return settings
+
+
+def _cannot_work(s: Settings) -> str | None:
+    """A configuration that would start but could never work, named by what to set."""
+    twilio = {"TWILIO_ACCOUNT_SID": s.twilio_account_sid, "TWILIO_AUTH_TOKEN": s.twilio_auth_token}
+    senders = s.twilio_whatsapp_from or s.twilio_sms_from
+    if bool(s.telegram_token) != bool(s.telegram_secret):
+        have, need = (
+            ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+            if s.telegram_token
+            else ("TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN")
+        )
+        return f"{need}: required with {have} (Telegram needs both; see README)"
+    if any(twilio.values()) or senders:
+        for name, value in twilio.items():
+            if not value:
+                return f"{name}: required for Twilio (WhatsApp or SMS); see README"
+        if not senders:
+            return "TWILIO_WHATSAPP_FROM or TWILIO_SMS_FROM: required for Twilio"
+        if not s.public_url:
+            # Twilio signs each webhook over the URL it called: without it, every one is 403.
+            return (
+                "PUBLIC_URL: required with Twilio, the https URL Twilio calls "
+                "(e.g. https://bot.example.org): its signatures are checked against it"
+            )
+    on = {
+        "telegram": s.telegram_on,
+        "whatsapp": s.twilio_on and bool(s.twilio_whatsapp_from),
+        "sms": s.twilio_on and bool(s.twilio_sms_from),
+    }
+    for address in sorted(s.campaign.organisers):
+        channel = address.split(":", 1)[0]
+        if not on.get(channel):
+            return (
+                f"organisers: {address} is on {channel}, which is not configured "
+                "(set its credentials, or remove the organiser)"
+            )
+    return None
 
 
 def load_campaign(path: Path) -> Campaign:

@@ -102,8 +102,43 @@ def test_environment(tmp_path):
     assert s.public_url == "https://bot.example.org"
     assert s.telegram_on and s.twilio_on and not s.twilio_whatsapp_from
     assert s.telegram_api_url == "https://api.telegram.org" and s.geocoder == "offline"
-    off = load_settings({"BOT_CONFIG": env["BOT_CONFIG"], "TELEGRAM_BOT_TOKEN": "1:x"})
-    assert not off.telegram_on and not off.twilio_on  # no secret, no Twilio: channels off
+    off = load_settings({"BOT_CONFIG": env["BOT_CONFIG"]})
+    assert not off.telegram_on and not off.twilio_on  # no credentials: channels off
+
+
+@pytest.mark.parametrize(
+    "unset, reason",
+    [
+        ("TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_BOT_TOKEN"),
+        ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN: required with TELEGRAM_WEBHOOK_SECRET"),
+        ("PUBLIC_URL", "PUBLIC_URL: required with Twilio, the https URL Twilio calls"),
+        ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN: required for Twilio"),
+        ("TWILIO_SMS_FROM", "TWILIO_WHATSAPP_FROM or TWILIO_SMS_FROM: required for Twilio"),
+    ],
+)
+def test_configuration_that_cannot_work_is_refused(tmp_path, unset, reason):
+    env = {
+        "BOT_CONFIG": str(write(tmp_path, GOOD)),
+        "PUBLIC_URL": "https://bot.example.org",
+        "TELEGRAM_BOT_TOKEN": "1:x",
+        "TELEGRAM_WEBHOOK_SECRET": "abc_DEF-1",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_SMS_FROM": "+447700900000",
+        "ID_SECRET": "0123456789abcdef",
+    }
+    del env[unset]
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value).startswith(reason)
+
+
+def test_an_organiser_on_a_channel_that_is_off_is_refused(tmp_path):
+    config = write(tmp_path, GOOD + "organisers: [sms:+447700900123]\n")
+    env = {"BOT_CONFIG": str(config), "TELEGRAM_BOT_TOKEN": "1:x",
+           "TELEGRAM_WEBHOOK_SECRET": "abc", "ID_SECRET": "0123456789abcdef"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^organisers: sms:\+447700900123 is on sms, which"):
+        load_settings(env)
 
 
 @pytest.mark.parametrize(
