@@ -65,6 +65,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     def http_error(exc: HTTPException) -> Any:
         return json_error(exc.code or 500, exc.description or exc.name)
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError) -> Any:
+        # json.loads gives up on very deep nesting with RecursionError, not a ValueError.
+        return json_error(400, "body is JSON nested too deeply")
+
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> Any:
         log.error("redis unavailable: %s", type(exc).__name__)

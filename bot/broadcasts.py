@@ -5,6 +5,7 @@ The ledger that makes each send happen once is bot/store/broadcasts.py.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -88,6 +89,12 @@ class Audience:
         return not self.constituency or (
             room is not None and room.seat == seat_key(self.constituency)
         )
+
+
+def visible(text: str) -> bool:
+    """Whether anyone would see something: not only spaces, zero-width or control
+    characters (a broadcast of nothing, sent to thousands, is a mistake)."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
 
 
 def render(text: str, campaign: Campaign) -> str:

@@ -123,6 +123,11 @@ def read_csv(source: Source, required: Sequence[str]) -> tuple[list[str], list[t
     return header, rows
 
 
+def whole(raw: str) -> int | None:
+    """A whole number written in ASCII digits ("²" and "٣" are digits to Python, not to us)."""
+    return int(raw) if re.fullmatch(r"[0-9]+", raw) else None
+
+
 def load_targets(path: Source) -> dict[str, int]:
     """Target seats from CSV as {seat key: priority}. Columns ``constituency`` (name or GSS
     code) and ``priority`` (1 = highest); an optional ``gss_code`` column lets rooms name the
@@ -140,12 +145,13 @@ def load_targets(path: Source) -> dict[str, int]:
             problems.append(f"row {n}, column constituency: {seat!r} is listed twice")
         if code and not GSS_CODE.match(code):
             problems.append(f"row {n}, column gss_code: expected a code like E14001234")
-        if not raw.isdigit() or int(raw) < 1:
+        priority = whole(raw)
+        if priority is None or priority < 1:
             problems.append(f"row {n}, column priority: expected a whole number >= 1, got {raw!r}")
         elif seat:
-            targets[seat_key(seat)] = int(raw)
+            targets[seat_key(seat)] = priority
             if code:
-                targets[seat_key(code)] = int(raw)
+                targets[seat_key(code)] = priority
     if problems:
         raise CsvError(_display(path), problems[:MAX_ERRORS])
     return targets
@@ -158,6 +164,8 @@ def load_rooms(path: Source, shift_ids: Sequence[str], geocoder: Geocoder | None
     for col in header:
         if col.startswith("capacity_") and col[len("capacity_") :] not in shift_ids:
             problems.append(f"row 1, column {col}: no shift {col[9:]!r} in config.yaml")
+    if not rows:  # an import would remove every room: surely not what was meant
+        problems.append("row 2: no rooms, only a header (nothing was changed)")
     rooms: list[Room] = []
     seen: set[str] = set()
     for n, row in rows:
@@ -193,8 +201,8 @@ def _parse_room(
     for sid in shift_ids:
         col = f"capacity_{sid}" if cell(f"capacity_{sid}") else "capacity"
         raw = cell(col) or base
-        if raw.isdigit():
-            capacity[sid] = int(raw)
+        if (places := whole(raw)) is not None:
+            capacity[sid] = places
         else:
             errors.append((col, f"expected a whole number >= 0, got {raw!r}"))
     location = _room_location(cell("latitude"), cell("longitude"), match.postcode, geocoder)

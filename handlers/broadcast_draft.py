@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.broadcasts import MAX_TEXT, render
+from bot.broadcasts import MAX_TEXT, render, visible
 from bot.model.message import Inbound
 from bot.model.person import Conversation, State
 from bot.model.turn import StartBroadcast, Turn, World
@@ -27,7 +27,11 @@ def preview(conv: Conversation | None, msg: Inbound, text: str, world: World) ->
     conv = conv or Conversation(msg.address, State.ASK_LOCATION)
     if len(text) > MAX_TEXT:  # a cut-off message would lose the imprint at its end
         return Turn(conv, [say.say(conv, "broadcast_too_long", max=MAX_TEXT, length=len(text))])
+    if not visible(text):
+        return Turn(conv, [say.say(conv, "broadcast_invisible")])
     count = world.broadcast_size()
+    if not count:
+        return Turn(conv, [say.say(conv, "broadcast_nobody")])
     sample = render(text, world.campaign)
     reply = say.say(conv, "broadcast_preview", count=count, text=sample)
     return Turn(conv.evolve(draft=text), [reply])

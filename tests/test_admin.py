@@ -244,6 +244,11 @@ def test_broadcast_audiences(client, store, r, audience, expected):
     resp = client.post(
         "/admin/api/broadcasts", json={"text": "Hi", "audience": audience}, headers=AUTH
     )
+    if not expected:  # a broadcast to nobody is refused at creation, with the reason
+        assert resp.status_code == 409
+        assert resp.get_json()["error"].startswith("no recipients: nobody in this audience")
+        assert r.keys("pd:bc:*") == []
+        return
     assert resp.status_code == 202
     body = resp.get_json()
     assert body["recipients"] == len(expected)
@@ -259,6 +264,7 @@ def test_broadcast_audiences(client, store, r, audience, expected):
         ([], "expected a JSON object with text, audience, dry_run"),
         ({}, "text: required"),
         ({"text": "  "}, "text: required"),
+        ({"text": "\u200b\u200b\u2060\ufeff"}, "text: nothing visible (only spaces or invisible"),
         ({"text": "x" * 1001}, "text: at most 1000 characters"),
         ({"text": "x", "dry_run": "yes"}, "dry_run: expected true or false"),
         ({"text": "x", "audience": {"ward": "x"}}, "audience: unknown key(s) ward"),
@@ -300,3 +306,11 @@ def test_raw_csv_body_with_curls_default_form_type(client, store):
     )
     assert resp.get_json() == {"ok": True, "targets": 1}
     assert store.rooms.load().targets == {"hendon": 3}
+
+
+def test_broadcast_json_nested_too_deeply_is_a_400(client, caplog):
+    deep = "[" * 100_000 + "]" * 100_000
+    headers = {**AUTH, "Content-Type": "application/json"}
+    resp = client.post("/admin/api/broadcasts", data=deep, headers=headers)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "body is JSON nested too deeply"
+    assert "Traceback" not in caplog.text

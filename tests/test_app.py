@@ -195,3 +195,13 @@ def test_healthz(client, settings):
 def test_unknown_route_and_method_are_4xx_json(client):
     assert client.get("/nope").status_code == 404
     assert client.get("/webhooks/telegram").status_code == 405
+
+
+def test_json_nested_too_deeply_is_a_400_with_a_reason_and_no_traceback(client, r, caplog):
+    deep = "[" * 20_000 + "]" * 20_000  # under the 64 KiB limit, far past json's depth
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    resp = client.post("/webhooks/telegram", data=deep, headers=headers)
+    assert resp.status_code == 400
+    assert resp.get_json() == {"ok": False, "error": "body is JSON nested too deeply"}
+    assert r.keys("*") == []
+    assert "Traceback" not in caplog.text

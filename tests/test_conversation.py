@@ -545,3 +545,18 @@ def test_organiser_broadcast_too_long_is_refused():
     assert turn.replies[0].text == (
         "Not sent: that is 1001 characters, and a broadcast can be at most 1000. Please shorten it."
     )
+
+
+@pytest.mark.parametrize(
+    "text, audience, reply",
+    [
+        ("/broadcast \u200b\u200b\u2060", 3, "Not sent: there is nothing visible"),
+        ("/broadcast Polls close at 10pm!", 0, "Not sent: nobody has agreed to polling-day"),
+    ],
+)
+def test_organiser_broadcast_of_nothing_or_to_nobody_is_refused(text, audience, reply):
+    world = MemoryWorld(audience=audience)
+    turn = handle(None, msg(text, ORG), world)
+    (answer,) = turn.replies
+    assert answer.text.startswith(reply) and turn.conv.draft is None
+    assert handle(turn.conv, msg("YES", ORG), world) and world.broadcasts == []

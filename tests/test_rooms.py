@@ -69,6 +69,10 @@ def test_rooms_load_with_capacity_overrides_and_geocoding(tmp_path):
         ),
         ("r1,Hall,1 High St,N7 9ZZ,Seat,,,4,", "row 2, column postcode: N7 9ZZ is not a known"),
         ("r1,Hall,1 High St,N7 6AA,,51.5,-0.1,4,", "row 2, column constituency: empty"),
+        # Digits to Python's isdigit(), not to a spreadsheet: a row error, never a crash.
+        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,²,", "row 2, column capacity: expected"),
+        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,4,٣", "row 2, column capacity_evening:"),
+        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,１０,", "row 2, column capacity: expected"),
     ],
 )
 def test_bad_row_names_row_column_and_reason(tmp_path, row, problem):
@@ -193,3 +197,19 @@ def test_choose_over_10000_rooms_finds_the_true_nearest():
 
     want = min(rooms, key=lambda r: distance_km(origin, r.location))
     assert best.room_id == want.id
+
+
+def test_a_rooms_file_with_only_a_header_is_refused(tmp_path):
+    with pytest.raises(CsvError) as err:
+        load_rooms(write(tmp_path, HEADER), SHIFTS, DictGeocoder({}))
+    assert err.value.problems == ["row 2: no rooms, only a header (nothing was changed)"]
+
+
+@pytest.mark.parametrize("priority", ["²", "١", "１"])
+def test_a_unicode_digit_priority_is_a_row_error(tmp_path, priority):
+    path = write(tmp_path, f"constituency,priority\nSeat One,{priority}\n", "t.csv")
+    with pytest.raises(CsvError) as err:
+        load_targets(path)
+    assert err.value.problems == [
+        f"row 2, column priority: expected a whole number >= 1, got {priority!r}"
+    ]

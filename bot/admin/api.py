@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from bot import organising
-from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render
+from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, visible
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.http import json_error
@@ -75,6 +75,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             return json_error(400, "text: required")
+        if not visible(text):
+            return json_error(400, "text: nothing visible (only spaces or invisible characters)")
         if len(text) > MAX_TEXT:
             return json_error(400, f"text: at most {MAX_TEXT} characters")
         if not isinstance(body.get("dry_run", False), bool):
@@ -89,6 +91,12 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         if body.get("dry_run"):
             sample = render(text.strip(), campaign)
             return jsonify(recipients=len(recipients), no_consent=no_consent, sample=sample)
+        if not recipients:
+            return json_error(
+                409,
+                f"no recipients: nobody in this audience has agreed to updates ({no_consent} "
+                "did not); nothing was sent",
+            )
         bid = bc.create(text.strip(), audience, recipients, no_consent, launch=True)
         return jsonify(id=bid, recipients=len(recipients)), 202
 

@@ -90,6 +90,8 @@ class TelegramChannel(Channel):
             update = json.loads(hook.body)
         except ValueError:
             raise ParseError("body is not JSON") from None
+        except RecursionError:
+            raise ParseError("body is JSON nested too deeply") from None
         return parse_update(update, received_at)
 
     def senders(self, r: redis.Redis) -> dict[str, Sender]:
