@@ -14,6 +14,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from bot import scrub
 from bot.admin.api import blueprint as admin_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app from settings (default: environment and config.yaml)."""
     settings = settings or load_settings()
+    if not logging.getLogger().handlers:  # under gunicorn: our records would go unfiltered
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    scrub.install()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")

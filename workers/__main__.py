@@ -15,7 +15,7 @@ import sys
 
 from rq import Queue, SimpleWorker
 
-from bot import procfile
+from bot import procfile, scrub
 from bot.config import ConfigError
 from bot.rooms import CsvError
 from workers import purge, requests, turns
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    scrub.install()  # no numbers or chat ids in the log, whoever logs them
     # httpx logs every request URL at INFO (a Telegram URL carries the bot token), and
     # twilio logs eight lines per message sent (a tenth of a broadcast send's CPU).
     for noisy in ("httpx", "twilio.http_client"):

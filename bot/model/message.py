@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.scrub import scrub
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -107,3 +109,7 @@ class SendResult:
     error: str = ""
     needs_template: bool = False  # refused: their reply window has closed, only a template goes
     maybe_sent: bool = False  # failed after the request went out (timeout, 5xx): may have gone
+
+    def __post_init__(self) -> None:
+        # Platforms repeat the number or chat id in their error texts; this one gets logged.
+        self.error = scrub(self.error)
