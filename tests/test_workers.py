@@ -195,3 +195,21 @@ def test_stop_drops_replies_still_waiting_and_its_confirmation_goes(rt, r):
     assert "held back" not in got
     assert got[-1].startswith("Done: you won't get any more messages from us")
     assert not r.exists(f"pd:outbox:{ADDR}")
+
+
+def test_purge_with_a_reply_held_back_sends_nothing_afterwards(rt, r):
+    from workers import purge
+
+    with FakeTelegram() as fake:
+        rt.senders["telegram"] = TelegramSender("1:T", fake.url)
+        rt.store.people.save(Conversation("telegram:79"), new_person=True)
+        fake.fail_next(79, 429, retry_after=30)
+        outbound.queue(rt, "telegram:79", [Outbound("telegram:79", "held back")])
+        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
+        job = Queue(OUTBOUND, connection=r).fetch_job(job_id)
+        purge.purge(rt)
+        assert Queue(OUTBOUND, connection=r).fetch_job(job_id) is None  # cancelled
+        job.perform()  # even if it had already been taken: nothing is left to send
+        assert fake.sent(79) == []
+        assert not r.keys("pd:outbox:*") and not r.keys("pd:deferred:*")
+        rt.senders["telegram"].close()
