@@ -20,11 +20,11 @@ from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
 from bot.model.message import Inbound
+from bot.outage import OUTAGE
 from bot.store import Store
 from handlers.words import Command, command
 
 MAX_BODY = 64 * 1024
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -61,9 +61,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     def healthz() -> Any:
         try:
             r.ping()
-        except redis.RedisError:
+        except redis.RedisError as exc:
+            OUTAGE.went(exc)
             return jsonify(status="unavailable", redis="down"), 503
         return jsonify(status="ok", redis="ok")
+
+    @app.after_request
+    def redis_back(resp: Response) -> Response:
+        if OUTAGE.down and resp.status_code < 500:  # a request got through: it is back
+            OUTAGE.back()
+        return resp
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -76,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> Any:
-        log.error("redis unavailable: %s", type(exc).__name__)
+        OUTAGE.went(exc)  # logged once per outage, not once per request
         return json_error(503, "storage unavailable, try again")
 
     return app

@@ -49,7 +49,8 @@ def main() -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     server = None
-    procs = []
+    procs: list = []
+    stop = threading.Event()
     try:
         if not env.get("REDIS_URL"):
             server = RedisServer(var / "redis", log=var / "log" / "redis.log").start()
@@ -57,10 +58,15 @@ def main() -> int:
         if settings.geocoder == "offline":
             say("Preparing the postcode index (built once, about 5 seconds)...")
             OfflineGeocoder.open(var / "geo")
-        for name, command in procfile.read(root / "Procfile").items():
+        commands = procfile.read(root / "Procfile")
+        for name, command in commands.items():
             log = (var / "log" / f"{name}.log").open("ab")
             procs.append(procfile.start(command, env, log))
         wait_healthy(f"http://127.0.0.1:{env['PORT']}/healthz", procs)
+        watch = threading.Thread(
+            target=supervise, args=(commands, procs, env, var / "log", stop), daemon=True
+        )
+        watch.start()
         say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
         say(f"For pollday commands in another terminal: export REDIS_URL={env['REDIS_URL']}")
         chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix, settings.id_secret)
@@ -71,10 +77,24 @@ def main() -> int:
         return 1
     finally:
         say("Stopping...")
+        stop.set()
         procfile.stop(procs)
         if server:
             server.stop()  # last: the worker still uses Redis while it stops
     return 0
+
+
+def supervise(
+    commands: dict[str, str], procs: list, env: dict[str, str], logs: Path, stop: threading.Event
+) -> None:
+    """Restart a process that exits, and say so, as a platform running the Procfile does.
+    (This thread starts them, so it lives as long as they do: see procfile.start.)"""
+    while not stop.wait(1.0):
+        for i, (name, command) in enumerate(commands.items()):
+            if procs[i].poll() is not None and not stop.is_set():
+                say(f"{name} exited (status {procs[i].returncode}); restarting it. "
+                    f"Its log: {logs / f'{name}.log'}")  # fmt: skip
+                procs[i] = procfile.start(command, env, (logs / f"{name}.log").open("ab"))
 
 
 def id_secret(var: Path) -> str:

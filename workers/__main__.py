@@ -12,15 +12,21 @@ import logging
 import os
 import signal
 import sys
+import time
 
+import redis
 from rq import Queue, SimpleWorker
 
 from bot import procfile, scrub
 from bot.config import ConfigError
+from bot.outage import OUTAGE
 from bot.rooms import CsvError
 from workers import purge, requests, turns
 from workers.queues import QUEUES, enqueue_drainer
-from workers.runtime import runtime
+from workers.runtime import Runtime, runtime
+
+WORKER_TTL = 20  # RQ looks for jobs for WORKER_TTL - 15 s at a time, then does maintenance
+MAINTENANCE_SECONDS = 5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,16 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     # twilio logs eight lines per message sent (a tenth of a broadcast send's CPU).
     for noisy in ("httpx", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        rt = runtime()
-    except (ConfigError, CsvError) as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 2
-    purge.schedule(rt)
-    if rt.store.inbox.ready_count():  # people left waiting by workers that died: start on them
-        rt.store.inbox.count_drainer()
-        enqueue_drainer(rt.redis)
-    turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
+    for name in ("rq.worker", "rq.scheduler"):  # Redis going away is logged once, by us
+        logging.getLogger(name).addFilter(_not_redis_trouble)
+    while True:
+        try:
+            rt = runtime()
+            OUTAGE.back()
+            break
+        except (ConfigError, CsvError) as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 2
+        except redis.RedisError as exc:  # not up yet: wait for it, as for any outage
+            OUTAGE.went(exc)
+            time.sleep(1.0)
     for channel, sender in rt.senders.items():
         result = sender.warm_up()
         if not result.ok:
@@ -61,10 +70,53 @@ def main(argv: list[str] | None = None) -> int:
     me = os.getpid()
     os.register_at_fork(after_in_child=lambda: procfile.die_with_parent(me, signal.SIGKILL))
     requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
-    queues = [Queue(name, connection=rt.redis) for name in QUEUES]
-    worker = SimpleWorker(queues, connection=rt.redis)
-    worker.work(burst=args.burst, with_scheduler=args.with_scheduler, logging_level="WARNING")
-    return 0
+    return serve(rt, burst=args.burst, with_scheduler=args.with_scheduler)
+
+
+def serve(rt: Runtime, burst: bool, with_scheduler: bool) -> int:
+    """Run the RQ worker until asked to stop. A Redis outage of any length is waited out
+    and the worker (and its scheduler) started again: it never exits because Redis went."""
+    worker: SimpleWorker | None = None
+    while True:
+        try:
+            if worker is not None and worker.scheduler is not None:
+                # Our scheduler's locks from before the outage: free them, so the new
+                # scheduler takes over now instead of when they expire (a minute).
+                worker.scheduler.release_locks()
+            start_up(rt)
+            queues = [Queue(name, connection=rt.redis) for name in QUEUES]
+            worker = SimpleWorker(
+                queues,
+                connection=rt.redis,
+                # Look for work (and do maintenance: restarting a scheduler that died in an
+                # outage) every few seconds, not every seven minutes.
+                worker_ttl=WORKER_TTL,
+                maintenance_interval=MAINTENANCE_SECONDS,
+            )
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
+            if burst or worker._stop_requested:  # RQ's own flag: SIGTERM or Ctrl-C
+                return 0
+        except redis.RedisError as exc:
+            OUTAGE.went(exc)
+        # RQ's loop gives up on any error it cannot handle, a lost Redis among them.
+        OUTAGE.wait(rt.redis)
+        time.sleep(0.5)
+
+
+def _not_redis_trouble(record: logging.LogRecord) -> bool:
+    """RQ logs a traceback for every failed call while Redis is away; we log the outage."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, redis.RedisError)
+
+
+def start_up(rt: Runtime) -> None:
+    """What a worker does each time it (re)starts: make sure the purge and the rescue are
+    scheduled, and start draining anyone left waiting."""
+    purge.schedule(rt)
+    if rt.store.inbox.ready_count():  # people left waiting by workers that died: start on them
+        rt.store.inbox.count_drainer()
+        enqueue_drainer(rt.redis)
+    turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import redis
 from rq import Queue
 
+from bot.outage import OUTAGE
 from bot.store import Store
 from workers.queues import JOB_TTLS
 
@@ -32,15 +32,12 @@ def forward_one(store: Store, wait: float = WAIT) -> bool:
 
 def forward(store: Store, stop: threading.Event) -> None:
     """Forward requests until ``stop`` is set; Redis trouble is waited out, never fatal."""
-    backoff = 0.5
     while not stop.is_set():
         try:
             forward_one(store)
-            backoff = 0.5
         except redis.RedisError as exc:
-            log.warning("job requests: redis unavailable (%s); retrying", type(exc).__name__)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            OUTAGE.went(exc)
+            OUTAGE.wait(store.r, stop)
 
 
 def start(store: Store) -> threading.Event:
