@@ -13,8 +13,9 @@ import re
 
 # An address of ours, whatever follows the channel.
 _ADDRESS = re.compile(r"\b(telegram|whatsapp|sms|console):[^\s,;)'\"]+")
-# A phone number (with +, spaces or dashes) or a run of 6+ digits: chat ids, numbers.
-_NUMBER = re.compile(r"\+?\d[\d\s().-]{3,}\d")
+# A phone number (with +, spaces or dashes) or a run of 6+ digits: chat ids, numbers. Not
+# inside a word or a dotted address (a job id's hex, 127.0.0.1): those name no one.
+_NUMBER = re.compile(r"(?<![\w.])\+?\d[\d\s()-]{3,}\d(?![\w.])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 

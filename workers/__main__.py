@@ -16,6 +16,8 @@ import time
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.scheduler import RQScheduler
+from rq.worker import base as rq_worker_base
 
 from bot import procfile, scrub
 from bot.config import ConfigError
@@ -104,9 +106,29 @@ def serve(rt: Runtime, burst: bool, with_scheduler: bool) -> int:
 
 
 def _not_redis_trouble(record: logging.LogRecord) -> bool:
-    """RQ logs a traceback for every failed call while Redis is away; we log the outage."""
+    """RQ logs every failed call while Redis is away (and its retries); we log the outage."""
     exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, redis.RedisError)
+    return not isinstance(exc, redis.RedisError) and "connect to Redis" not in record.getMessage()
+
+
+class SteadyScheduler(RQScheduler):
+    """RQ's scheduler, which dies at the first Redis error (and RQ starts another only at
+    its next maintenance): this one waits for Redis and carries on. Its worker logs the
+    outage; this process, a fork of it, waits quietly."""
+
+    def work(self) -> None:
+        delay = 0.25
+        while True:
+            try:
+                super().work()
+                return
+            except redis.RedisError:
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+# RQ builds its scheduler from this module-level name; there is no other way to choose one.
+rq_worker_base.RQScheduler = SteadyScheduler
 
 
 def start_up(rt: Runtime) -> None:
