@@ -8,6 +8,7 @@ Redis's return, new messages are answered once, and each process logged the outa
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -54,3 +55,12 @@ def test_a_10_second_redis_crash_heals_by_itself(system: Bot):
     assert worker_log.count("redis unavailable") == 1, worker_log
     assert worker_log.count("redis is back after") == 1, worker_log
     assert "Traceback" not in worker_log
+
+
+def test_a_worker_asked_to_stop_stops_and_is_not_taken_for_an_outage(system: Bot):
+    system.start(workers=1)
+    worker = system.procs[-1]
+    time.sleep(1)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=8) == 0  # it stopped: it did not start again
+    assert "redis unavailable" not in system.logs[-1].read_text()

@@ -24,7 +24,7 @@ from bot.scrub import ScrubFilter, scrub
         ("write to ann@example.org", "write to <email>"),
         ("63016: outside the window; retry in 7 s", "63016: outside the window; retry in 7 s"),
         ("Bad Request: chat not found", "Bad Request: chat not found"),
-        ("worker 78b1355f7f1234567ba54 on 127.0.0.1:6379", "worker 78b1355f7f1234567ba54 on 127.0.0.1:6379"),
+        ("job 78b1355f7f1234567b on 127.0.0.1:6379", "job 78b1355f7f1234567b on 127.0.0.1:6379"),
     ],
 )  # fmt: skip
 def test_scrub(text, scrubbed):

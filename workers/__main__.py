@@ -96,7 +96,8 @@ def serve(rt: Runtime, burst: bool, with_scheduler: bool) -> int:
                 maintenance_interval=MAINTENANCE_SECONDS,
             )
             worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
-            if burst or worker._stop_requested:  # RQ's own flag: SIGTERM or Ctrl-C
+            # SIGTERM or Ctrl-C: RQ notes the request (and only sometimes _stop_requested).
+            if burst or worker._stop_requested or worker._shutdown_requested_date:
                 return 0
         except redis.RedisError as exc:
             OUTAGE.went(exc)
