@@ -54,6 +54,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         got = channel.receive(hook, time.time())
         if got.status != 200:
             return json_error(got.status, got.reason)
+        for msg in got.messages:
+            if msg.text and command(msg.text) is Command.STOP:
+                # Honoured from this moment: a broadcast or reminder checks it before each
+                # send, whatever still waits in the queue ahead of this message.
+                store.suppression.set_stopped(msg.address, True)
         store.inbox.accept(got.messages, settings.campaign.message_quota, _windowed, _opt_out)
         return Response(channel.reply, mimetype=channel.reply_type)
 

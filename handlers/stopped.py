@@ -25,13 +25,13 @@ def unknown(msg: Inbound, world: World, cmd: Command | None) -> Turn:
         stub = Conversation(msg.address)
         reply = say.say(stub, "deleted", id_kind=say.text(stub, "id_kind"))
         return Turn(None, [reply], [Erase(msg.address)])
+    if cmd is Command.STOP:  # (the web records a STOP the moment it arrives: confirm it)
+        reply = say.say(Conversation(msg.address), "stop_confirm")
+        return Turn(None, [reply], [SetStopped(msg.address, True)])
     if world.was_stopped(msg.address):
         if cmd is not Command.START:
             return Turn(None)  # said STOP before being erased: silent until START
         turn = new.first_contact(msg, world)
         turn.effects.append(SetStopped(msg.address, False))
         return turn
-    if cmd is Command.STOP:
-        reply = say.say(Conversation(msg.address), "stop_confirm")
-        return Turn(None, [reply], [SetStopped(msg.address, True)])
     return new.first_contact(msg, world)

@@ -205,3 +205,14 @@ def test_json_nested_too_deeply_is_a_400_with_a_reason_and_no_traceback(client, 
     assert resp.get_json() == {"ok": False, "error": "body is JSON nested too deeply"}
     assert r.keys("*") == []
     assert "Traceback" not in caplog.text
+
+
+def test_a_stop_is_recorded_the_moment_it_arrives(client, r, settings):
+    from bot.store.keys import hid
+
+    update = load("telegram_message")
+    update["message"]["text"] = "Ｓｔｏｐ please"
+    assert tg(client, update).status_code == 200
+    # Before any worker has taken the turn, broadcasts and reminders already skip them.
+    assert r.smembers("pd:stopped") == {hid(settings.id_secret.encode(), "telegram:4242").encode()}
+    assert [m.text for m in inboxes(r)] == ["Ｓｔｏｐ please"]  # and the turn confirms it

@@ -14,7 +14,7 @@ from bot.channels.telegram import TelegramSender
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
-from bot.model.person import Conversation
+from bot.model.person import Conversation, State
 from tests.fakes import FakeTelegram
 from workers import outbound, turns
 from workers.queues import OUTBOUND, TURNS
@@ -212,4 +212,21 @@ def test_purge_with_a_reply_held_back_sends_nothing_afterwards(rt, r):
         job.perform()  # even if it had already been taken: nothing is left to send
         assert fake.sent(79) == []
         assert not r.keys("pd:outbox:*") and not r.keys("pd:deferred:*")
+        rt.senders["telegram"].close()
+
+
+def test_a_reply_held_back_never_jumps_ahead_of_a_stop_waiting_in_the_inbox(rt, r):
+    with FakeTelegram() as fake:
+        rt.senders["telegram"] = TelegramSender("1:T", fake.url)
+        rt.store.people.save(Conversation("telegram:80", State.DONE), new_person=True)
+        fake.fail_next(80, 429, retry_after=30)
+        outbound.queue(rt, "telegram:80", [Outbound("telegram:80", "held back")])
+        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
+        rt.store.suppression.set_stopped("telegram:80", True)  # as the web does on arrival
+        rt.store.inbox.accept([Inbound("telegram:80", text="STOP", external_id="tg:80")])
+        Queue(OUTBOUND, connection=r).fetch_job(job_id).perform()  # the retry comes due
+        assert fake.sent(80) == []  # what they wrote goes first
+        assert turns.drain("telegram:80") == 1
+        (confirm,) = fake.sent(80)
+        assert confirm["text"].startswith("Done: you won't get any more messages from us")
         rt.senders["telegram"].close()

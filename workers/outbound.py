@@ -69,11 +69,12 @@ def queue(rt: Runtime, address: str, replies: Sequence[Outbound]) -> None:
 
 def flush_locked(rt: Runtime, address: str, attempt: int = 0) -> None:
     """Flush under the person's lock, so it never races their turns."""
-    token, _ = rt.store.inbox.take(address, 1)
+    token, waiting = rt.store.inbox.take(address, 1)
     if token is None:
         return  # their drainer sends the outbox after its turn
     try:
-        flush(rt, address, attempt)
+        if not waiting:  # what they wrote goes first (a STOP may be among it)
+            flush(rt, address, attempt)
     finally:
         if rt.store.inbox.unlock(address, token):
             rt.store.inbox.nudge(address)  # messages came meanwhile: make them ready
