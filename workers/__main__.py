@@ -21,7 +21,7 @@ from rq.worker import base as rq_worker_base
 
 from bot import procfile, scrub
 from bot.config import ConfigError
-from bot.outage import OUTAGE
+from bot.outage import BACKOFF_MAX, OUTAGE
 from bot.rooms import CsvError
 from workers import purge, requests, turns
 from workers.queues import QUEUES, enqueue_drainer
@@ -95,6 +95,9 @@ def serve(rt: Runtime, burst: bool, with_scheduler: bool) -> int:
                 worker_ttl=WORKER_TTL,
                 maintenance_interval=MAINTENANCE_SECONDS,
             )
+            # RQ retries a lost Redis itself, backing off to a minute: after a long outage
+            # that would leave the queues unread for up to a minute.
+            worker.max_connection_wait_time = BACKOFF_MAX
             worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
             # SIGTERM or Ctrl-C: RQ notes the request (and only sometimes _stop_requested).
             if burst or worker._stop_requested or worker._shutdown_requested_date:
