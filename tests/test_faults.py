@@ -208,6 +208,27 @@ def test_a_flooding_sender_is_capped_and_others_stay_quick(system: Bot):
     assert 30 <= len(replies) <= 31 + 1
     assert system.r.llen(f"pd:inbox:telegram:{flooder}") == 0
     assert statistics.median(during) <= 2 * statistics.median(baseline) + 0.05, (baseline, during)
+    # After 1,000 messages this minute, a STOP (the 1,001st) still gets through at once, and
+    # another flooder's DELETE too: neither is ever cut by the quota.
+    system.tg(flooder, text="STOP please")
+    stop = system.telegram.wait_for(
+        lambda _: any(
+            m["text"].startswith("Done: you won't") for m in system.telegram.sent(flooder)
+        ),
+        10,
+    )
+    assert stop and system.r.scard("pd:stopped") == 1
+    eraser = 399_998
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: system.tg(eraser, text=f"spam {i}"), range(40)))
+    system.tg(eraser, text="delete my details")
+    system.telegram.wait_for(
+        lambda _: any(
+            m["text"].startswith("Done: we've erased") for m in system.telegram.sent(eraser)
+        ),
+        10,
+    )
+    assert not system.r.exists(f"pd:conv:telegram:{eraser}")
 
 
 HOSTILE = [
