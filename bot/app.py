@@ -19,7 +19,6 @@ from bot.admin.api import blueprint as admin_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
-from bot.model.message import Inbound
 from bot.outage import OUTAGE
 from bot.store import Store
 from handlers.words import Command, command
@@ -54,12 +53,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         got = channel.receive(hook, time.time())
         if got.status != 200:
             return json_error(got.status, got.reason)
+        opt_outs = set()  # STOP and DELETE: never cut by the flood quota
         for msg in got.messages:
-            if msg.text and command(msg.text) is Command.STOP:
+            cmd = command(msg.text) if msg.text else None
+            if cmd is Command.STOP:
                 # Honoured from this moment: a broadcast or reminder checks it before each
                 # send, whatever still waits in the queue ahead of this message.
                 store.suppression.set_stopped(msg.address, True)
-        store.inbox.accept(got.messages, settings.campaign.message_quota, _windowed, _opt_out)
+            if cmd in (Command.STOP, Command.DELETE):
+                opt_outs.add(msg.external_id)
+        quota = settings.campaign.message_quota
+        store.inbox.accept(got.messages, quota, _windowed, lambda m: m.external_id in opt_outs)
         return Response(channel.reply, mimetype=channel.reply_type)
 
     @app.get("/healthz")
@@ -97,8 +101,3 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _windowed(channel: str) -> bool:
     """Whether when someone last wrote matters on this channel (it has a reply window)."""
     return capabilities(channel).reply_window is not None
-
-
-def _opt_out(msg: Inbound) -> bool:
-    """STOP and DELETE: exempt from the flood quota, so one always gets through."""
-    return bool(msg.text) and command(msg.text) in (Command.STOP, Command.DELETE)

@@ -69,9 +69,7 @@ def create(rt, text: str = "Polls close at 10pm!") -> int:
     bc, audience = Broadcasts(rt.store), Audience()
     limits = rt.settings.campaign.rate_limits
     recipients, no_consent = bc.select(audience, rt.world.directory, limits)
-    bid = bc.create(text, audience, recipients, no_consent)
-    bc.launch(bid)
-    return bid
+    return bc.create(text, audience, recipients, no_consent, launch=True)
 
 
 def work(rt) -> None:

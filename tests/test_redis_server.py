@@ -145,10 +145,12 @@ def test_stop_is_idempotent(tmp_path: Path, make_server: Factory) -> None:
     server.stop()
     server.stop()
     server.start()
+    pid = server.pid
+    assert pid is not None
     server.kill()
     server.kill()
     server.stop()
-    assert server.pid is None
+    assert server.pid is None and not running(pid)
 
 
 def test_binds_to_loopback_only(tmp_path: Path, make_server: Factory) -> None:

@@ -172,7 +172,9 @@ def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt,
     Queue(TURNS, connection=r).empty()
     assert turns.rescue() == 1
     assert turns.rescue() == 0  # the next look is the next job's, RESCUE_EVERY from now
-    r.delete("pd:jobs")  # the first message's drainer request, taken by the killed worker
+    asked = [json.loads(x)["f"] for x in r.lrange("pd:jobs", 0, -1)]
+    assert asked == ["workers.turns.drain_ready"] * 2  # the first message's, then the rescue's
+    r.delete("pd:jobs")  # both requests taken by workers (the first by the killed one)
     assert turns.rescue() == 0
     r.delete("pd:rescue", "pd:drainers", f"pd:sched:{ADDR}")
     assert turns.rescue() == 1

@@ -135,19 +135,19 @@ def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fac
         return 0.0  # someone else has it, or they have just said STOP
     result = _send(rt, out)
     if result.ok:
-        bc.settle(bid, address, "sent", "sent", "final")
+        bc.settle(bid, address, "sent", "sent", "from-sending")
     elif result.maybe_sent:
         # A timeout or server error after the request went out: it may have been
         # delivered, so resending could repeat it. Counted, never resent.
-        bc.settle(bid, address, "ambiguous", "ambiguous", "final")
+        bc.settle(bid, address, "ambiguous", "ambiguous", "from-sending")
     elif result.needs_template and not template:
-        bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "final")
+        bc.settle(bid, address, "skipped:outside_window", "skipped:outside_window", "from-sending")
     elif result.unreachable:
         rt.store.people.mark_unreachable(address, result.unreachable)
-        bc.settle(bid, address, f"failed:{result.unreachable}", "failed", "final")
+        bc.settle(bid, address, f"failed:{result.unreachable}", "failed", "from-sending")
     else:
         log.warning("broadcast %s: %s send failed: %s", bid, channel, result.error)
-        bc.settle(bid, address, "failed:error", "failed", "final")
+        bc.settle(bid, address, "failed:error", "failed", "from-sending")
     return 0.0
 
 

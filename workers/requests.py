@@ -38,6 +38,8 @@ def forward(store: Store, stop: threading.Event) -> None:
         except redis.RedisError as exc:
             OUTAGE.went(exc)
             OUTAGE.wait(store.r, stop)
+        except Exception:  # a bad request costs that request, never this thread
+            log.exception("job request dropped")
 
 
 def start(store: Store) -> threading.Event:

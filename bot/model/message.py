@@ -112,4 +112,5 @@ class SendResult:
 
     def __post_init__(self) -> None:
         # Platforms repeat the number or chat id in their error texts; this one gets logged.
-        self.error = scrub(self.error)
+        if self.error:  # (every successful send makes one of these: keep that free)
+            self.error = scrub(self.error)

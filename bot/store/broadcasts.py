@@ -146,11 +146,6 @@ class Broadcasts:
         pipe.execute()
         return bid
 
-    def launch(self, bid: int, parallel: int = 2) -> None:
-        """Ask the workers for the first sending steps of a broadcast created without."""
-        step = jobs.request("workers.broadcasts.step", bid, queue="broadcast")
-        self.store.jobs.ask(*[step] * parallel)
-
     def started_by(self, message: str) -> int | None:
         """The broadcast an organiser's YES (this message) already started, if any."""
         raw = self.r.get(keys.BC_BY_MESSAGE(self.p, msg=message))
@@ -263,8 +258,9 @@ class Broadcasts:
 
     def settle(self, bid: int | str, address: str, state: str, counter: str, mode: str) -> int:
         """Move one recipient to ``state`` and bump ``counter``, if ``mode`` allows:
-        'claim' (no state yet, and not stopped: 2 if they said STOP, recorded as such),
-        'from-sending' (only from sending), 'final' (not settled). 0 when not allowed."""
+        'claim' (no state yet, and not stopped: 2 if they said STOP, recorded as such) or
+        'from-sending' (only a claimed recipient). 0 when not allowed; 3 when they were
+        erased since the list was made (nothing written)."""
         k = [keys.BC_LEDGER(self.p, bid=bid), keys.BC_COUNTS(self.p, bid=bid),
              keys.STOPPED(self.p), keys.PEOPLE(self.p)]  # fmt: skip
         args = [address, state, mode, counter, self.store.suppression.hid(address)]
