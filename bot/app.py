@@ -56,10 +56,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         opt_outs = set()  # STOP and DELETE: never cut by the flood quota
         for msg in got.messages:
             cmd = command(msg.text) if msg.text else None
+            # Both are honoured from this moment, whatever still waits in the queue ahead
+            # of them: a broadcast checks before each send, and the replies to messages
+            # ahead are held for this one's turn (bot/store/people.py).
             if cmd is Command.STOP:
-                # Honoured from this moment: a broadcast or reminder checks it before each
-                # send, whatever still waits in the queue ahead of this message.
                 store.suppression.set_stopped(msg.address, True)
+            elif cmd is Command.DELETE:
+                store.leaving(msg.address)
             if cmd in (Command.STOP, Command.DELETE):
                 opt_outs.add(msg.external_id)
         quota = settings.campaign.message_quota

@@ -21,7 +21,7 @@ stateDiagram-v2
 
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
-1. a system event (``room_closed``): never typed by a person;
+1. a system event (``room_closed``, ``reminder``): never typed by a person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
@@ -54,7 +54,7 @@ from handlers.words import Command, command
 Handler = Callable[[Conversation, Inbound, World], Turn]
 
 # Things the system tells a conversation (never typed by a person).
-EVENTS: dict[str, Handler] = {"room_closed": offer.room_closed}
+EVENTS: dict[str, Handler] = {"room_closed": offer.room_closed, "reminder": done.reminder}
 
 STATES: dict[State, Handler] = {
     State.ASK_LOCATION: ask_location.ask_location,

@@ -2,7 +2,8 @@
 
 Run as a Procfile process (:mod:`bot.procfile`): own process group, stopped by SIGTERM (Redis
 then flushes its append-only file), ended by Linux when whoever started it dies. Append-only
-file alone, ``appendfsync everysec``: a crash loses at most ~1 s (RDB snapshots: minutes).
+file alone, ``appendfsync everysec``: a crash of Redis itself loses at most the last ~1 s of
+writes (RDB snapshots: minutes); ``fsync="always"`` loses none, at a cost per write.
 ``noeviction``: an LRU policy would silently drop queued jobs.
 """
 
@@ -48,12 +49,12 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def command(data_dir: Path, port: int) -> list[str]:
+def command(data_dir: Path, port: int, fsync: str = "everysec") -> list[str]:
     """The redis-server command line: configured by its arguments, no config file to write."""
     return [
         redis_server_executable(),
         *("--bind", HOST, "--port", str(port), "--dir", str(data_dir)),
-        *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
+        *("--appendonly", "yes", "--appendfsync", fsync, "--save", ""),
         *("--maxmemory-policy", "noeviction"),
     ]
 
@@ -61,9 +62,17 @@ def command(data_dir: Path, port: int) -> list[str]:
 class RedisServer:
     """redis-server on 127.0.0.1:``port`` with its data in ``data_dir``; a context manager."""
 
-    def __init__(self, data_dir: str | Path, port: int | None = None, log: Path | None = None):
-        """Prepare (not start) a server; ``port=None`` picks a free one; log in ``data_dir``."""
+    def __init__(
+        self,
+        data_dir: str | Path,
+        port: int | None = None,
+        log: Path | None = None,
+        fsync: str = "everysec",
+    ) -> None:
+        """Prepare (not start) a server; ``port=None`` picks a free one; log in ``data_dir``;
+        ``fsync``: Redis's ``appendfsync`` (``everysec`` or ``always``)."""
         self.data_dir = Path(data_dir).resolve()
+        self.fsync = fsync
         self.pick_port = port is None
         self.port = port or free_port()
         self.log = log or self.data_dir / "redis.log"
@@ -87,7 +96,7 @@ class RedisServer:
             if attempt:  # the port we picked was taken before redis-server could bind it
                 self.port = free_port()
             with self.log.open("ab") as log:
-                cmd = shlex.join(command(self.data_dir, self.port))
+                cmd = shlex.join(command(self.data_dir, self.port, self.fsync))
                 proc = self.proc = procfile.start(cmd, os.environ, log, cwd=str(self.data_dir))
             no_retry = Retry(NoBackoff(), 0)  # a failed probe must fail now, not after retries
             with redis.Redis(host=HOST, port=self.port, socket_timeout=1, retry=no_retry) as r:

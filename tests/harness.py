@@ -66,15 +66,20 @@ class Bot:
     """The running system and helpers to talk to it like the platforms do."""
 
     def __init__(
-        self, tmp: Path, config_extra: str = "", env: dict[str, str] | None = None
+        self,
+        tmp: Path,
+        config_extra: str = "",
+        env: dict[str, str] | None = None,
+        fsync: str = "everysec",
     ) -> None:
         self.tmp = tmp
         self.config_extra, self.extra_env = config_extra, env or {}
         self.telegram = FakeTelegram().start()
         self.twilio = FakeTwilio().start()
         self.postcodes = FakePostcodesIo(POSTCODES).start()
-        self.redis_server = RedisServer(tmp / "redis").start()
+        self.redis_server = RedisServer(tmp / "redis", fsync=fsync).start()
         self.r = redis.Redis.from_url(self.redis_server.url)
+        self.redis_url = self.redis_server.url  # what the processes are given
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = requests.Session()  # keep-alive, like the platforms
@@ -89,7 +94,7 @@ class Bot:
         env.update(
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             PORT=str(self.port),
-            REDIS_URL=self.redis_server.url,
+            REDIS_URL=self.redis_url,
             BOT_CONFIG=str(self.tmp / "config.yaml"),
             VAR_DIR=str(self.tmp / "var"),
             PUBLIC_URL=self.url,

@@ -216,3 +216,19 @@ def test_a_stop_is_recorded_the_moment_it_arrives(client, r, settings):
     # Before any worker has taken the turn, broadcasts and reminders already skip them.
     assert r.smembers("pd:stopped") == {hid(settings.id_secret.encode(), "telegram:4242").encode()}
     assert [m.text for m in inboxes(r)] == ["Ｓｔｏｐ please"]  # and the turn confirms it
+
+
+def test_a_delete_is_recorded_the_moment_it_arrives(client, r, settings):
+    from bot.model.person import Conversation, State
+    from bot.store import Store
+
+    store = Store(r, secret=settings.id_secret)
+    store.people.save(Conversation("telegram:4242", State.DONE), new_person=True)
+    assert store.people.by_channel() == {"telegram": 1}
+    update = load("telegram_message")
+    update["message"]["text"] = "delete my details"
+    assert tg(client, update).status_code == 200
+    # Before any worker has taken the turn, no broadcast or reply reaches them...
+    assert store.people.everyone() == set() and store.people.by_channel() == {"telegram": 0}
+    assert not store.people.sendable(store.people.load("telegram:4242"))
+    assert [m.text for m in inboxes(r)] == ["delete my details"]  # ...and the turn erases

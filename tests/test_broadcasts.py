@@ -18,7 +18,7 @@ from bot.geo import OfflineGeocoder
 from bot.store.broadcasts import SLICE, Broadcasts
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTelegram, FakeTwilio
 from tests.people import add_supporters
-from workers import broadcasts, outbound, requests, turns
+from workers import broadcasts, requests, turns
 from workers.queues import BROADCAST
 from workers.runtime import build
 
@@ -53,7 +53,7 @@ def make_runtime(r, redis_server, geo_cache, fakes, monkeypatch, **campaign_chan
         twilio_api_url=tw.url,
     )
     rt = build(settings)
-    for module in (broadcasts, outbound, turns):
+    for module in (broadcasts, turns):
         monkeypatch.setattr(module, "runtime", lambda: rt)
     return rt
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -560,3 +561,39 @@ def test_organiser_broadcast_of_nothing_or_to_nobody_is_refused(text, audience, 
     (answer,) = turn.replies
     assert answer.text.startswith(reply) and turn.conv.draft is None
     assert handle(turn.conv, msg("YES", ORG), world) and world.broadcasts == []
+
+
+def reminder(room: str = "B", shifts: tuple[str, ...] = ("morning",)) -> Inbound:
+    about = {"room": room, "shifts": list(shifts), "name": "m60", "about": ["morning"]}
+    return Inbound(TG, event="reminder", payload=json.dumps(about), external_id="remind-1")
+
+
+PLEDGED_B = Pledge("B", ("morning",))
+
+
+@pytest.mark.parametrize(
+    "conv, event, stopped, sent",
+    [
+        (at(State.DONE, pledge=PLEDGED_B), reminder(), False, True),
+        (at(State.ASK_CONSENT, pledge=PLEDGED_B), reminder(), False, True),
+        # CHANGE released the pledge, or a new one was made: the old reminder is void.
+        (at(State.ASK_LOCATION, pledge=None), reminder(), False, False),
+        (at(State.DONE, pledge=Pledge("A", ("morning",))), reminder(), False, False),
+        (at(State.DONE, pledge=Pledge("B", ("morning", "evening"))), reminder(), False, False),
+        (at(State.STOPPED, pledge=PLEDGED_B), reminder(), False, False),
+        # STOP arrived (recorded at the webhook) but waits behind the reminder in the inbox.
+        (at(State.DONE, pledge=PLEDGED_B), reminder(), True, False),
+        (at(State.DONE, pledge=Pledge("gone", ("morning",))), reminder("gone"), False, False),
+        (None, reminder(), False, False),  # erased
+    ],
+)
+def test_a_reminder_goes_only_while_its_pledge_stands(conv, event, stopped, sent):
+    world = MemoryWorld(stopped={TG} if stopped else set())
+    turn = handle(conv, event, world)
+    assert turn.conv == conv and turn.effects == []
+    if sent:
+        (text,) = [r.text for r in turn.replies]
+        assert text.startswith("Reminder: you're helping at Room B")
+        assert "Morning 07:00–12:00" in text
+    else:
+        assert turn.replies == []

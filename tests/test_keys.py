@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.broadcasts import Audience
+from bot.model.message import Inbound
 from bot.model.person import Consent, Conversation, Pledge, State
 from bot.pacing import Pacer
 from bot.store import Store, keys
@@ -28,8 +29,9 @@ def busy(r) -> tuple[Store, str, int]:
     bid = bc.create("Polls close at 10pm", Audience(), [WHO, OTHER], 0, launch=True, message="m2")
     bc.settle(bid, OTHER, "sending", "", "claim")
     Pacer(r, {"sms": 10, "telegram": 30}, secret=s.secret).record("telegram", "4242")
-    r.set(keys.REMINDED(s.p, hid=s.suppression.hid(WHO), room="R", shifts="morning",
-                        name="m60", about="morning"), 1)  # fmt: skip
+    for address in (WHO, OTHER):  # a reminder, and a reply held back
+        s.timed.add(Inbound(address, event="reminder", payload='{"room": "R"}'), 1869732000.0)
+        s.timed.add(Inbound(address, event="send", payload="1", external_id="send-1"), 1.0)
     s.suppression.set_stopped(WHO, True)
     return s, code, bid
 

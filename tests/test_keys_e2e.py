@@ -102,7 +102,7 @@ def test_a_polling_day_in_redis_is_all_declared_and_delete_and_purge_leave_no_tr
     assert resp.status_code == 202 and resp.json()["recipients"] == 2
     bot.tg_sent(TG, 11)
     bot.tw_sent(WA, 10)
-    assert bot.r.exists(f"pd:reminders:{WA}")  # reminders are scheduled for them
+    assert bot.r.exists(f"pd:timed:{WA}")  # reminders are scheduled for them
     assert undeclared(bot.r) == []
 
     # DELETE: nothing in any key or value names them any more.

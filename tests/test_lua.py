@@ -17,7 +17,8 @@ SCRIPTS = [
     if isinstance(value, str)
     and "redis.call(" in value
     and name.isupper()
-    and name != "MAKE_READY"  # a function inside INGEST and RESCUE, not a script of its own
+    # A function used inside scripts (MAKE_READY, HELD) is not a script of its own.
+    and not value.lstrip().startswith("local function")
 ]
 
 

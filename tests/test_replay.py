@@ -14,11 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 from rq import Queue
-from rq.registry import ScheduledJobRegistry
 
 from bot.store import Store, keys
 from tests.harness import ID_SECRET, Bot
-from workers.queues import BROADCAST
 
 pytestmark = pytest.mark.fault
 MARK = keys.CRASH_AT("pd")
@@ -93,9 +91,10 @@ def test_a_worker_killed_at_each_point_of_a_turn_does_each_effect_once(system: B
     got = settle(bot, NEWCOMER, 6)
     assert len(got) == 6 and got[4].startswith("You're confirmed: Holloway Labour Hall")
     assert bot.r.hget("pd:pledged", "holloway|morning") == b"1"  # counted once
-    scheduled = ScheduledJobRegistry(BROADCAST, connection=bot.r).get_job_ids()
-    reminders = [j for j in scheduled if j.startswith("remind-")]
+    store = Store(bot.r, secret=ID_SECRET)
+    reminders = [e for e, _ in store.timed.pending(f"telegram:{NEWCOMER}")]
     assert len(reminders) == 2  # the evening before, and an hour before the shift: once each
+    assert {e.event for e in reminders} == {"reminder"}
 
     # Killed after the turn was saved, before anything was sent.
     crash_at(bot, "saved", NEWCOMER, text="yes")

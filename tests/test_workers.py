@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, State
 from tests.fakes import FakeTelegram
-from workers import outbound, turns
-from workers.queues import OUTBOUND, TURNS
+from workers import clock, outbound, turns
+from workers.queues import TURNS
 from workers.runtime import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,13 +35,24 @@ def rt(r, redis_server, geo_cache, monkeypatch):
     )
     runtime = build(settings)
     monkeypatch.setattr(turns, "runtime", lambda: runtime)
-    monkeypatch.setattr(outbound, "runtime", lambda: runtime)
     return runtime
 
 
 def say(rt, *texts: str) -> None:
     for i, text in enumerate(texts):
         rt.store.inbox.accept([Inbound(ADDR, text=text, external_id=f"console:{text}:{i}")])
+
+
+def send(rt, address: str, replies: list[Outbound]) -> bool:
+    """Replies queued outside a turn and sent, as a drainer holding the lock does."""
+    rt.store.people.queue(address, [out.to_json() for out in replies])
+    return outbound.flush(rt, address)
+
+
+def later(rt, address: str) -> list[tuple[str, str, float]]:
+    """The person's timed events: (kind, payload, seconds from now)."""
+    now = time.time()
+    return [(e.event, e.payload, at - now) for e, at in rt.store.timed.pending(address)]
 
 
 def replies(r: redis.Redis) -> list[str]:
@@ -102,26 +114,29 @@ def test_a_busy_lock_leaves_the_person_to_its_holder_or_the_rescue(rt, r):
     assert r.llen(f"pd:inbox:{ADDR}") == 1
     assert len(ScheduledJobRegistry(TURNS, connection=r)) == 0
     r.delete(f"pd:lock:{ADDR}", "pd:sched:" + ADDR)  # ...and if it died, its lock runs out
-    assert turns.rescue() == 1
+    assert clock.rescue(rt) == 1
 
 
-def test_long_retry_after_is_deferred_to_the_scheduler_in_order(rt, r):
+def test_long_retry_after_comes_back_through_the_inbox_in_order(rt, r):
     with FakeTelegram() as fake:
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         fake.fail_next(77, 429, retry_after=30)
         first, second = Outbound("telegram:77", "one"), Outbound("telegram:77", "two")
-        outbound.queue(rt, "telegram:77", [first, second])
+        assert send(rt, "telegram:77", [first, second]) is False
         assert fake.sent(77) == []
-        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
-        job = Queue(OUTBOUND, connection=r).fetch_job(job_id)
-        assert job.func_name == "workers.outbound.send_later"
-        # The job names whose outbox to send, not what: the texts stay in the outbox.
-        assert job.args == ("telegram:77", 1)
+        # The event says whose outbox to send (and which attempt), not what: the texts
+        # stay in the outbox. No RQ job is involved.
+        ((kind, attempt, due_in),) = later(rt, "telegram:77")
+        assert (kind, attempt) == ("send", "1") and 29 < due_in <= 30
+        assert not ScheduledJobRegistry(TURNS, connection=r).get_job_ids()
         assert [Outbound.from_json(x).text for x in r.lrange("pd:outbox:telegram:77", 0, -1)] == [
             "one",
             "two",
         ]
-        job.perform()
+        assert clock.tick(rt) == 0  # not due yet
+        assert clock.tick(rt, now=time.time() + 31) == 1  # into their inbox when due
+        assert later(rt, "telegram:77") == [] and not r.zcard("pd:due")
+        assert turns.drain("telegram:77") == 1
         assert [m["text"] for m in fake.sent(77)] == ["one", "two"]
         assert not r.exists("pd:outbox:telegram:77")
         rt.senders["telegram"].close()
@@ -132,9 +147,7 @@ def test_unreachable_person_is_marked_and_the_rest_of_the_turn_skipped(rt, r):
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         fake.block(78)
         rt.store.people.save(Conversation("telegram:78"), new_person=True)
-        outbound.queue(
-            rt, "telegram:78", [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")]
-        )
+        send(rt, "telegram:78", [Outbound("telegram:78", "a"), Outbound("telegram:78", "b")])
         assert len(fake.calls("sendMessage")) == 1
         assert rt.store.people.unreachable("telegram:78").startswith("telegram-blocked@")
         rt.senders["telegram"].close()
@@ -167,22 +180,22 @@ def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt,
     assert rt.store.inbox.take_ready() == ADDR
     token, batch = rt.store.inbox.take(ADDR, 10, first=True)
     assert token and len(batch) == 1
-    assert turns.rescue() == 0  # still locked: maybe only slow
+    assert clock.rescue(rt) == 0  # still locked: maybe only slow
     r.delete("pd:rescue", f"pd:lock:{ADDR}")  # the lock runs out
     Queue(TURNS, connection=r).empty()
-    assert turns.rescue() == 1
-    assert turns.rescue() == 0  # the next look is the next job's, RESCUE_EVERY from now
+    assert clock.rescue(rt) == 1
+    assert clock.rescue(rt) == 0  # the next look is RESCUE_EVERY from now, by any worker
     asked = [json.loads(x)["f"] for x in r.lrange("pd:jobs", 0, -1)]
     assert asked == ["workers.turns.drain_ready"] * 2  # the first message's, then the rescue's
     r.delete("pd:jobs")  # both requests taken by workers (the first by the killed one)
-    assert turns.rescue() == 0
+    assert clock.rescue(rt) == 0
     r.delete("pd:rescue", "pd:drainers", f"pd:sched:{ADDR}")
-    assert turns.rescue() == 1
+    assert clock.rescue(rt) == 1
     asked = [json.loads(x)["f"] for x in r.lrange("pd:jobs", 0, -1)]
     assert asked == ["workers.turns.drain_ready"]  # asked of the workers, as ingest does
     assert turns.drain_ready() == 1
     assert replies(r)[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
-    assert turns.rescue() == 0 and r.llen("pd:ready") == 0
+    assert clock.rescue(rt) == 0 and r.llen("pd:ready") == 0
 
 
 def test_stop_drops_replies_still_waiting_and_its_confirmation_goes(rt, r):
@@ -206,14 +219,15 @@ def test_purge_with_a_reply_held_back_sends_nothing_afterwards(rt, r):
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         rt.store.people.save(Conversation("telegram:79"), new_person=True)
         fake.fail_next(79, 429, retry_after=30)
-        outbound.queue(rt, "telegram:79", [Outbound("telegram:79", "held back")])
-        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
-        job = Queue(OUTBOUND, connection=r).fetch_job(job_id)
+        send(rt, "telegram:79", [Outbound("telegram:79", "held back")])
+        assert [e[:2] for e in later(rt, "telegram:79")] == [("send", "1")]
+        rt.store.timed.release_one("telegram:79", time.time() + 31)  # taken just before
         purge.purge(rt)
-        assert Queue(OUTBOUND, connection=r).fetch_job(job_id) is None  # cancelled
-        job.perform()  # even if it had already been taken: nothing is left to send
+        assert later(rt, "telegram:79") == []  # cancelled
+        assert clock.tick(rt, now=time.time() + 31) == 0
+        turns.drain("telegram:79")  # even if it had been taken: nothing is left to send
         assert fake.sent(79) == []
-        assert not r.keys("pd:outbox:*") and not r.keys("pd:deferred:*")
+        assert not r.keys("pd:outbox:*") and not r.keys("pd:timed:*") and not r.exists("pd:due")
         rt.senders["telegram"].close()
 
 
@@ -222,13 +236,54 @@ def test_a_reply_held_back_never_jumps_ahead_of_a_stop_waiting_in_the_inbox(rt, 
         rt.senders["telegram"] = TelegramSender("1:T", fake.url)
         rt.store.people.save(Conversation("telegram:80", State.DONE), new_person=True)
         fake.fail_next(80, 429, retry_after=30)
-        outbound.queue(rt, "telegram:80", [Outbound("telegram:80", "held back")])
-        (job_id,) = ScheduledJobRegistry(OUTBOUND, connection=r).get_job_ids()
+        send(rt, "telegram:80", [Outbound("telegram:80", "held back")])
+        assert [e[:2] for e in later(rt, "telegram:80")] == [("send", "1")]
         rt.store.suppression.set_stopped("telegram:80", True)  # as the web does on arrival
         rt.store.inbox.accept([Inbound("telegram:80", text="STOP", external_id="tg:80")])
-        Queue(OUTBOUND, connection=r).fetch_job(job_id).perform()  # the retry comes due
+        assert clock.tick(rt, now=time.time() + 31) == 1  # the retry comes due
         assert fake.sent(80) == []  # what they wrote goes first
-        assert turns.drain("telegram:80") == 1
+        assert turns.drain("telegram:80") == 2  # the STOP, then the retry: nothing to send
         (confirm,) = fake.sent(80)
         assert confirm["text"].startswith("Done: you won't get any more messages from us")
         rt.senders["telegram"].close()
+
+
+@pytest.mark.parametrize(
+    "command, confirmation",
+    [
+        ("STOP", "Done: you won't get any more messages from us"),
+        ("delete my details", "Done: we've erased your details."),
+    ],
+)
+def test_nothing_goes_once_a_stop_or_delete_arrives_even_replies_to_messages_ahead(
+    rt, r, command, confirmation
+):
+    say(rt, "hi", "N7 6AA")
+    assert turns.drain(ADDR) == 2
+    r.delete("pd:console:" + ADDR)
+    # A reply held back by the platform comes due, then they write, then STOP or DELETE
+    # arrives, recorded by the web at once; no worker has reached any of it yet.
+    rt.store.people.queue(ADDR, [Outbound(ADDR, "held back").to_json()])
+    later = Inbound(ADDR, event="send", payload="1", external_id="send-x")
+    rt.store.timed.add(later, time.time())
+    assert clock.tick(rt) == 1
+    say(rt, "1")  # their shift: the reply would be an offer
+    if command == "STOP":
+        rt.store.suppression.set_stopped(ADDR, True)
+    else:
+        rt.store.leaving(ADDR)
+    say(rt, command)
+    assert turns.drain(ADDR) == 3
+    (got,) = replies(r)  # only the confirmation: not the held-back reply, not the offer
+    assert got.startswith(confirmation)
+    assert not r.exists(f"pd:outbox:{ADDR}")
+
+
+def test_replies_are_not_held_without_a_stop_or_delete_behind(rt, r):
+    say(rt, "hi")
+    assert turns.drain(ADDR) == 1
+    conv = rt.store.people.load(ADDR)
+    assert rt.store.people.sendable(conv) and rt.store.people.sendable(None)
+    rt.store.suppression.set_stopped(ADDR, True)
+    assert not rt.store.people.sendable(conv)  # a STOP is queued behind
+    assert rt.store.people.sendable(conv.evolve(state=State.STOPPED))  # its own confirmation

@@ -23,7 +23,7 @@ from bot import procfile, scrub
 from bot.config import ConfigError
 from bot.outage import BACKOFF_MAX, OUTAGE
 from bot.rooms import CsvError
-from workers import purge, requests, turns
+from workers import clock, purge, requests
 from workers.queues import QUEUES, enqueue_drainer
 from workers.runtime import Runtime, runtime
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-scheduler",
         action="store_true",
-        help="also run RQ's scheduler: reminders, delayed retries, broadcast recovery and the "
-        "purge are scheduled jobs (several workers may all pass it; one holds the lock)",
+        help="also run RQ's scheduler: broadcast recovery and the purge are scheduled jobs "
+        "(several workers may all pass it; one holds the lock)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     me = os.getpid()
     os.register_at_fork(after_in_child=lambda: procfile.die_with_parent(me, signal.SIGKILL))
     requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
+    clock.start(rt)  # reminders and held-back replies when due; the rescue
     return serve(rt, burst=args.burst, with_scheduler=args.with_scheduler)
 
 
@@ -136,13 +137,13 @@ rq_worker_base.RQScheduler = SteadyScheduler
 
 
 def start_up(rt: Runtime) -> None:
-    """What a worker does each time it (re)starts: make sure the purge and the rescue are
-    scheduled, and start draining anyone left waiting."""
+    """What a worker does each time it (re)starts: make sure the purge is scheduled, and
+    start draining anyone left waiting (those a dead worker was in the middle of are the
+    clock's rescue)."""
     purge.schedule(rt)
     if rt.store.inbox.ready_count():  # people left waiting by workers that died: start on them
         rt.store.inbox.count_drainer()
         enqueue_drainer(rt.redis)
-    turns.schedule_rescue(rt.redis)  # ...and those a dead worker was in the middle of
 
 
 if __name__ == "__main__":

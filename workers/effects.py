@@ -8,10 +8,10 @@ replay before the save runs the handler again on the old conversation, so every 
 must be safe to apply twice:
 
   Release, SetStopped, Erase   idempotent by nature (a second time finds nothing to do)
-  Forget                       cancels jobs; a second time finds none
+  Forget                       drops timed events; a second time finds none
   FirstContact                 the credit is remembered by the message (store/referrals)
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
-  ScheduleReminders            job ids derive from the person and pledge: the same jobs
+  ScheduleReminders            event ids derive from the person and pledge: the same events
 
 An effect may add replies (the sharer's new total, the broadcast's id): they are sent
 with the turn's own.
@@ -34,7 +34,7 @@ from bot.model.turn import (
 )
 from bot.store.broadcasts import Broadcasts
 from handlers import say
-from workers import faults, outbound, reminders
+from workers import faults, reminders
 from workers.runtime import Runtime
 
 
@@ -56,11 +56,10 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
         case SetStopped(address, stopped):
             store.suppression.set_stopped(address, stopped)
         case Forget(address):
-            forget(rt, address)
+            store.timed.forget(address)  # reminders, held-back replies
             store.people.clear_outbox(address)  # nothing queued before a STOP goes after it
         case Erase(address):
-            forget(rt, address)
-            store.erase(address)
+            store.erase(address)  # timed events and the outbox too
         case FirstContact(address, sharer):
             count = store.referrals.first_contact(address, sharer, message)
             if sharer and count is not None:
@@ -71,12 +70,6 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
         case ScheduleReminders(address, pledge):
             reminders.schedule(rt, address, pledge)
     return []
-
-
-def forget(rt: Runtime, address: str) -> None:
-    """Cancel what is scheduled to reach someone: reminders and replies held back."""
-    reminders.cancel_all(rt, address)
-    outbound.cancel_deferred(rt, address)
 
 
 def start_broadcast(rt: Runtime, text: str, message: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Purging personal data after polling day (``retention_days`` later, default 30).
 
 The keys come from bot/store/keys.py (every key declared ``purge``); this module adds what
-only a worker can do: cancel scheduled jobs that name someone and clear failed jobs.
+only a worker can do: clear failed jobs.
 
 What goes: conversations, pledges, referral codes and counts, consent and window indexes,
 inboxes, broadcast recipient lists and ledgers, scheduled reminders, failed jobs (which
@@ -18,8 +18,7 @@ from datetime import UTC, datetime, time, timedelta
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from bot.store import keys
-from workers.queues import QUEUES, cancel_tracked
+from workers.queues import QUEUES
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -57,11 +56,7 @@ def purge(rt: Runtime, dry_run: bool = False) -> dict[str, int]:
     if dry_run:
         return found
     r = rt.redis
-    # Scheduled jobs that name someone are listed in keys the purge is about to delete.
-    for key in (keys.REMINDERS, keys.DEFERRED):
-        for tracked in r.scan_iter(key.glob(rt.store.p), count=1000):
-            cancel_tracked(r, tracked.decode())
-    rt.store.purge()
+    rt.store.purge()  # reminders and held-back replies too: they are timed events
     for q in QUEUES:
         registry = FailedJobRegistry(q, connection=r)
         for job_id in registry.get_job_ids():

@@ -13,16 +13,14 @@ import hashlib
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import timedelta
 
 import redis
-from rq import Queue
 
 from bot.conversation import handle
 from bot.model.message import Inbound, Outbound
 from messages import t
 from workers import effects, faults, outbound
-from workers.queues import JOB_TTLS, TURNS, enqueue_drainer
+from workers.queues import enqueue_drainer
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,6 @@ LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person
 # A drainer hands over to a fresh job after this long, well inside RQ's job timeout
 # (180 s), which would otherwise kill it mid-turn on a busy polling day.
 RUN_FOR = 60.0
-RESCUE_EVERY = 30  # seconds between looks for people a dead worker left with messages queued
 
 
 def drain_ready() -> int:
@@ -70,26 +67,6 @@ def drain_ready() -> int:
     return sum(f.result() for f in done)
 
 
-def rescue() -> int:
-    """RQ job, every RESCUE_EVERY seconds: drain people whose messages were left queued by
-    a worker killed mid-turn or a Redis error (once their locks have run out); how many."""
-    rt = runtime()
-    # One chain of these jobs keeps going; an extra one (each worker start begins one)
-    # finds the mark set and ends here.
-    if not rt.store.inbox.mark_rescue(RESCUE_EVERY - 1):
-        return 0
-    schedule_rescue(rt.redis)
-    rescued, _ = rt.store.inbox.rescue_stranded()  # drainers are asked for as needed
-    if rescued:
-        log.warning("%d people had messages left by a stopped worker: draining them", rescued)
-    return rescued
-
-
-def schedule_rescue(r: redis.Redis) -> None:
-    """Queue the next rescue (see :func:`rescue`)."""
-    Queue(TURNS, connection=r).enqueue_in(timedelta(seconds=RESCUE_EVERY), rescue, **JOB_TTLS)
-
-
 def drain(address: str) -> int:
     """RQ job: take every queued turn for ``address``; returns how many were handled."""
     rt = runtime()
@@ -100,7 +77,7 @@ def drain(address: str) -> int:
         first = False
         if token is None:
             # Another worker is draining and will re-check after unlocking. If it died,
-            # its lock expires and the rescue job (every RESCUE_EVERY s) picks them up.
+            # its lock expires and the rescue (workers/clock.py) picks them up.
             return handled
         try:
             for i, raw in enumerate(batch):
@@ -139,6 +116,10 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     replies in the outbox), send from the outbox; the caller then drops the message from
     the inbox. A replay of a message already saved only sends what is left."""
     store = rt.store
+    if msg.event == outbound.SEND:  # a held-back reply's time has come: send what waits
+        if store.people.sendable(store.people.load(msg.address)):
+            outbound.flush(rt, msg.address, int(msg.payload or 0))
+        return
     if msg.callback_id and (sender := rt.sender(msg.channel)):
         sender.ack(msg.callback_id)
     conv = store.people.load(msg.address, wrote=not msg.event)
@@ -146,7 +127,9 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     replayed = bool(msg.external_id) and (
         conv.last_id == digest if conv is not None else store.people.was_handled(digest)
     )
-    if not replayed:
+    if replayed:
+        sendable = store.people.sendable(conv)
+    else:
         turn = handle(conv, msg, rt.world)
         replies = turn.replies + effects.apply_all(rt, turn.effects, msg, digest)
         queued = [out.to_json() for out in replies]
@@ -154,9 +137,13 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         if new is not None:
             consent = new.consent if conv is None or conv.consent != new.consent else None
             saved = new.evolve(last_id=digest)
-            store.people.save(saved, new_person=conv is None, consent=consent, replies=queued)
+            sendable = store.people.save(
+                saved, new_person=conv is None, consent=consent, replies=queued
+            )
         else:
             store.people.handled_without_conversation(msg.address, digest, queued)
             store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
+            sendable = True  # a STOP or DELETE's own confirmation
         faults.point(rt.store, "saved")
-    outbound.flush(rt, msg.address)
+    if sendable:  # else a STOP or DELETE came after this message: its turn decides
+        outbound.flush(rt, msg.address)

@@ -83,7 +83,7 @@ class SetStopped:
 
 @dataclass(frozen=True)
 class Forget:
-    """Cancel scheduled reminders and replies held back for later (after STOP)."""
+    """Drop reminders and replies held back for later (after STOP)."""
 
     address: str
 

@@ -9,6 +9,7 @@
   suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
   rooms        committee rooms and target seats: the directory (directory.py)
   jobs         work asked of the workers without RQ (jobs.py)
+  timed        reminders and held-back replies, into the inbox when due (timed.py)
   broadcasts   records, recipient lists, ledgers (broadcasts.py; ``Broadcasts(store)``)
 
 DELETE (``Store.erase``) and the purge (``Store.purge``) walk keys.py (erase.py).
@@ -26,6 +27,7 @@ from bot.store.people import People
 from bot.store.places import Places
 from bot.store.referrals import Referrals
 from bot.store.suppression import Suppression
+from bot.store.timed import Timed
 
 
 class Store:
@@ -41,6 +43,7 @@ class Store:
         self.suppression = Suppression(r, prefix, key)
         self.rooms = Rooms(r, prefix)
         self.jobs = Jobs(r, prefix)
+        self.timed = Timed(r, prefix)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
     def erase(self, address: str) -> None:
@@ -48,6 +51,12 @@ class Store:
         are given back first, then every declared key is walked."""
         self.places.release(address)
         self._eraser.erase(address)
+
+    def leaving(self, address: str) -> None:
+        """DELETE has just arrived (the web records it): from now on nothing is sent to
+        them, while the messages queued ahead of it take their turns and its own turn
+        erases the rest."""
+        self._eraser.leave(address)
 
     def purge_plan(self) -> dict[str, int]:
         """What the purge would remove, by key pattern."""

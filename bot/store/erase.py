@@ -49,9 +49,7 @@ class Eraser:
         """Everything about ``address`` goes, except the suppression records (and a seen
         mark, so a later referral is not credited twice)."""
         hid = keys.hid(self.secret, address)
-        # Leaving the people index first: a broadcast running now checks it before writing.
-        if self.r.srem(keys.PEOPLE(self.p), address):
-            self.r.hincrby(keys.SUPPORTERS(self.p), address.split(":", 1)[0], -1)
+        self.leave(address)  # first: a broadcast running now checks it before writing
         self.r.sadd(keys.SEEN(self.p), hid)
         for key in keys.KEYS:
             mine = {n: v for n, v in (("address", address), ("hid", hid)) if n in key.placeholders}
@@ -63,8 +61,9 @@ class Eraser:
                 for k in self._concrete(key):
                     self.r.hdel(k, address)
             elif key.erase is Erase.MEMBER:
+                remove = self.r.zrem if key.type == "zset" else self.r.srem
                 for k in self._concrete(key):
-                    self.r.srem(k, address)
+                    remove(k, address)
             elif key.erase is Erase.QUEUE:
                 for k in self._concrete(key):
                     self.r.lrem(k, 0, address)
@@ -79,10 +78,17 @@ class Eraser:
                     if gone:
                         self.r.hdel(k, *gone)
 
+    def leave(self, address: str) -> None:
+        """Leave the people index (and the count of supporters): no broadcast or reply
+        reaches them from now on (store/people.py: held replies)."""
+        if self.r.srem(keys.PEOPLE(self.p), address):
+            self.r.hincrby(keys.SUPPORTERS(self.p), address.split(":", 1)[0], -1)
+
     def plan(self) -> dict[str, int]:
         """What the purge would remove, by declared pattern: how many keys, or for a key of
         its own (an index), how many entries."""
-        sizes = {"hash": self.r.hlen, "set": self.r.scard, "list": self.r.llen}
+        sizes = {"hash": self.r.hlen, "set": self.r.scard, "list": self.r.llen,
+                 "zset": self.r.zcard}  # fmt: skip
         found = {}
         for key in keys.KEYS:
             if not key.purge:

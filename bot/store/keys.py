@@ -8,7 +8,7 @@ hash of the address, see ``hid``); ``{bid}`` a broadcast id; anything else names
 What erasing one person does (``Erase``):
   KEY      the key is theirs ({address} or {hid} in the pattern): deleted
   FIELD    a hash with one field per person, the field being the address: that field goes
-  MEMBER   a set with one member per person: that member goes
+  MEMBER   a set (or sorted set) with one member per person: that member goes
   ITEM     a list of addresses that is read by position (a broadcast's recipients): their
            entries are blanked, so everyone else keeps their place
   VALUE    a hash whose *values* are addresses (referral code -> sharer): the fields
@@ -169,13 +169,11 @@ PACE = Key("pace:{channel}", "zset", 2, False, Erase.KEEP, False,
 PACE_CHAT = Key("pace:{channel}:{hid}", "zset", 2, False, Erase.KEY, True,
     "admission times of sends to one chat (Telegram's 1/s)")
 
-# --- scheduled work that names a person (workers/) -----------------------------------------
-DEFERRED = Key("deferred:{address}", "set", None, True, Erase.KEY, True,
-    "RQ job ids of replies held back for later (cancelled by STOP and DELETE)")
-REMINDERS = Key("reminders:{address}", "set", None, True, Erase.KEY, True,
-    "RQ job ids of scheduled reminders (cancelled by DELETE)")
-REMINDED = Key("reminded:{hid}:{room}:{shifts}:{name}:{about}", "string", 60 * DAY, False,
-    Erase.KEY, True, "set when that reminder went, so it goes once")
+# --- timed events: reminders, replies held back (bot/store/timed.py) ------------------------
+TIMED = Key("timed:{address}", "zset", None, True, Erase.KEY, True,
+    "a person's system events (Inbound JSON) -> when due: reminders, held-back replies")
+DUE = Key("due", "zset", None, True, Erase.MEMBER, True,
+    "addresses with timed events -> when the earliest is due")
 
 # --- fault tests only: where a test asks a worker to die (workers/faults.py) -------------------
 CRASH_AT = Key("fault:crash_at", "string", None, False, Erase.KEEP, False,
@@ -188,8 +186,8 @@ CONSOLE = Key("console:{address}", "list", None, True, Erase.KEY, True,
 
 KEYS: tuple[Key, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Key))
 
-# Redis keys that are not ours: RQ's queues, jobs and registries. Jobs that name a person
-# are listed in DEFERRED and REMINDERS and cancelled by DELETE; failed jobs go in the purge.
+# Redis keys that are not ours: RQ's queues, jobs and registries. No job names a person
+# (what is timed for someone is in TIMED); failed jobs go in the purge.
 EXTERNAL_PREFIXES = ("rq:",)
 
 

@@ -5,6 +5,11 @@ it handled), the people and consent indexes, the consent evidence in the suppres
 record, and its replies appended to the person's outbox. Replies are sent from the outbox
 and leave it one by one as each goes, so a turn replayed after a crash sends exactly what
 was not yet sent.
+
+A STOP or DELETE is recorded the moment it arrives (the STOP in the suppression record,
+the DELETE by leaving the people index), while the messages queued ahead of it still take
+their turns. Their replies are then *held*: they stay in the outbox, where the STOP's turn
+clears them and the DELETE's erases them, so nothing is sent after either arrives.
 """
 
 from __future__ import annotations
@@ -14,14 +19,29 @@ from collections.abc import Sequence
 
 import redis
 
-from bot.model.person import Consent, Conversation
+from bot.model.person import Consent, Conversation, State
 from bot.store import keys
 
-SAVE_TURN = """
--- KEYS: 1 conv:<address>, 2 people, 3 supporters, 4 consented, 5 consent, 6 outbox:<address>
+# Whether a person's replies must wait for a STOP or DELETE queued behind (see above).
+HELD = """
+local function held(stopped, people, hid, address, is_stopped)
+  if is_stopped == '1' then return false end
+  return redis.call('SISMEMBER', stopped, hid) == 1
+    or redis.call('SISMEMBER', people, address) == 0
+end
+"""
+
+SAVE_TURN = (
+    """
+-- KEYS: 1 conv:<address>, 2 people, 3 supporters, 4 consented, 5 consent, 6 outbox:<address>,
+--       7 stopped
 -- ARGV: 1 conversation JSON, 2 '1' if new person, 3 consent evidence ('' : unchanged),
---       4 address, 5 channel, 6 one-way id, 7... replies to send (appended after any
---       still waiting, so they go in order)
+--       4 address, 5 channel, 6 one-way id, 7 '1' if the conversation is STOPPED,
+--       8... replies to send (appended after any still waiting, so they go in order)
+-- Returns 1, or 2 when the replies are held: a STOP or DELETE came after this message.
+"""
+    + HELD
+    + """
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] == '1' and redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
@@ -34,9 +54,22 @@ if ARGV[3] ~= '' then
   end
   redis.call('HSET', KEYS[5], ARGV[6], ARGV[3])
 end
-if #ARGV > 6 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 7)) end
+if #ARGV > 7 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 8)) end
+if held(KEYS[7], KEYS[2], ARGV[6], ARGV[4], ARGV[7]) then return 2 end
 return 1
 """
+)
+
+HOLDING = (
+    """
+-- KEYS: 1 stopped, 2 people. ARGV: 1 one-way id, 2 address, 3 '1' if STOPPED.
+-- 1 if this person's replies are held (see SAVE_TURN), else 0.
+"""
+    + HELD
+    + """
+return held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
+"""
+)
 
 MARK_UNREACHABLE = """
 -- KEYS: 1 unreachable, 2 people. ARGV: 1 address, 2 reason@time.
@@ -62,6 +95,7 @@ class People:
     def __init__(self, r: redis.Redis, prefix: str, secret: bytes) -> None:
         self.r, self.p, self.secret = r, prefix, secret
         self._save_turn = r.register_script(SAVE_TURN)
+        self._holding = r.register_script(HOLDING)
         self._mark_unreachable = r.register_script(MARK_UNREACHABLE)
         self._outbox_done = r.register_script(OUTBOX_DONE)
 
@@ -83,22 +117,32 @@ class People:
         new_person: bool = False,
         consent: Consent | None = None,
         replies: Sequence[str] = (),
-    ) -> None:
+    ) -> bool:
         """Store the conversation and queue its ``replies`` (Outbound JSON) in the outbox;
         a new person joins the people index, and a consent answer updates the set
         broadcasts draw on and the evidence in the suppression record (which outlives
-        DELETE). All at once."""
+        DELETE). All at once. True if the outbox may be sent now, False if it is held
+        for a STOP or DELETE that arrived after this message."""
         a, p = conv.address, self.p
         k = [keys.CONV(p, address=a), keys.PEOPLE(p), keys.SUPPORTERS(p), keys.CONSENTED(p),
-             keys.CONSENT(p), keys.OUTBOX(p, address=a)]  # fmt: skip
+             keys.CONSENT(p), keys.OUTBOX(p, address=a), keys.STOPPED(p)]  # fmt: skip
         evidence = (
             f"{int(consent.granted)}|{consent.at}|{consent.channel}|{consent.version}"
             if consent
             else ""
         )
         args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel,
-                keys.hid(self.secret, a), *replies]  # fmt: skip
-        self._save_turn(keys=k, args=args)
+                keys.hid(self.secret, a), _stopped(conv), *replies]  # fmt: skip
+        return int(self._save_turn(keys=k, args=args)) == 1
+
+    def sendable(self, conv: Conversation | None) -> bool:
+        """False while this person's replies are held for a STOP or DELETE queued behind
+        (see SAVE_TURN); someone with no conversation is never held."""
+        if conv is None:
+            return True
+        k = [keys.STOPPED(self.p), keys.PEOPLE(self.p)]
+        args = [keys.hid(self.secret, conv.address), conv.address, _stopped(conv)]
+        return not int(self._holding(keys=k, args=args))
 
     def handled_without_conversation(
         self, address: str, message: str, replies: Sequence[str]
@@ -116,7 +160,7 @@ class People:
         return bool(self.r.exists(keys.HANDLED(self.p, msg=message)))
 
     def queue(self, address: str, replies: Sequence[str]) -> None:
-        """Add messages to someone's outbox (a reminder), after any still waiting."""
+        """Add messages to someone's outbox, after any still waiting."""
         if replies:
             self.r.rpush(keys.OUTBOX(self.p, address=address), *replies)
 
@@ -159,3 +203,7 @@ class People:
         """How many people have a conversation, per channel."""
         raw = self.r.hgetall(keys.SUPPORTERS(self.p))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _stopped(conv: Conversation) -> str:
+    return "1" if conv.state is State.STOPPED else "0"

@@ -1,23 +1,22 @@
-"""Reminder jobs on a real Redis: scheduled in UTC across the clock change, sent once,
-cancelled by STOP, CHANGE and DELETE."""
+"""Reminders on a real Redis: timed events scheduled in UTC across the clock change, sent
+once through the person's inbox, cancelled by STOP (even one not yet handled), CHANGE and
+DELETE."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from rq import Queue
-from rq.registry import ScheduledJobRegistry
 
 from bot.config import Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Pledge, State
 from tests.people import add_supporters
-from workers import outbound, reminders, turns
-from workers.queues import BROADCAST
+from workers import clock, reminders, turns
 from workers.runtime import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,20 +29,24 @@ def runtime_for(day: date, r, redis_server, geo_cache, monkeypatch):
     campaign = replace(load_campaign(ROOT / "config.yaml"), polling_day=day)
     settings = Settings(campaign=campaign, redis_url=redis_server.url, var_dir=geo_cache.parent)
     rt = build(settings)
-    for module in (reminders, outbound, turns):
-        monkeypatch.setattr(module, "runtime", lambda: rt)
+    monkeypatch.setattr(turns, "runtime", lambda: rt)
     return rt
 
 
 def scheduled(rt) -> list[tuple[datetime, str, list[str]]]:
-    registry = ScheduledJobRegistry(BROADCAST, connection=rt.redis)
-    q = Queue(BROADCAST, connection=rt.redis)
     out = []
-    for job_id in registry.get_job_ids():
-        job = q.fetch_job(job_id)
-        at = registry.get_scheduled_time(job_id).astimezone(UTC)
-        out.append((at, job.args[3], job.args[4]))
+    for event, at in rt.store.timed.pending(WHO):
+        assert event.event == "reminder" and event.address == WHO
+        about = json.loads(event.payload)
+        out.append((datetime.fromtimestamp(at, UTC), about["name"], about["about"]))
     return sorted(out)
+
+
+def fire_all(rt) -> int:
+    """Time passes: every reminder comes due and is handled; how many turns that took."""
+    moved = clock.tick(rt, now=datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+    assert turns.drain(WHO) == moved
+    return moved
 
 
 def sent(rt) -> list[str]:
@@ -92,10 +95,17 @@ def test_a_reminder_is_sent_once_and_names_room_address_map_and_shift(
 ):
     rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
     add_supporters(rt.store, [WHO], pledge=PLEDGE)
-    jobs = reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
-    first = jobs[0]
-    assert first.perform() == "sent"
-    assert first.perform() == "already sent"
+    assert reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC)) == 3
+    reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))  # a replay
+    (first_at, *_), *rest = scheduled(rt)
+    assert len(rest) == 2  # scheduling again kept one of each
+    assert clock.tick(rt, now=first_at.timestamp() - 1) == 0  # not yet
+    assert clock.tick(rt, now=first_at.timestamp()) == 1  # due: into their inbox
+    (event,) = [Inbound.from_json(x) for x in rt.redis.lrange(f"pd:inbox:{WHO}", 0, -1)]
+    assert turns.drain(WHO) == 1
+    assert clock.tick(rt, now=first_at.timestamp()) == 0  # it moved once
+    rt.store.inbox.accept([event])  # a worker killed after sending it takes it again
+    assert turns.drain(WHO) == 1
     (text,) = sent(rt)
     assert text == (
         "Reminder: you're helping at Hendon Labour Hall, 27 Brent Street, Hendon, London, "
@@ -109,15 +119,29 @@ def test_a_reminder_is_sent_once_and_names_room_address_map_and_shift(
 def test_stop_change_and_delete_cancel_reminders(r, redis_server, geo_cache, monkeypatch, command):
     rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
     add_supporters(rt.store, [WHO], pledge=PLEDGE)
-    jobs = reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
+    reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
     turns.take_turn(rt, Inbound(WHO, text=command, external_id="x"))
     rt.redis.delete("pd:console:console:rem")
-    if command == "DELETE":
-        assert scheduled(rt) == []  # the jobs named them: gone with everything else
-        assert not rt.redis.keys("pd:reminders:*")
+    if command == "CHANGE":
+        assert fire_all(rt) == 3  # they come due, find the pledge gone and say nothing
     else:
-        assert [job.perform() for job in jobs] == ["cancelled"] * len(jobs)
+        assert scheduled(rt) == []  # the events named them: gone
+        assert not rt.redis.keys("pd:timed:*") and not rt.redis.exists("pd:due")
+        assert fire_all(rt) == 0
     assert sent(rt) == []
+
+
+def test_a_stop_still_queued_behind_a_reminder_wins(r, redis_server, geo_cache, monkeypatch):
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    add_supporters(rt.store, [WHO], pledge=PLEDGE)
+    reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
+    (first_at, *_), *_ = scheduled(rt)
+    assert clock.tick(rt, now=first_at.timestamp()) == 1  # the reminder is in their inbox...
+    rt.store.suppression.set_stopped(WHO, True)  # ...when STOP arrives (the web records it)
+    rt.store.inbox.accept([Inbound(WHO, text="STOP", external_id="s")])
+    assert turns.drain(WHO) == 2
+    (confirm,) = sent(rt)  # the reminder was handled first and said nothing
+    assert confirm.startswith("Done: you won't get any more messages from us")
 
 
 def test_pledging_schedules_reminders(r, redis_server, geo_cache, monkeypatch):

@@ -1,0 +1,80 @@
+"""Timed events on a real Redis: kept once, moved into the inbox once when due, in time
+order behind what the person already wrote, and gone with STOP, DELETE and the purge."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.model.message import Inbound
+from bot.store import Store
+from bot.store.jobs import DRAIN_READY
+
+WHO, OTHER = "telegram:42", "telegram:43"
+
+
+def event(address: str, name: str, n: int) -> Inbound:
+    return Inbound(address, event="reminder", payload=name, external_id=f"remind-{n}")
+
+
+def inbox(r, address: str) -> list[str]:
+    return [Inbound.from_json(x).payload or "" for x in r.lrange(f"pd:inbox:{address}", 0, -1)]
+
+
+def test_an_event_added_twice_is_kept_once_and_the_due_set_has_the_earliest(r):
+    s = Store(r)
+    s.timed.add(event(WHO, "later", 1), 200.0)
+    s.timed.add(event(WHO, "later", 1), 200.0)  # a replayed turn schedules it again
+    s.timed.add(event(WHO, "sooner", 2), 100.0)
+    assert [(e.payload, at) for e, at in s.timed.pending(WHO)] == [("sooner", 100), ("later", 200)]
+    assert r.zrange("pd:due", 0, -1, withscores=True) == [(WHO.encode(), 100.0)]
+
+
+def test_what_is_due_moves_behind_what_they_wrote_in_time_order_and_makes_them_ready(r):
+    s = Store(r)
+    s.inbox.ingest("telegram:1", WHO, Inbound(WHO, text="hi", payload="wrote").to_json())
+    r.delete("pd:jobs", "pd:sched:" + WHO, "pd:drainers")
+    r.delete("pd:ready")
+    for n, (name, at) in enumerate([("b", 20.0), ("a", 10.0), ("c", 30.0)]):
+        s.timed.add(event(WHO, name, n), at)
+    s.timed.add(event(OTHER, "x", 9), 15.0)
+    assert s.timed.release(5.0) == 0
+    assert s.timed.release(20.0) == 3  # a, b for WHO; x for OTHER
+    assert inbox(r, WHO) == ["wrote", "a", "b"] and inbox(r, OTHER) == ["x"]
+    assert [e.payload for e, _ in s.timed.pending(WHO)] == ["c"]
+    # WHO keeps their place at their next event; OTHER, with none left, leaves the set.
+    assert r.zrange("pd:due", 0, -1, withscores=True) == [(WHO.encode(), 30.0)]
+    assert r.lrange("pd:ready", 0, -1) == [WHO.encode(), OTHER.encode()]
+    assert r.lrange("pd:jobs", 0, -1) == [DRAIN_READY.encode()] * 2
+    assert s.timed.release(20.0) == 0  # moved once
+    assert s.timed.release(30.0) == 1 and not r.exists("pd:due")
+
+
+def test_many_workers_looking_at_once_move_each_event_once(r):
+    s = Store(r)
+    people = [f"sms:+4477009{i:05d}" for i in range(300)]
+    for n, address in enumerate(people):
+        s.timed.add(event(address, "r", n), 10.0)
+    moved: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: moved.append(Store(r).timed.release(10.0)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(moved) == 300
+    assert all(r.llen(f"pd:inbox:{a}") == 1 for a in people)
+
+
+def test_stop_forgets_them_and_delete_and_the_purge_erase_them(r):
+    s = Store(r)
+    for n, address in enumerate((WHO, OTHER, "sms:+447700900001")):
+        s.timed.add(event(address, "r", n), 10.0)
+    s.timed.forget(WHO)
+    s.erase(OTHER)
+    assert s.timed.pending(WHO) == [] and s.timed.pending(OTHER) == []
+    assert r.zrange("pd:due", 0, -1) == [b"sms:+447700900001"]
+    s.purge()
+    assert not r.keys("pd:timed:*") and not r.exists("pd:due")
+    assert s.timed.release(10.0) == 0

@@ -1,0 +1,64 @@
+"""Each worker's clock: timed events into inboxes when due, and the rescue every 30 s.
+
+A thread in every worker process, not RQ's scheduler: RQ runs a scheduled job only when a
+worker is free of other jobs, and on a busy polling day the workers are busy with drainers
+that run for up to a minute, so a reminder or a held-back reply would wait behind them
+(and behind a Redis outage's backlog). Here they reach the person's inbox within a tick of
+being due and are handled with the person's own messages. Moving a person's events is one
+script (bot/store/timed.py), so every worker may look; the rescue takes a Redis mark, so
+one worker a period does it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from bot.outage import OUTAGE
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+TICK = 0.25  # seconds between looks at the due set
+RESCUE_EVERY = 30  # seconds between looks for people a dead worker left with messages queued
+
+
+def tick(rt: Runtime, now: float | None = None) -> int:
+    """Move what has come due into people's inboxes (and rescue, when it is time); how
+    many events moved."""
+    moved = rt.store.timed.release(time.time() if now is None else now)
+    rescue(rt)
+    return moved
+
+
+def rescue(rt: Runtime) -> int:
+    """Drain people whose messages were left queued by a worker killed mid-turn or a Redis
+    error (once their locks have run out), at most once every RESCUE_EVERY s across all
+    workers; how many."""
+    if not rt.store.inbox.mark_rescue(RESCUE_EVERY - 1):
+        return 0  # another worker looked less than RESCUE_EVERY s ago
+    rescued, _ = rt.store.inbox.rescue_stranded()  # drainers are asked for as needed
+    if rescued:
+        log.warning("%d people had messages left by a stopped worker: draining them", rescued)
+    return rescued
+
+
+def run(rt: Runtime, stop: threading.Event) -> None:
+    """Tick until ``stop`` is set; Redis trouble is waited out, never fatal."""
+    while not stop.wait(TICK):
+        try:
+            tick(rt)
+        except redis.RedisError as exc:
+            OUTAGE.went(exc)
+            OUTAGE.wait(rt.redis, stop)
+        except Exception:  # a bad event costs this tick, never the clock
+            log.exception("clock tick failed")
+
+
+def start(rt: Runtime) -> threading.Event:
+    """Run the clock on a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+    threading.Thread(target=run, args=(rt, stop), name="clock", daemon=True).start()
+    return stop
