@@ -14,7 +14,7 @@ import time
 import redis
 
 log = logging.getLogger(__name__)
-BACKOFF_MAX = 5.0  # seconds between looks while it is away
+BACKOFF_MAX = 2.0  # seconds between looks while it is away (a PING: cheap)
 
 
 class Outage:

@@ -1,5 +1,6 @@
 """Fault tests (marker ``fault``): forged and fuzzed webhooks, repeated deliveries, a
-flooding sender, hostile texts, Redis restarting mid-journey, workers killed mid-broadcast."""
+flooding sender, hostile texts, Redis restarting mid-journey, workers killed mid-broadcast,
+the purge with replies held back and a reminder due."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import cli
 from bot.app import create_app
+from bot.model.message import Inbound
+from bot.model.person import Pledge
 from bot.redis_server import RedisServer
 from bot.store import Store
 from tests.fakes import TEST_AUTH_TOKEN, sign
@@ -323,3 +327,26 @@ def test_five_sigkills_during_a_10000_recipient_broadcast(system: Bot):
     assert status["ambiguous"] <= 5  # at most the one in flight at each kill, counted
     assert status["sent"] + status["ambiguous"] == len(people)
     print(json.dumps({"ambiguous": status["ambiguous"], "missing": len(missing)}))
+
+
+def test_the_purge_with_replies_held_back_and_a_reminder_due_sends_nothing_after(
+    system: Bot, monkeypatch
+):
+    system.start(workers=1)
+    store = Store(system.r, secret=ID_SECRET)
+    system.telegram.fail_next(610_001, 429, retry_after=6)  # the welcome must wait 6 s
+    system.tg(610_001, text="hi")
+    system.telegram.wait_for(lambda _: system.r.exists("pd:timed:telegram:610001"), 10)
+    pledged = "telegram:610002"
+    add_supporters(store, [pledged], pledge=Pledge("holloway", ("morning",)))
+    about = {"room": "holloway", "shifts": ["morning"], "name": "m60", "about": ["morning"]}
+    remind = Inbound(pledged, event="reminder", payload=json.dumps(about), external_id="r-1")
+    store.timed.add(remind, time.time() + 3)
+    for name, value in system.env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["purge"]) == 0
+    time.sleep(9)  # past when both were due
+    assert system.telegram.sent(610_001) == [] and system.telegram.sent(610_002) == []
+    assert not system.r.keys("pd:timed:*") and not system.r.exists("pd:due")
+    system.tg(610_003, text="hi")  # and the bot carries on
+    assert len(system.tg_sent(610_003, 2)) == 2

@@ -66,6 +66,7 @@ def test_a_redis_outage_heals_by_itself(system: Bot, seconds, crash):
     back = time.monotonic()
 
     welcome, question = bot.tg_sent(CHAT, 2, timeout=15)
+    print(f"held-back reply {time.monotonic() - back:.1f} s after Redis returned")
     assert time.monotonic() - back < 10  # within 10 s of Redis's return
     assert welcome["text"].startswith("Hi! I'm the polling-day volunteer bot")
     assert question["text"].startswith("Where are you?")
@@ -129,6 +130,7 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     back = time.monotonic()
 
     assert len(bot.tg_sent(CHAT, 2, timeout=15)) == 2
+    print(f"held-back reply {time.monotonic() - back:.1f} s after Redis returned")
     bot.telegram.wait_for(
         lambda _: any(m["text"].startswith("Reminder:") for m in bot.telegram.sent(719_999)), 15
     )
@@ -139,7 +141,7 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     load.stop()
     assert load.refused > 0  # the load went on through the outage...
     chats = load.chats
-    assert len(chats) >= 20 * (seconds + 3) * 0.8  # ...at about 20 a second
+    assert len(chats) >= RATE * seconds  # ...at about 20 a second
     bot.telegram.wait_for(lambda _: all(len(bot.telegram.sent(c)) >= 2 for c in chats), 120)
     time.sleep(1)
     per_chat = Counter(m["chat_id"] for m in bot.telegram.sent() if int(m["chat_id"]) in chats)
@@ -152,6 +154,8 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     assert hi["text"].startswith("Hi!") and question["text"].startswith("Where are you?")
     reminders = [m for m in bot.telegram.sent(719_999) if m["text"].startswith("Reminder:")]
     assert len(reminders) == 1
+    print(f"{len(chats)} new people answered twice each, {load.refused} refused deliveries "
+          f"retried, broadcast to {len(got)} once each")  # fmt: skip
     assert all(p.poll() is None for p in bot.procs)
     for log in bot.logs[1:]:  # each worker noticed the outage once, and its end once
         text = log.read_text()
@@ -163,6 +167,9 @@ def _broadcast_sent(bot: Bot) -> list[str]:
     return [m["chat_id"] for m in bot.telegram.sent() if m["text"].startswith("Polls close")]
 
 
+RATE = 20  # new people a second
+
+
 class Load(threading.Thread):
     """New people writing "hi" at about 20 a second; what is refused (a 503 while Redis is
     away) is delivered again a second later, as a platform retries."""
@@ -170,17 +177,17 @@ class Load(threading.Thread):
     def __init__(self, bot: Bot) -> None:
         super().__init__(daemon=True)
         self.bot, self.chats, self.refused = bot, set(), 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
         self.http = requests.Session()
 
     def run(self) -> None:
         headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         url = self.bot.url + "/webhooks/telegram"
         waiting: list[tuple[float, dict]] = []  # (when to deliver it, the update)
-        n = 0
-        while not self._stop.is_set() or waiting:
+        n, start = 0, time.monotonic()
+        while not self._done.is_set() or waiting:
             now = time.monotonic()
-            if not self._stop.is_set():
+            while not self._done.is_set() and n < (now - start) * RATE:  # new arrivals
                 n += 1
                 waiting.append((now, self.bot.tg_update(730_000 + n, text="hi")))
             later = []
@@ -202,7 +209,7 @@ class Load(threading.Thread):
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join(timeout=60)
 
 

@@ -3,7 +3,7 @@ and delivers every reply, repeating one only when it died with that very send in
 
 Real processes (gunicorn, an RQ worker, Redis, the fake Bot API). The worker dies through
 the crash points of workers/faults.py (``os._exit``, as a SIGKILL leaves it); the test then
-does what time would do (the dead worker's lock runs out and the rescue job makes the person
+does what time would do (the dead worker's lock runs out and the rescue makes the person
 ready again), starts a new worker, and checks the outcome.
 """
 
@@ -48,7 +48,7 @@ def crash_at(bot: Bot, point: str, chat: int, **content) -> None:
     address = f"telegram:{chat}"
     bot.r.delete(f"pd:lock:{address}", f"pd:sched:{address}")  # its lock ran out
     bot.start_process("worker")
-    assert Store(bot.r, secret=ID_SECRET).inbox.nudge(address)  # the rescue job, every 30 s
+    assert Store(bot.r, secret=ID_SECRET).inbox.nudge(address)  # the rescue, every 30 s
 
 
 def texts(bot: Bot, chat: int) -> list[str]:

@@ -129,7 +129,7 @@ class SteadyScheduler(RQScheduler):
                 return
             except redis.RedisError:
                 time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, BACKOFF_MAX)
 
 
 # RQ builds its scheduler from this module-level name; there is no other way to choose one.

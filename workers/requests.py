@@ -2,7 +2,8 @@
 
 bot/ never imports rq; every worker process runs one ``forward`` thread, and whichever
 takes a request first queues it. A request lost with a killed worker costs nothing
-lasting: a drainer count resets within 30 s and the rescue job finds anyone waiting.
+lasting: a drainer count resets within 30 s and the rescue (workers/clock.py) finds anyone
+waiting.
 """
 
 from __future__ import annotations

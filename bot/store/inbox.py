@@ -220,8 +220,8 @@ class Inbox:
         return rescued, drainers
 
     def mark_rescue(self, ttl: int) -> bool:
-        """Claim the next rescue (one chain of rescue jobs across all workers); False if
-        another is already scheduled."""
+        """Claim this look for stranded people (one per ``ttl`` seconds across all
+        workers); False if another worker looked more recently."""
         return bool(self.r.set(keys.RESCUE(self.p), "1", nx=True, ex=ttl))
 
     def nudge(self, address: str) -> bool:

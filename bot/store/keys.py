@@ -103,7 +103,7 @@ DELIVERED = Key("delivered:{day}", "hash", 3 * DAY, False, Erase.KEEP, True,
 LASTIN = Key("lastin", "hash", None, True, Erase.FIELD, True,
     "address -> when they last wrote (a reply window such as WhatsApp's 24 h)")
 RESCUE = Key("rescue", "string", 30, False, Erase.KEEP, False,
-    "set while a rescue job is scheduled (one chain across all workers)")
+    "set for 30 s after a worker looked for stranded people (one look across all workers)")
 
 # --- people and their conversations (bot/store/people.py) -----------------------------------
 CONV = Key("conv:{address}", "string", None, True, Erase.KEY, True, "the Conversation as JSON")
