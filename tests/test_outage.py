@@ -139,6 +139,7 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     assert within < 10
     time.sleep(2)
     load.stop()
+    load_ended = time.monotonic() - back
     assert load.refused > 0  # the load went on through the outage...
     chats = load.chats
     assert len(chats) >= RATE * seconds  # ...at about 20 a second
@@ -147,6 +148,8 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     per_chat = Counter(m["chat_id"] for m in bot.telegram.sent() if int(m["chat_id"]) in chats)
     assert set(per_chat.values()) == {2}  # welcome and question, exactly once each
     bot.telegram.wait_for(lambda _: len(set(_broadcast_sent(bot))) >= len(fans) + 1, 60)
+    finished = time.monotonic() - back
+    print(f"broadcast finished {finished:.1f} s after Redis returned, load ended {load_ended:.1f}")
     time.sleep(1)
     got = Counter(_broadcast_sent(bot))
     assert len(got) == len(fans) + 1 and set(got.values()) == {1}
