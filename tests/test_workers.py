@@ -127,7 +127,7 @@ def test_long_retry_after_comes_back_through_the_inbox_in_order(rt, r):
         # The event says whose outbox to send (and which attempt), not what: the texts
         # stay in the outbox. No RQ job is involved.
         ((kind, attempt, due_in),) = later(rt, "telegram:77")
-        assert (kind, attempt) == ("send", "1") and 29 < due_in <= 30
+        assert (kind, attempt) == ("send", "1") and 29 < due_in <= 30.001  # (kept to 1 ms)
         assert not ScheduledJobRegistry(TURNS, connection=r).get_job_ids()
         assert [Outbound.from_json(x).text for x in r.lrange("pd:outbox:telegram:77", 0, -1)] == [
             "one",
@@ -287,3 +287,28 @@ def test_replies_are_not_held_without_a_stop_or_delete_behind(rt, r):
     rt.store.suppression.set_stopped(ADDR, True)
     assert not rt.store.people.sendable(conv)  # a STOP is queued behind
     assert rt.store.people.sendable(conv.evolve(state=State.STOPPED))  # its own confirmation
+
+
+def test_rq_job_failures_on_a_lost_connection_are_one_line_and_others_keep_their_traceback():
+    import logging
+
+    from workers.__main__ import _not_redis_trouble
+
+    def record(msg: str, exc: BaseException | None = None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc else None
+        return logging.LogRecord("rq.worker", logging.ERROR, __file__, 1, msg, None, info)
+
+    lost = record(
+        "Worker w: job j: exception raised while executing (workers.turns.drain_ready)\n"
+        "Traceback (most recent call last):\n  File ...\n"
+        "redis.exceptions.ConnectionError: Connection closed by server.\n"
+    )
+    assert _not_redis_trouble(lost)
+    assert lost.getMessage() == (
+        "Worker w: job j: exception raised while executing (workers.turns.drain_ready): "
+        "redis.exceptions.ConnectionError: Connection closed by server."
+    )
+    assert not _not_redis_trouble(record("retrying", redis.ConnectionError("gone")))
+    assert not _not_redis_trouble(record("Could not connect to Redis instance"))
+    bug = record("job j: exception raised\nTraceback (most recent call last):\nKeyError: 'x'\n")
+    assert _not_redis_trouble(bug) and "Traceback" in bug.getMessage()  # a bug keeps it all

@@ -111,9 +111,17 @@ def serve(rt: Runtime, burst: bool, with_scheduler: bool) -> int:
 
 
 def _not_redis_trouble(record: logging.LogRecord) -> bool:
-    """RQ logs every failed call while Redis is away (and its retries); we log the outage."""
+    """RQ logs every failed call while Redis is away (and its retries); we log the outage.
+    A job that failed on a lost connection keeps one line, without RQ's traceback: its
+    messages stay queued and are drained again, so it is worth a line, not alarm."""
     exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, redis.RedisError) and "connect to Redis" not in record.getMessage()
+    text = record.getMessage()
+    if isinstance(exc, redis.RedisError) or "connect to Redis" in text:
+        return False
+    if "Traceback" in text and "\nredis.exceptions." in text:
+        first, *_, last = text.strip().splitlines()
+        record.msg, record.args = f"{first}: {last}", None
+    return True
 
 
 class SteadyScheduler(RQScheduler):
