@@ -44,7 +44,7 @@ def check(settings: Settings) -> str:
         f"ok: {len(directory.rooms)} rooms, {len(directory.rooms) - len(others)} of them in "
         f"target seats; {len(c.shifts)} shifts on {c.polling_day}; "
         f"channels on: {', '.join(on) or 'none (set credentials, see README)'}",
-        *(f"  not a target seat, never offered: {r.id} ({r.constituency})" for r in others),
+        *(f"  not a target seat, never offered: {r.id} ({r.seat_name})" for r in others),
     ]
     return "\n".join(lines)
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
         )
         return json.dumps(vars(result), indent=2)
     if args.command == "targets" and args.action == "import":
-        return f"ok: {organising.import_targets(_store(settings), Path(args.file))} target seats"
+        result = organising.import_targets(_store(settings), Path(args.file), force=args.force)
+        return "\n".join([f"ok: {result.targets} target seats", *result.warnings])
     if args.command == "targets":
         chosen = targets_from_results(Path(args.file), args.party, args.max_majority_pct)
         text = io.StringIO()
@@ -105,8 +106,9 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
             upload = Upload(
                 f"{args.file} ({args.party} <= {args.max_majority_pct}%)", text.getvalue().encode()
             )
-            organising.import_targets(_store(settings), upload)
-        return f"{len(chosen)} target seats" + (" imported" if args.do_import else " written")
+            result = organising.import_targets(_store(settings), upload, force=args.force)
+            return "\n".join([f"{len(chosen)} target seats imported", *result.warnings])
+        return f"{len(chosen)} target seats written"
     from workers import purge
     from workers.runtime import build
 
@@ -132,13 +134,16 @@ def parser() -> argparse.ArgumentParser:
     targets = sub.add_parser("targets", help="target seats").add_subparsers(
         dest="action", required=True
     )
-    targets.add_parser("import", help="replace the targets from a CSV file").add_argument("file")
+    timp = targets.add_parser("import", help="replace the targets from a CSV file")
+    timp.add_argument("file")
+    timp.add_argument("--force", action="store_true", help="import even a file with no seats")
     res = targets.add_parser("from-results", help="choose targets from the HoC results CSV")
     res.add_argument("file")
-    res.add_argument("--party", required=True, help="party abbreviation as in the file: Lab")
+    res.add_argument("--party", required=True, help="the party, as you write it: Labour, Lab")
     res.add_argument("--max-majority-pct", type=float, required=True)
     res.add_argument("-o", "--output", help="write the targets CSV here (default: stdout)")
     res.add_argument("--import", dest="do_import", action="store_true", help="also import them")
+    res.add_argument("--force", action="store_true", help="import even if no seat qualifies")
     purge = sub.add_parser("purge", help="remove personal data now")
     purge.add_argument("--dry-run", action="store_true", help="only list what would go")
     return p
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         print(run(args, load_settings()))
-    except (ConfigError, CsvError, ValueError, organising.RoomsInUse) as exc:
+    except (ConfigError, CsvError, ValueError, organising.RoomsInUse, organising.NoTargets) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

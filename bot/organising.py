@@ -12,7 +12,7 @@ from typing import Any
 from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Inbound
-from bot.rooms import Directory, Source, load_rooms, load_targets, read_csv
+from bot.rooms import Directory, Source, describe, load_rooms, load_targets
 from bot.store import Store
 
 ROOM_CLOSED = "room_closed"
@@ -27,6 +27,25 @@ class RoomsInUse(Exception):
         super().__init__(f"these rooms have pledges and would be removed: {listed}")
 
 
+class NoTargets(Exception):
+    """A targets import would leave no target seats: every room would go unoffered."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(
+            f"{describe(source)}: no target seats in it. With none, every supporter would be "
+            "told that every room is full; nothing was changed (to clear the targets anyway, "
+            "import with --force, or ?force=1 on the API)"
+        )
+
+
+@dataclass
+class TargetsResult:
+    """What a targets import loaded, and what organisers should look at."""
+
+    targets: int
+    warnings: list[str] = field(default_factory=list)
+
+
 @dataclass
 class ImportResult:
     """What an import changed."""
@@ -37,6 +56,7 @@ class ImportResult:
     removed: list[str] = field(default_factory=list)
     moved: int = 0  # people whose room was removed, now being offered another
     over_capacity: list[str] = field(default_factory=list)  # "room|shift" with more pledges
+    warnings: list[str] = field(default_factory=list)  # e.g. rooms that will never be offered
 
 
 def directory(store: Store) -> Directory:
@@ -54,10 +74,22 @@ def seed_from_config(store: Store, campaign: Campaign, geocoder: Geocoder | None
     )
 
 
-def import_targets(store: Store, source: Source) -> int:
-    """Replace the target seats (all rows checked first); how many rows were loaded."""
-    store.rooms.replace_targets(load_targets(source))
-    return len(read_csv(source, ())[1])
+def import_targets(store: Store, source: Source, force: bool = False) -> TargetsResult:
+    """Replace the target seats (all rows checked first). A file with none is refused
+    (NoTargets) unless ``force``."""
+    targets = load_targets(source)
+    if not targets and not force:
+        raise NoTargets(source)
+    store.rooms.replace_targets(targets)
+    return TargetsResult(len(targets), never_offered(directory(store)))
+
+
+def never_offered(d: Directory) -> list[str]:
+    """A warning for each room whose seat is not a target: nobody will be sent there."""
+    return [
+        f"room {r.id} ({r.seat_name}) is not in a target seat: it will never be offered"
+        for r in sorted(d.unmatched(), key=lambda r: r.id)
+    ]
 
 
 def import_rooms(
@@ -91,6 +123,7 @@ def import_rooms(
         for shift, cap in room.capacity.items():
             if taken.get((room.id, shift), 0) > cap:
                 result.over_capacity.append(f"{room.id}|{shift}")
+    result.warnings = never_offered(directory(store))
     events = [
         Inbound(
             address,
@@ -117,7 +150,8 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
             "id": room.id,
             "name": room.name,
             "postcode": room.postcode,
-            "constituency": room.constituency,
+            "constituency": room.seat_name,
+            "gss_code": room.seat,
             "target": d.priority(room) is not None,
             "priority": d.priority(room),
             "shifts": {
@@ -129,7 +163,7 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
                 for s in campaign.shift_ids
             },
         }
-        for room in sorted(d.rooms.values(), key=lambda r: (r.constituency, r.id))
+        for room in sorted(d.rooms.values(), key=lambda r: (r.seat_name, r.id))
     ]
 
 

@@ -22,10 +22,10 @@ import numpy as np
 
 from bot.geo import EARTH_RADIUS_KM, Geocoder, GeocoderUnavailable, find_postcode
 from bot.model.message import Location
+from bot.seats import GSS_CODE, seats
 
 DEFAULT_CAPACITY = 10
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-GSS_CODE = re.compile(r"^[ENSW]\d{8}$", re.IGNORECASE)
 MAX_ERRORS = 20
 
 
@@ -52,8 +52,13 @@ class Room:
 
     @property
     def seat(self) -> str:
-        """The constituency as a matching key."""
+        """The constituency as a matching key (its GSS code)."""
         return seat_key(self.constituency)
+
+    @property
+    def seat_name(self) -> str:
+        """The constituency as people read it: its name, even if the room gave the code."""
+        return seats().name(self.constituency)
 
     def places(self, shift: str) -> int:
         """Places per shift; 0 for a shift added to config.yaml after the rooms were loaded."""
@@ -80,12 +85,18 @@ class Offer:
 
 
 def seat_key(constituency: str) -> str:
-    """A constituency name or GSS code reduced to a key that ignores case, '&' and punctuation."""
-    text = constituency.strip()
-    if GSS_CODE.match(text):
-        return text.upper()
-    text = text.lower().replace("&", " and ")
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+    """What seats are matched by: a constituency's GSS code, given its name or code as
+    people write them (bot/seats.py)."""
+    return seats().key(constituency)
+
+
+def seat_problem(text: str) -> str | None:
+    """Why ``text`` is no UK constituency (with the closest names), or None if it is one."""
+    if seats().resolve(text):
+        return None
+    close = seats().suggest(text)
+    hint = f": did you mean {' or '.join(close)}?" if close else ""
+    return f"{text!r} is not a UK constituency{hint}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +110,14 @@ class Upload:
 Source = Path | Upload
 
 
-def _display(source: Source) -> str:
+def describe(source: Source) -> str:
     """How a spreadsheet is named in error messages."""
     return source.name if isinstance(source, Upload) else str(source)
 
 
 def read_csv(source: Source, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict]]]:
     """The header (lower case) and ``(row number, row)`` pairs; rows count the header as 1."""
-    name = _display(source)
+    name = describe(source)
     try:
         data = source.data if isinstance(source, Upload) else source.read_bytes()
         reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
@@ -129,9 +140,9 @@ def whole(raw: str) -> int | None:
 
 
 def load_targets(path: Source) -> dict[str, int]:
-    """Target seats from CSV as {seat key: priority}. Columns ``constituency`` (name or GSS
-    code) and ``priority`` (1 = highest); an optional ``gss_code`` column lets rooms name the
-    seat either way."""
+    """Target seats from CSV as {GSS code: priority}. Columns ``constituency`` (name or GSS
+    code, as people write them) and ``priority`` (1 = highest); an optional ``gss_code``
+    column must name the same seat."""
     _, rows = read_csv(path, ("constituency", "priority"))
     problems: list[str] = []
     targets: dict[str, int] = {}
@@ -141,19 +152,24 @@ def load_targets(path: Source) -> dict[str, int]:
         raw = (row.get("priority") or "").strip()
         if not seat:
             problems.append(f"row {n}, column constituency: empty")
+        elif why := seat_problem(seat):
+            problems.append(f"row {n}, column constituency: {why}")
         elif seat_key(seat) in targets:
             problems.append(f"row {n}, column constituency: {seat!r} is listed twice")
         if code and not GSS_CODE.match(code):
             problems.append(f"row {n}, column gss_code: expected a code like E14001234")
+        elif code and not seats().resolve(code):
+            problems.append(f"row {n}, column gss_code: no constituency has the code {code}")
+        elif code and seats().resolve(seat) and seat_key(code) != seat_key(seat):
+            named = seats().name(code)
+            problems.append(f"row {n}, column gss_code: {code} is {named}, not {seat}")
         priority = whole(raw)
         if priority is None or priority < 1:
             problems.append(f"row {n}, column priority: expected a whole number >= 1, got {raw!r}")
         elif seat:
             targets[seat_key(seat)] = priority
-            if code:
-                targets[seat_key(code)] = priority
     if problems:
-        raise CsvError(_display(path), problems[:MAX_ERRORS])
+        raise CsvError(describe(path), problems[:MAX_ERRORS])
     return targets
 
 
@@ -179,7 +195,7 @@ def load_rooms(path: Source, shift_ids: Sequence[str], geocoder: Geocoder | None
         if len(problems) >= MAX_ERRORS:
             break
     if problems:
-        raise CsvError(_display(path), problems[:MAX_ERRORS])
+        raise CsvError(describe(path), problems[:MAX_ERRORS])
     return rooms
 
 
@@ -191,6 +207,8 @@ def _parse_room(
     for col in ("name", "address", "constituency"):
         if not cell(col):
             errors.append((col, "empty"))
+    if cell("constituency") and (why := seat_problem(cell("constituency"))):
+        errors.append(("constituency", why))
     if not ROOM_ID.match(cell("id")):
         errors.append(("id", f"use 1-40 letters, digits, _ or -: {cell('id')!r}"))
     match = find_postcode(cell("postcode"))
@@ -216,7 +234,7 @@ def _parse_room(
         name=cell("name"),
         address=cell("address"),
         postcode=match.postcode,
-        constituency=cell("constituency"),
+        constituency=seats().name(cell("constituency")),  # its name, even given the code
         location=location,
         capacity=capacity,
         contact=cell("contact"),
@@ -263,7 +281,8 @@ class Directory:
 
     def __init__(self, rooms: Iterable[Room], targets: dict[str, int]) -> None:
         self.rooms = {r.id: r for r in rooms}
-        self.targets = dict(targets)
+        # Keyed by GSS code; targets kept by name before codes were the key still match.
+        self.targets = {seat_key(k): v for k, v in targets.items()}
         target_rooms = [r for r in self.rooms.values() if r.seat in self.targets]
         self._ids = [r.id for r in target_rooms]
         self._lat = np.radians([r.location.latitude for r in target_rooms])

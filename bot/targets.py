@@ -17,10 +17,27 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.rooms import MAX_ERRORS, CsvError
+from bot.seats import normalise
 
 REQUIRED = ("ONS ID", "Constituency name", "First party", "Second party", "Valid votes", "Majority")
 NUMBER = re.compile(r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)$")
 SPEAKER = "spk"
+# How people write the parties the results file abbreviates (normalised: bot/seats.py).
+PARTY_NAMES = {
+    "lab": ("labour", "labour party", "labour and co operative", "lab co op", "labour co op"),
+    "con": ("conservative", "conservatives", "conservative party", "tory", "tories",
+            "conservative and unionist party"),
+    "ld": ("lib dem", "lib dems", "libdem", "libdems", "liberal democrat", "liberal democrats"),
+    "ruk": ("reform", "reform uk", "reform party"),
+    "green": ("greens", "green party", "the green party"),
+    "snp": ("scottish national party",),
+    "pc": ("plaid", "plaid cymru"),
+    "dup": ("democratic unionist party", "democratic unionists"),
+    "sf": ("sinn fein",),
+    "sdlp": ("social democratic and labour party",),
+    "uup": ("ulster unionist party", "ulster unionists"),
+    "apni": ("alliance", "alliance party"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,14 +60,15 @@ def targets_from_results(path: Path, party: str, max_majority_pct: float) -> lis
     :class:`bot.rooms.CsvError` for a file that is missing, lacks a required column or has a
     bad number (every bad row is listed, up to ``MAX_ERRORS``).
     """
-    wanted = party.strip().lower()
-    if not wanted:
-        raise ValueError("party is empty: give an abbreviation as in the file, such as Lab")
+    if not normalise(party):
+        raise ValueError("party is empty: give a name or an abbreviation, such as Labour or Lab")
     if not 0 < max_majority_pct <= 100:
         raise ValueError(f"max majority % must be above 0 and at most 100, got {max_majority_pct}")
+    rows = _read_rows(path)
+    wanted = _party(party, {r[c].strip() for _, r in rows for c in ("first party", "second party")})
     problems: list[str] = []
     found: list[tuple[float, str, str, str, str]] = []
-    for n, row in _read_rows(path):
+    for n, row in rows:
         valid = _number(row, "Valid votes", n, problems)
         majority = _number(row, "Majority", n, problems)
         if valid == 0:
@@ -79,6 +97,18 @@ def targets_from_results(path: Path, party: str, max_majority_pct: float) -> lis
         Target(name, code, i, round(pct, 2), first, second)
         for i, (pct, name, code, first, second) in enumerate(found, start=1)
     ]
+
+
+def _party(written: str, in_file: set[str]) -> str:
+    """The party ``written`` means, as the file writes it (lower case); ValueError listing
+    the file's parties if it is none of them."""
+    key = normalise(written)
+    for party in in_file:
+        short = normalise(party)
+        if key == short or key in PARTY_NAMES.get(short, ()):
+            return party.lower()
+    listed = ", ".join(sorted(p for p in in_file if p and p.lower() != SPEAKER))
+    raise ValueError(f"no party {written!r} in the results file; its parties are: {listed}")
 
 
 def write_targets_csv(targets: Sequence[Target], out: TextIO) -> None:

@@ -57,6 +57,6 @@ def share_text(conv: Conversation, world: World) -> str:
         c.telegram_username,
         c.whatsapp_number,
         conv.code,
-        constituency=room.constituency if room else "",
+        constituency=room.seat_name if room else "",
         polling_day=say.day(c.polling_day),
     )

@@ -47,12 +47,16 @@ organiser_contact: ring 020 7946 0000
 """
 ROOMS = """\
 id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact
-holloway,Holloway Labour Hall,1 Holloway Road,N7 6BU,Seat A,51.56007,-0.11567,1,,
-archway,Archway Centre,2 Archway Close,N19 4LU,Seat B,51.56290,-0.12178,5,0,
-safe,Safe Seat Rooms,3 Safe Street,N7 6AA,Safe Seat,51.55420,-0.10980,10,,
-whitehall,Whitehall Rooms,4 Whitehall,SW1A 1AA,Seat C,,,3,,
+holloway,Holloway Labour Hall,1 Holloway Road,N7 6BU,Islington North,51.56007,-0.11567,1,,
+archway,Archway Centre,2 Archway Close,N19 4LU,E14001265,51.56290,-0.12178,5,0,
+safe,Safe Seat Rooms,3 Safe Street,N7 6AA,Islington South and Finsbury,51.55420,-0.10980,10,,
+whitehall,Whitehall Rooms,4 Whitehall,SW1A 1AA,Cities of London & Westminster,,,3,,
 """
-TARGETS = "constituency,priority\nSeat A,1\nSeat B,2\nseat c,3\n"
+# Seats as people write them: a code, another case, "&" for "and".
+TARGETS = (
+    "constituency,priority\nE14001305,1\nHampstead and Highgate,2\n"
+    "cities of london and westminster,3\n"
+)
 POSTCODES = {
     "N7 6AA": (51.5541, -0.1097),
     "SW1A 1AA": (51.50101, -0.14156),

@@ -191,11 +191,33 @@ def test_targets_import(client, store):
         data="constituency,priority\nHendon,2\nIslington North,1\n",
         headers=AUTH,
     )
-    assert resp.get_json() == {"ok": True, "targets": 2}
-    assert store.rooms.load().targets == {"hendon": 2, "islington north": 1}
+    assert resp.get_json() == {"ok": True, "targets": 2, "warnings": []}
+    assert store.rooms.load().targets == {"E14001279": 2, "E14001305": 1}  # by GSS code
     bad = client.post("/admin/api/targets/import", data="constituency\nHendon\n", headers=AUTH)
     assert bad.status_code == 400
     assert bad.get_json()["errors"] == ["row 1: missing column(s) priority"]
+    typo = client.post(
+        "/admin/api/targets/import", data="constituency,priority\nHendn,1\n", headers=AUTH
+    )
+    assert typo.status_code == 400 and typo.get_json()["errors"] == [
+        "row 2, column constituency: 'Hendn' is not a UK constituency: did you mean Hendon?"
+    ]
+
+
+def test_a_targets_import_that_leaves_no_target_is_refused_unless_forced(client, store):
+    empty = client.post("/admin/api/targets/import", data="constituency,priority\n", headers=AUTH)
+    assert empty.status_code == 409
+    assert "no target seats in it" in empty.get_json()["error"]
+    assert "?force=1" in empty.get_json()["error"]
+    assert store.rooms.load().targets == {"E14001279": 1}  # nothing was changed
+    forced = client.post(
+        "/admin/api/targets/import?force=1", data="constituency,priority\n", headers=AUTH
+    )
+    assert forced.status_code == 200 and forced.get_json()["targets"] == 0
+    assert forced.get_json()["warnings"] == [
+        f"room {rid} ({seat}) is not in a target seat: it will never be offered"
+        for rid, seat in (("a", "Hendon"), ("b", "Hendon"), ("c", "Islington North"))
+    ]
 
 
 def test_upload_limit_is_larger_than_a_webhooks(client):
@@ -304,8 +326,12 @@ def test_raw_csv_body_with_curls_default_form_type(client, store):
         data=b"constituency,priority\nHendon,3\n",
         headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert resp.get_json() == {"ok": True, "targets": 1}
-    assert store.rooms.load().targets == {"hendon": 3}
+    assert resp.get_json() == {
+        "ok": True,
+        "targets": 1,
+        "warnings": ["room c (Islington North) is not in a target seat: it will never be offered"],
+    }
+    assert store.rooms.load().targets == {"E14001279": 3}
 
 
 def test_broadcast_json_nested_too_deeply_is_a_400(client, caplog):
@@ -314,3 +340,18 @@ def test_broadcast_json_nested_too_deeply_is_a_400(client, caplog):
     resp = client.post("/admin/api/broadcasts", data=deep, headers=headers)
     assert resp.status_code == 400 and resp.get_json()["error"] == "body is JSON nested too deeply"
     assert "Traceback" not in caplog.text
+
+
+def test_a_seat_given_by_code_reads_as_its_name_and_audiences_take_either(client, store):
+    rooms = ROOMS + "f,Fulham Rooms,5 St,SW6 1AA,E14001160,51.48,-0.2,4,\n"
+    targets = "constituency,priority\nHendon,1\nchelsea & fulham,2\n"
+    assert client.post("/admin/api/targets/import", data=targets, headers=AUTH).status_code == 200
+    assert client.post("/admin/api/rooms/import", data=rooms, headers=AUTH).status_code == 200
+    report = {x["id"]: x for x in client.get("/admin/api/rooms", headers=AUTH).get_json()["rooms"]}
+    assert report["f"]["constituency"] == "Chelsea and Fulham"
+    assert report["f"]["gss_code"] == "E14001160" and report["f"]["target"] is True
+    add_supporters(store, ["telegram:7"], pledge=Pledge("f", ("morning",)))
+    for seat in ("Chelsea and Fulham", "E14001160", "chelsea & fulham", "e14001160"):
+        body = {"text": "Hi", "dry_run": True, "audience": {"constituency": seat}}
+        resp = client.post("/admin/api/broadcasts", json=body, headers=AUTH)
+        assert resp.get_json()["recipients"] == 1, seat

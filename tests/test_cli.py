@@ -93,7 +93,9 @@ def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_pa
     assert '"rooms": 36' in out and '"removed": []' in out
     loaded = Store(data_env).rooms.load()
     rooms, targets = list(loaded.rooms.values()), loaded.targets
-    assert len(rooms) == 36 and targets["hendon"] == 1 and targets["W07000098"] == 13
+    assert len(rooms) == 36 and targets["E14001279"] == 1 and targets["W07000098"] == 13
+    # Rooms outside the targets are named in the import's result: they are never offered.
+    assert "room archway (Islington North) is not in a target seat: it will never be offered" in out
     bad = tmp_path / "bad.csv"
     bad.write_text("id,name,address,postcode,constituency\nx,,1 St,N7 6AA,Hendon\n")
     assert cli.main(["rooms", "import", str(bad)]) == 2

@@ -67,7 +67,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     offer = bot.tg_sent(chat, 4)[3]
     assert offer["text"] == (
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nSeat: Seat A\n"
+        "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nSeat: Islington North\n"
         "0.8 km (0.5 miles) from you\nMorning 07:00–12:00\n"
         "Map: https://www.google.com/maps/search/?api=1&query=51.56007%2C-0.11567\n\n"
         "Reply YES to confirm, or NEXT for another option."
@@ -78,7 +78,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     bot.tg(chat, data="yes")
     confirmed, consent_q = (m["text"] for m in bot.tg_sent(chat, 6)[4:])
     assert confirmed == (
-        "You're confirmed: Holloway Labour Hall, 1 Holloway Road, N7 6BU (Seat A), "
+        "You're confirmed: Holloway Labour Hall, 1 Holloway Road, N7 6BU (Islington North), "
         "Morning 07:00–12:00, Thursday 3 May. Thank you! We'll remind you before your shift."
     )
     assert consent_q.endswith("Reply YES or NO.")
@@ -89,7 +89,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert thanks == "Thanks, we'll only message you about polling day."
     code = re.search(r"start=([A-Z0-9]{8})\n", share)[1]
     assert share == (
-        "I'm helping get out the vote in Seat A on polling day, Thursday 3 May.\n"
+        "I'm helping get out the vote in Islington North on polling day, Thursday 3 May.\n"
         "Find the nearest committee room in a close seat that needs you:\n"
         f"Telegram https://t.me/test_pollday_bot?start={code}\n"
         "WhatsApp https://wa.me/447700900000?text=Hi%21%20I%27d%20like%20to%20help%20on%20"
@@ -125,7 +125,8 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     offer = bot.tw_sent(wa, 4)[3]
     assert offer.startswith(
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Archway Centre\n2 Archway Close, N19 4LU\nSeat: Seat B\n1.3 km (0.8 miles) from you\n"
+        "Archway Centre\n2 Archway Close, N19 4LU\nSeat: Hampstead and Highgate\n"
+        "1.3 km (0.8 miles) from you\n"
     )
     bot.tw(wa, "", ButtonText="Yes", ButtonPayload="yes")
     assert bot.tw_sent(wa, 6)[4].startswith("You're confirmed: Archway Centre")
@@ -161,7 +162,8 @@ def test_sms_journey_outcode_geocoded_room_stop_and_start(bot: Bot) -> None:
     # Whitehall had no coordinates in the CSV: the worker geocoded it via postcodes.io.
     assert offer.startswith(
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nSeat: Seat C\n0.0 km (0.0 miles) from you\n"
+        "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nSeat: Cities of London and Westminster\n"
+        "0.0 km (0.0 miles) from you\n"
         "Morning 07:00–12:00\nAfternoon 12:00–17:00\nEvening 17:00–22:00\n"
     )
     bot.tw(sms, "yes")

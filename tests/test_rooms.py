@@ -14,7 +14,7 @@ from tests.world import room
 ROOT = Path(__file__).resolve().parent.parent
 SHIFTS = ("morning", "afternoon", "evening")
 HEADER = "id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening\n"
-GOOD_ROW = "r1,Hall,1 High St,N7 6AA,Seat One,51.55,-0.11,4,\n"
+GOOD_ROW = "r1,Hall,1 High St,N7 6AA,Hendon,51.55,-0.11,4,\n"
 
 
 class DictGeocoder:
@@ -46,33 +46,40 @@ def test_rooms_load_with_capacity_overrides_and_geocoding(tmp_path):
     assert r2.capacity == {"morning": 10, "afternoon": 10, "evening": 12}
     assert r2.postcode == "SW1A 1AA" and r2.location == Location(51.501, -0.1416)
     assert r2.seat == "E14001172"
+    # Shown by name, whichever way the spreadsheet wrote it.
+    assert (r1.constituency, r2.constituency) == ("Hendon", "Cities of London and Westminster")
 
 
 @pytest.mark.parametrize(
     "row, problem",
     [
-        ("r1,,1 High St,N7 6AA,Seat,51.5,-0.1,4,", "row 2, column name: empty"),
-        ("r 1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,4,", "row 2, column id: use 1-40"),
+        ("r1,,1 High St,N7 6AA,Hendon,51.5,-0.1,4,", "row 2, column name: empty"),
+        ("r 1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,4,", "row 2, column id: use 1-40"),
         (
-            "r1,Hall,1 High St,N7,Seat,51.5,-0.1,4,",
+            "r1,Hall,1 High St,N7,Hendon,51.5,-0.1,4,",
             "row 2, column postcode: not a full UK postcode",
         ),
-        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,four,", "row 2, column capacity: expected"),
-        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,4,-1", "row 2, column capacity_evening:"),
+        ("r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,four,", "row 2, column capacity: expected"),
+        ("r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,4,-1", "row 2, column capacity_evening:"),
         (
-            "r1,Hall,1 High St,N7 6AA,Seat,north,-0.1,4,",
+            "r1,Hall,1 High St,N7 6AA,Hendon,north,-0.1,4,",
             "row 2, column latitude: expected a number",
         ),
         (
-            "r1,Hall,1 High St,N7 6AA,Seat,40.7,-74.0,4,",
+            "r1,Hall,1 High St,N7 6AA,Hendon,40.7,-74.0,4,",
             "row 2, column latitude: 40.7,-74.0 is not",
         ),
-        ("r1,Hall,1 High St,N7 9ZZ,Seat,,,4,", "row 2, column postcode: N7 9ZZ is not a known"),
+        ("r1,Hall,1 High St,N7 9ZZ,Hendon,,,4,", "row 2, column postcode: N7 9ZZ is not a known"),
         ("r1,Hall,1 High St,N7 6AA,,51.5,-0.1,4,", "row 2, column constituency: empty"),
+        (
+            "r1,Hall,1 High St,N7 6AA,Hendn,51.5,-0.1,4,",
+            "row 2, column constituency: 'Hendn' is not a UK constituency: did you mean Hendon?",
+        ),
+        ("r1,Hall,1 High St,N7 6AA,E14999999,51.5,-0.1,4,", "row 2, column constituency: 'E1499"),
         # Digits to Python's isdigit(), not to a spreadsheet: a row error, never a crash.
-        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,²,", "row 2, column capacity: expected"),
-        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,4,٣", "row 2, column capacity_evening:"),
-        ("r1,Hall,1 High St,N7 6AA,Seat,51.5,-0.1,１０,", "row 2, column capacity: expected"),
+        ("r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,²,", "row 2, column capacity: expected"),
+        ("r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,4,٣", "row 2, column capacity_evening:"),
+        ("r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,１０,", "row 2, column capacity: expected"),
     ],
 )
 def test_bad_row_names_row_column_and_reason(tmp_path, row, problem):
@@ -84,7 +91,7 @@ def test_bad_row_names_row_column_and_reason(tmp_path, row, problem):
 
 
 def test_every_bad_row_is_reported_and_nothing_is_loaded(tmp_path):
-    text = HEADER + GOOD_ROW + "r2,,x,N7 6AA,S,51.5,-0.1,1,\n" + GOOD_ROW
+    text = HEADER + GOOD_ROW + "r2,,x,N7 6AA,Hendon,51.5,-0.1,1,\n" + GOOD_ROW
     with pytest.raises(CsvError) as err:
         load_rooms(write(tmp_path, text), SHIFTS, None)
     assert err.value.problems == [
@@ -102,7 +109,7 @@ def test_unknown_shift_column_and_missing_columns(tmp_path):
 
 
 def test_geocoder_down_asks_for_coordinates(tmp_path):
-    path = write(tmp_path, HEADER + "r1,Hall,1 High St,N7 6AA,Seat,,,4,\n")
+    path = write(tmp_path, HEADER + "r1,Hall,1 High St,N7 6AA,Hendon,,,4,\n")
     with pytest.raises(CsvError, match="could not be looked up .timeout.; add latitude"):
         load_rooms(path, SHIFTS, DictGeocoder({}, down=True))
 
@@ -116,17 +123,24 @@ def test_file_problems(tmp_path):
 
 
 def test_targets(tmp_path):
-    good = write(tmp_path, "constituency,priority\nSeat One,1\nE14001172,2\n", "t.csv")
-    assert load_targets(good) == {"seat one": 1, "E14001172": 2}
-    both = write(tmp_path, "constituency,priority,gss_code\nSeat One,1,E14000001\n", "t.csv")
-    assert load_targets(both) == {"seat one": 1, "E14000001": 1}  # rooms may use either
-    bad = write(tmp_path, "constituency,priority\nSeat One,1\nseat one,2\n,x\n", "t.csv")
+    good = write(tmp_path, "constituency,priority\nHendon,1\nE14001172,2\n", "t.csv")
+    assert load_targets(good) == {"E14001279": 1, "E14001172": 2}  # keyed by GSS code
+    both = write(tmp_path, "constituency,priority,gss_code\nhendon,1,E14001279\n", "t.csv")
+    assert load_targets(both) == {"E14001279": 1}  # rooms may use either
+    bad = write(
+        tmp_path,
+        "constituency,priority,gss_code\nHendon,1,\nHENDON,2,\n,x,\nHendn,3,\nHendon,4,E14001172\n",
+        "t.csv",
+    )
     with pytest.raises(CsvError) as err:
         load_targets(bad)
     assert err.value.problems == [
-        "row 3, column constituency: 'seat one' is listed twice",
+        "row 3, column constituency: 'HENDON' is listed twice",
         "row 4, column constituency: empty",
         "row 4, column priority: expected a whole number >= 1, got 'x'",
+        "row 5, column constituency: 'Hendn' is not a UK constituency: did you mean Hendon?",
+        "row 6, column constituency: 'Hendon' is listed twice",
+        "row 6, column gss_code: E14001172 is Cities of London and Westminster, not Hendon",
     ]
 
 
@@ -207,9 +221,16 @@ def test_a_rooms_file_with_only_a_header_is_refused(tmp_path):
 
 @pytest.mark.parametrize("priority", ["²", "١", "１"])
 def test_a_unicode_digit_priority_is_a_row_error(tmp_path, priority):
-    path = write(tmp_path, f"constituency,priority\nSeat One,{priority}\n", "t.csv")
+    path = write(tmp_path, f"constituency,priority\nHendon,{priority}\n", "t.csv")
     with pytest.raises(CsvError) as err:
         load_targets(path)
     assert err.value.problems == [
         f"row 2, column priority: expected a whole number >= 1, got {priority!r}"
     ]
+
+
+def test_a_room_kept_with_its_seat_code_is_shown_by_name_and_matched_by_code():
+    kept = room("x", "E14001160", 51.48, -0.2)  # as stored before seats were resolved
+    assert kept.seat_name == "Chelsea and Fulham" and kept.seat == "E14001160"
+    # Targets stored by name before codes were the key still match it.
+    assert Directory([kept], {"chelsea and fulham": 2}).priority(kept) == 2

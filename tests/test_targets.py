@@ -35,39 +35,58 @@ def edited(tmp_path: Path, old: str, new: str) -> Path:
 def test_lab_targets_within_five_percent() -> None:
     targets = targets_from_results(SMALL, "lab", 5)
     assert [(t.constituency, t.priority, t.majority_pct) for t in targets] == [
-        ("Ab Tie", 1, 2.0),  # ties Beta & Gamma at 2%, first by name
-        ("Beta & Gamma", 2, 2.0),  # Lab second
-        ("Eta", 3, 2.73),  # 1,234 / 45,123 = 2.7347...%
-        ("Alpha North", 4, 3.0),
-        ("Zeta", 5, 5.0),  # exactly on the boundary, Lab second
+        ("Aldershot", 1, 2.0),  # ties Bethnal Green & Stepney at 2%, first by name
+        ("Bethnal Green & Stepney", 2, 2.0),  # Lab second
+        ("Kingston upon Hull East", 3, 2.73),  # 1,234 / 45,123 = 2.7347...%
+        ("Hendon", 4, 3.0),
+        ("Glasgow North", 5, 5.0),  # exactly on the boundary, Lab second
     ]
-    assert targets[1] == Target("Beta & Gamma", "E14099902", 2, 2.0, "Con", "Lab")
-    assert targets[4].gss_code == "S14099906"
+    assert targets[1] == Target("Bethnal Green & Stepney", "E14001086", 2, 2.0, "Con", "Lab")
+    assert targets[4].gss_code == "S14000085"
 
 
 def test_excluded_seats() -> None:
     names = {t.constituency for t in targets_from_results(SMALL, "Lab", 100)}
-    assert "Delta" in names  # Lab first at 20%: only out at a tighter margin
-    assert "Delta" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 19.99)}
-    assert "Epsilon" not in names  # Lab third
+    assert "Cardiff West" in names  # Lab first at 20%: only out at a tighter margin
+    assert "Cardiff West" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 19.99)}
+    assert "Eastbourne" not in names  # Lab third
     assert "Chorley" not in names
 
 
 def test_speaker_seat_is_never_a_target() -> None:
     # Green were second to the Speaker at about 60.6%, yet the seat is not contested.
     assert targets_from_results(SMALL, "Green", 100) == [
-        Target("Ab Tie", "E14099908", 1, 2.0, "Lab", "Green")
+        Target("Aldershot", "E14001063", 1, 2.0, "Lab", "Green")
     ]
     assert targets_from_results(SMALL, "Spk", 100) == []
 
 
 def test_boundary_just_below_excludes() -> None:
-    assert "Zeta" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 4.99)}
+    assert "Glasgow North" not in {t.constituency for t in targets_from_results(SMALL, "Lab", 4.99)}
 
 
 def test_other_party_and_no_matches() -> None:
-    assert [t.constituency for t in targets_from_results(SMALL, "LD", 10)] == ["Epsilon", "Eta"]
-    assert targets_from_results(SMALL, "PC", 50) == []
+    ld = [t.constituency for t in targets_from_results(SMALL, "LD", 10)]
+    assert ld == ["Eastbourne", "Kingston upon Hull East"]
+    assert targets_from_results(SMALL, "Green", 1) == []  # in the file, but no seat that close
+    # A party that is not in the file at all: the parties it has, not an empty list.
+    with pytest.raises(ValueError) as err:
+        targets_from_results(SMALL, "PC", 50)
+    assert str(err.value) == (
+        "no party 'PC' in the results file; its parties are: Con, Green, LD, Lab, RUK, SNP"
+    )
+
+
+@pytest.mark.parametrize(
+    "written, short",
+    [
+        ("Labour", "Lab"), ("labour party", "Lab"), ("LAB", "Lab"), ("Lab Co-op", "Lab"),
+        ("Conservatives", "Con"), ("tory", "Con"), ("Lib Dems", "LD"),
+        ("Liberal Democrat", "LD"), ("reform uk", "RUK"), ("Scottish National Party", "SNP"),
+    ],
+)  # fmt: skip
+def test_the_party_as_people_write_it(written: str, short: str) -> None:
+    assert targets_from_results(SMALL, written, 100) == targets_from_results(SMALL, short, 100)
 
 
 @pytest.mark.parametrize("pct", [0, -1, 100.01])
@@ -119,7 +138,7 @@ def test_majority_above_valid_votes(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "results.csv"
-    path.write_bytes(SMALL.read_bytes().replace(b"Ab Tie", b"\xff\xfe Tie"))
+    path.write_bytes(SMALL.read_bytes().replace(b"Aldershot", b"\xff\xfe Tie"))
     with pytest.raises(CsvError, match="not a readable UTF-8 CSV file"):
         targets_from_results(path, "Lab", 5)
 
@@ -130,15 +149,15 @@ def test_written_csv_loads_as_targets(tmp_path: Path) -> None:
     write_targets_csv(targets, out)
     lines = out.getvalue().splitlines()
     assert lines[0] == "constituency,priority,gss_code"
-    assert lines[1] == "Ab Tie,1,E14099908"
+    assert lines[1] == "Aldershot,1,E14001063"
     path = tmp_path / "targets.csv"
     path.write_text(out.getvalue(), encoding="utf-8")
     loaded = load_targets(path)
-    for t in targets:
+    for t in targets:  # one key per seat, its GSS code, whichever way it is written
         assert loaded[seat_key(t.constituency)] == t.priority
         assert loaded[t.gss_code.upper()] == t.priority
-    assert loaded["beta and gamma"] == 2
-    assert len(loaded) == 2 * len(targets)
+    assert loaded[seat_key("bethnal green and stepney")] == 2
+    assert len(loaded) == len(targets)
 
 
 def test_empty_target_list_writes_header_only() -> None:
@@ -165,9 +184,9 @@ def test_real_file_lab_ten_percent(tmp_path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         write_targets_csv(targets, f)
     loaded = load_targets(path)
-    assert loaded["hendon"] == 1 and loaded["E14001279"] == 1
+    assert loaded[seat_key("hendon")] == 1 and loaded["E14001279"] == 1
     assert seat_key("Harborough, Oadby and Wigston") in loaded
-    assert len(loaded) == 2 * len(targets)
+    assert len(loaded) == len(targets)
 
 
 @needs_real

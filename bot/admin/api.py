@@ -38,6 +38,9 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             return json_error(401, "missing or wrong Authorization: Bearer token")
         return None
 
+    def _forced() -> bool:
+        return request.args.get("force", "").lower() in ("1", "true", "yes")
+
     @bp.get("/rooms")
     def rooms() -> Any:
         return jsonify(rooms=organising.rooms_report(store, campaign))
@@ -48,9 +51,10 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.post("/rooms/import")
     def import_rooms() -> Any:
-        force = request.args.get("force", "").lower() in ("1", "true", "yes")
         try:
-            result = organising.import_rooms(store, campaign, _upload(), geocoder(), force=force)
+            result = organising.import_rooms(
+                store, campaign, _upload(), geocoder(), force=_forced()
+            )
         except CsvError as exc:
             return json_error(400, "the file was not loaded", errors=exc.problems)
         except organising.RoomsInUse as exc:
@@ -62,10 +66,12 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.post("/targets/import")
     def import_targets() -> Any:
         try:
-            count = organising.import_targets(store, _upload())
+            result = organising.import_targets(store, _upload(), force=_forced())
         except CsvError as exc:
             return json_error(400, "the file was not loaded", errors=exc.problems)
-        return jsonify(ok=True, targets=count)
+        except organising.NoTargets as exc:
+            return json_error(409, str(exc))
+        return jsonify(ok=True, **vars(result))
 
     @bp.post("/broadcasts")
     def create_broadcast() -> Any:
