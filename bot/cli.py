@@ -32,21 +32,42 @@ from bot.targets import targets_from_results, write_targets_csv
 
 
 def check(settings: Settings) -> str:
-    """Load everything a worker loads; a summary, or CsvError/ConfigError."""
+    """Check what the bot will work from: the rooms and targets live in Redis when it can be
+    reached and holds them, else the files in config.yaml (as the first worker would load
+    them). A summary; ConfigError when something would break the day; CsvError."""
     c = settings.campaign
-    geocoder = make_geocoder(settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url)
-    directory = Directory(
-        load_rooms(c.rooms_csv, c.shift_ids, geocoder), load_targets(c.targets_csv)
-    )
+    directory, source = _live_directory(settings)
+    if directory is None:
+        geo = make_geocoder(settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url)
+        rooms = load_rooms(c.rooms_csv, c.shift_ids, geo)
+        directory = Directory(rooms, load_targets(c.targets_csv))
     others = directory.unmatched()
     on = [name for name, channel in enabled(settings).items() if channel.receiving]
+    found = organising.check_directory(directory, c)
     lines = [
-        f"ok: {len(directory.rooms)} rooms, {len(directory.rooms) - len(others)} of them in "
-        f"target seats; {len(c.shifts)} shifts on {c.polling_day}; "
+        f"{'ok' if not found.problems else 'problem'}: {len(directory.rooms)} rooms, "
+        f"{len(directory.rooms) - len(others)} of them in target seats ({source}); "
+        f"{len(c.shifts)} shifts on {c.polling_day}; "
         f"channels on: {', '.join(on) or 'none (set credentials, see README)'}",
-        *(f"  not a target seat, never offered: {r.id} ({r.seat_name})" for r in others),
+        *found.lines,
     ]
+    if found.problems:
+        raise ConfigError("\n".join([*found.problems, *lines]))
     return "\n".join(lines)
+
+
+def _live_directory(settings: Settings) -> tuple[Directory | None, str]:
+    """The rooms and targets in Redis, or None (and why) when the files are what counts."""
+    files = "the files named in config.yaml"
+    if not settings.redis_url:
+        return None, f"{files}; REDIS_URL is not set"
+    try:
+        store = _store(settings)
+        if not store.rooms.version():
+            return None, f"{files}: nothing imported into Redis yet"
+        return store.rooms.load(), "live in Redis"
+    except redis.RedisError as exc:
+        return None, f"{files}; Redis not reachable: {type(exc).__name__}"
 
 
 def set_webhook(settings: Settings) -> str:

@@ -13,6 +13,7 @@ from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Inbound
 from bot.rooms import Directory, Source, describe, load_rooms, load_targets
+from bot.seats import seats
 from bot.store import Store
 
 ROOM_CLOSED = "room_closed"
@@ -195,3 +196,47 @@ def mask(address: str) -> str:
     keep = 3 if len(ident) > 8 else 1 if len(ident) > 3 else 0
     tail = ident[len(ident) - keep :] if keep else ""
     return f"{channel}:{ident[:keep]}{'•' * (len(ident) - 2 * keep)}{tail}"
+
+
+@dataclass
+class Check:
+    """What ``pollday check`` found in the rooms and targets: problems stop the day."""
+
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def check_directory(d: Directory, campaign: Campaign) -> Check:
+    """Rooms per target seat, rooms never offered, places per shift and shifts with none."""
+    found = Check()
+    offered = [r for r in d.rooms.values() if r.seat in d.targets]
+    if not d.targets:
+        found.problems.append(
+            "no target seats: every supporter would be told that every room is full "
+            "(import targets: pollday targets import FILE)"
+        )
+    elif not offered:
+        found.problems.append("no committee room is in a target seat: nobody can be offered one")
+    per_seat: dict[str, int] = {code: 0 for code in d.targets}
+    for room in offered:
+        per_seat[room.seat] += 1
+    name = lambda code: seats().name(code)  # noqa: E731
+    with_rooms = sorted((name(c), n) for c, n in per_seat.items() if n)
+    without = sorted(name(c) for c, n in per_seat.items() if not n)
+    found.lines.append(f"rooms per target seat ({len(with_rooms)} of {len(d.targets)} have rooms):")
+    found.lines += [f"  {seat}: {n}" for seat, n in with_rooms]
+    if without:
+        more = f" and {len(without) - 10} more" if len(without) > 10 else ""
+        shown = ", ".join(without[:10]) + more
+        found.lines.append(f"target seats with no room ({len(without)}): {shown}")
+    places = {s: sum(r.places(s) for r in offered) for s in campaign.shift_ids}
+    found.lines.append(
+        "places per shift in target seats: " + ", ".join(f"{s} {n}" for s, n in places.items())
+    )
+    found.lines += [
+        f"warning: shift {s} has no places in any target room: nobody can be offered it"
+        for s, n in places.items()
+        if n == 0 and offered
+    ]
+    found.lines += [f"warning: {w}" for w in never_offered(d)]
+    return found

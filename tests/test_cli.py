@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,15 @@ def test_check_summarises_the_sample_config(monkeypatch, capsys, geo_cache):
     assert cli.main(["check"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == (
-        "ok: 36 rooms, 30 of them in target seats; 3 shifts on 2029-05-03; "
-        "channels on: none (set credentials, see README)"
+        "ok: 36 rooms, 30 of them in target seats (the files named in config.yaml; REDIS_URL "
+        "is not set); 3 shifts on 2029-05-03; channels on: none (set credentials, see README)"
     )
-    assert "  not a target seat, never offered: holloway (Islington North)" in out
+    assert "warning: room holloway (Islington North) is not in a target seat: it will never be "\
+        "offered" in out  # fmt: skip
+    assert "rooms per target seat (13 of 13 have rooms):" in out and "  Hendon: 3" in out
+    assert out[out.index("  Hendon: 3") + 1].startswith("  ")  # one line per seat
+    places = next(line for line in out if line.startswith("places per shift"))
+    assert places.startswith("places per shift in target seats: morning ")
 
 
 def test_check_reports_a_bad_row(monkeypatch, capsys, tmp_path):
@@ -138,3 +144,51 @@ def test_targets_from_results_writes_or_imports(data_env, capsys, tmp_path):
         capsys.readouterr().err
         == "error: max majority % must be above 0 and at most 100, got 0.0\n"
     )
+
+
+def test_check_looks_at_what_is_live_in_redis(data_env, capsys, tmp_path):
+    cli.main(["check"])
+    assert "nothing imported into Redis yet" in capsys.readouterr().out.splitlines()[0]
+    assert cli.main(["targets", "import", str(ROOT / "data" / "targets.csv")]) == 0
+    assert cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv")]) == 0
+    capsys.readouterr()
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ok: 36 rooms, 30 of them in target seats (live in Redis)")
+    # Only Hendon a target now, its rooms with no evening places: the check says so...
+    one = tmp_path / "one.csv"
+    one.write_text("constituency,priority\nHendon,1\n")
+    assert cli.main(["targets", "import", str(one)]) == 0
+    with (ROOT / "data" / "rooms.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with (tmp_path / "rooms.csv").open("w", newline="") as f:
+        out_csv = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out_csv.writeheader()
+        out_csv.writerows({**row, "capacity_evening": "0"} for row in rows)
+    assert cli.main(["rooms", "import", str(tmp_path / "rooms.csv")]) == 0
+    capsys.readouterr()
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "rooms per target seat (1 of 1 have rooms):" in out and "  Hendon: 3" in out
+    assert (
+        "warning: shift evening has no places in any target room: nobody can be offered it" in out
+    )
+    # ...and with no targets at all (forced), it fails, saying why.
+    empty = tmp_path / "none.csv"
+    empty.write_text("constituency,priority\n")
+    assert cli.main(["targets", "import", str(empty)]) == 2
+    assert "no target seats in it" in capsys.readouterr().err
+    assert cli.main(["targets", "import", str(empty), "--force"]) == 0
+    capsys.readouterr()
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no target seats: every supporter would be told that every")
+
+
+def test_check_falls_back_to_the_files_when_redis_is_unreachable(monkeypatch, capsys, geo_cache):
+    monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
+    monkeypatch.setenv("VAR_DIR", str(geo_cache.parent))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    assert cli.main(["check"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "(the files named in config.yaml; Redis not reachable: ConnectionError)" in first
