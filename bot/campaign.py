@@ -170,6 +170,7 @@ class Campaign:
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
     message_quota: int = 30  # messages one person may send a minute; the rest are dropped
+    source: Path = Path("config.yaml")  # the file it came from, named in errors
 
     def shift(self, shift_id: str) -> Shift:
         """The shift with this id."""

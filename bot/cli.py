@@ -1,11 +1,12 @@
 """``pollday``: the organisers' command line.
 
-  pollday check                           validate config.yaml, rooms and targets
+  pollday check                           what the bot works from; what would break the day
   pollday set-webhook                     register the Telegram webhook with its secret
   pollday rooms import FILE [--force]     replace the rooms (pledges kept by room id)
-  pollday targets import FILE             replace the target seats
-  pollday targets from-results FILE --party Lab --max-majority-pct 10 [-o OUT] [--import]
+  pollday targets import FILE [--force]   replace the target seats
+  pollday targets from-results FILE --party Labour --max-majority-pct 10 [-o OUT] [--import]
                                           choose targets from the HoC results file
+  pollday polling-day DATE                move the data to the polling day config.yaml names
   pollday purge [--dry-run]               remove personal data now (normally scheduled)
 
 Commands that touch data use ``REDIS_URL`` (``make run`` prints it).
@@ -18,6 +19,7 @@ import asyncio
 import io
 import json
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import redis
@@ -130,12 +132,50 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
             result = organising.import_targets(_store(settings), upload, force=args.force)
             return "\n".join([f"{len(chosen)} target seats imported", *result.warnings])
         return f"{len(chosen)} target seats written"
+    if args.command == "polling-day":
+        return move_polling_day(settings, args.date)
     from workers import purge
     from workers.runtime import build
 
-    found = purge.purge(build(settings), dry_run=args.dry_run)
+    rt = build(settings)
+    found = purge.purge(rt, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
-    return "\n".join(f"{verb} {n:>7}  {kind}" for kind, n in found.items())
+    lines = [f"{verb} {n:>7}  {kind}" for kind, n in found.items()]
+    if args.dry_run:
+        lines.insert(0, f"the purge runs by itself at {_when(purge.due_at(rt), settings)}")
+    return "\n".join(lines)
+
+
+def move_polling_day(settings: Settings, day: date) -> str:
+    """Move the data in Redis to a new polling day, as config.yaml now says: every
+    pledge's reminders are scheduled again from it, and the purge moves with it."""
+    from workers import purge, reminders
+    from workers.runtime import build
+
+    c = settings.campaign
+    if c.polling_day != day:
+        raise ConfigError(
+            f"{c.source}: polling_day: {c.polling_day}; set polling_day: {day} there first "
+            "(this command moves the data in Redis to match it)"
+        )
+    store = _store(settings)
+    before = store.calendar.polling_day()
+    if before == day:
+        return f"the data in Redis is already for polling day {day}: nothing to move"
+    store.calendar.set_polling_day(day)
+    rt = build(settings)
+    people = reminders.reschedule_all(rt)
+    purge.schedule(rt)
+    return (
+        f"polling day moved from {before} to {day}: reminders scheduled again for {people} "
+        f"people; the purge runs by itself at {_when(purge.due_at(rt), settings)}"
+    )
+
+
+def _when(at: datetime, settings: Settings) -> str:
+    """A time as an organiser reads it: campaign time, with UTC beside it."""
+    local = at.astimezone(settings.campaign.timezone)
+    return f"{local:%Y-%m-%d %H:%M} {settings.campaign.timezone.key} ({at:%Y-%m-%d %H:%M} UTC)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -165,6 +205,10 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("-o", "--output", help="write the targets CSV here (default: stdout)")
     res.add_argument("--import", dest="do_import", action="store_true", help="also import them")
     res.add_argument("--force", action="store_true", help="import even if no seat qualifies")
+    move = sub.add_parser(
+        "polling-day", help="move the data in Redis to the polling day config.yaml now names"
+    )
+    move.add_argument("date", type=date.fromisoformat, help="the new polling day: 2029-05-10")
     purge = sub.add_parser("purge", help="remove personal data now")
     purge.add_argument("--dry-run", action="store_true", help="only list what would go")
     return p

@@ -153,19 +153,31 @@ def _cannot_work(s: Settings) -> str | None:
 def load_campaign(path: Path) -> Campaign:
     """Parse and validate config.yaml; CSV paths are resolved relative to it."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsText)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (set BOT_CONFIG)") from None
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2029-02-30
+    except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_campaign(raw, path)
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """YAML without its own date parsing: a date such as 2029-05-33 reaches the field's
+    check as text, so the error names the field and the value, not only the YAML."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def parse_campaign(raw: Any, path: Path) -> Campaign:
     """config.yaml's content as read by YAML; ``path`` names the file in errors and CSV
     paths are relative to its folder."""
     try:
-        return _ConfigFile.model_validate(raw).campaign(path.parent)
+        campaign = _ConfigFile.model_validate(raw).campaign(path.parent)
+        return dataclasses.replace(campaign, source=path)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_why(exc)}") from None
 

@@ -17,11 +17,12 @@ import threading
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import redis
 
-from bot import procfile
+from bot import calendar, procfile
 from bot.channels.console import outbox_key
 from bot.config import ConfigError, load_settings
 from bot.geo import OfflineGeocoder
@@ -55,6 +56,10 @@ def main() -> int:
         if not env.get("REDIS_URL"):
             server = RedisServer(var / "redis", log=var / "log" / "redis.log").start()
             env["REDIS_URL"] = server.url
+        r = redis.Redis.from_url(env["REDIS_URL"])
+        c = settings.campaign
+        store = Store(r, settings.key_prefix, settings.id_secret)
+        calendar.guard(store, c, datetime.now(c.timezone).date())  # before anything starts
         if settings.geocoder == "offline":
             say("Preparing the postcode index (built once, about 5 seconds)...")
             OfflineGeocoder.open(var / "geo")
@@ -75,6 +80,9 @@ def main() -> int:
     except RuntimeError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     finally:
         say("Stopping...")
         stop.set()

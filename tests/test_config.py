@@ -317,8 +317,11 @@ def test_parse_reminders_errors_name_item_and_field(raw: Any, message: str):
         (GOOD + "name: [a, b]\n", "name: expected text, got list"),
         ("- a list\n", "expected a mapping of settings at the top level, got ['a list']"),
         ("", "expected a mapping of settings at the top level, got None"),
+        # A date that does not exist names the field and the value, not only the YAML.
         (GOOD.replace("2029-05-03", "2029-02-30"),
-         "not valid YAML: day is out of range for month"),
+         "polling_day: expected an ISO date like 2029-05-03, got '2029-02-30'"),
+        (GOOD.replace("2029-05-03", "2029-05-33"),
+         "polling_day: expected an ISO date like 2029-05-03, got '2029-05-33'"),
     ],
 )  # fmt: skip
 def test_bad_config_exact_errors(tmp_path, text, message):

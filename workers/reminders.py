@@ -41,6 +41,16 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
     return len(due)
 
 
+def reschedule_all(rt: Runtime, now: datetime | None = None) -> int:
+    """The polling day moved: every pledge's reminders again, from the new day; how many
+    people have reminders now."""
+    moved = 0
+    for address, (room_id, shifts) in rt.store.places.pledges().items():
+        rt.store.timed.drop(address, REMINDER)
+        moved += bool(schedule(rt, address, Pledge(room_id, shifts), now))
+    return moved
+
+
 def _event_id(rt: Runtime, address: str, pledge: Pledge, name: str, about: Sequence[str]) -> str:
     """The same id for the same reminder of the same pledge; no address in it."""
     what = f"{address}|{pledge.room_id}|{','.join(pledge.shifts)}|{name}|{','.join(about)}"

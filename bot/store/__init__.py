@@ -10,6 +10,7 @@
   rooms        committee rooms and target seats: the directory (directory.py)
   jobs         work asked of the workers without RQ (jobs.py)
   timed        reminders and held-back replies, into the inbox when due (timed.py)
+  calendar     the polling day the data belongs to (calendar.py)
   broadcasts   records, recipient lists, ledgers (broadcasts.py; ``Broadcasts(store)``)
 
 DELETE (``Store.erase``) and the purge (``Store.purge``) walk keys.py (erase.py).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import redis
 
+from bot.store.calendar import Calendar
 from bot.store.directory import Rooms
 from bot.store.erase import Eraser
 from bot.store.inbox import Inbox
@@ -44,6 +46,7 @@ class Store:
         self.rooms = Rooms(r, prefix)
         self.jobs = Jobs(r, prefix)
         self.timed = Timed(r, prefix)
+        self.calendar = Calendar(r, prefix)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
     def erase(self, address: str) -> None:

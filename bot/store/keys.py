@@ -138,6 +138,10 @@ STOPPED = Key("stopped", "set", None, False, Erase.KEEP, False,
 CONSENT = Key("consent", "hash", None, False, Erase.KEEP, False,
     "one-way id -> granted|unix time|channel|wording version (the evidence)")
 
+# --- the campaign the data belongs to (bot/store/calendar.py) ---------------------------------
+POLLING_DAY = Key("campaign:polling_day", "string", None, False, Erase.KEEP, False,
+    "the polling day the supporters in Redis signed up for (ISO date)")
+
 # --- rooms and target seats: the directory (bot/store/directory.py) ------------------------
 ROOMS = Key("rooms", "hash", None, False, Erase.KEEP, False, "room id -> Room JSON")
 TARGETS = Key("targets", "hash", None, False, Erase.KEEP, False, "seat key -> priority")

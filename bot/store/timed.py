@@ -97,6 +97,15 @@ class Timed:
         items = self.r.zrange(keys.TIMED(self.p, address=address), 0, -1, withscores=True)
         return [(Inbound.from_json(raw), at) for raw, at in items]
 
+    def drop(self, address: str, event: str) -> int:
+        """Forget a person's pending events of one kind (reminders, when the polling day
+        moves); how many."""
+        key = keys.TIMED(self.p, address=address)
+        gone = [raw for raw in self.r.zrange(key, 0, -1) if Inbound.from_json(raw).event == event]
+        if gone:
+            self.r.zrem(key, *gone)
+        return len(gone)
+
     def forget(self, address: str) -> None:
         """Drop every event kept for a person (they said STOP: nothing timed goes to them)."""
         pipe = self.r.pipeline(transaction=True)
