@@ -159,6 +159,7 @@ class Campaign:
     targets_csv: Path
     telegram_username: str = ""
     whatsapp_number: str = ""  # digits only, as wa.me wants them
+    sms_number: str = ""  # as people dial it (the share message's way in by text)
     max_distance_km: float = 30.0
     tie_km: float = 1.0
     organiser_contact: str = ""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import yaml
 from pydantic import (
     AfterValidator,
@@ -103,6 +104,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     if problem := _cannot_work(settings):
         raise ConfigError(problem)
+    if settings.twilio_on and settings.twilio_sms_from and not settings.campaign.sms_number:
+        # The share message's way in by text: the number the bot answers SMS on.
+        number = _dialled(settings.twilio_sms_from)
+        settings = dataclasses.replace(
+            settings, campaign=dataclasses.replace(settings.campaign, sms_number=number)
+        )
     if (settings.telegram_on or settings.twilio_on) and len(settings.id_secret) < MIN_SECRET:
         # Real people's numbers: one-way ids must not be a bare hash anyone can reverse.
         raise ConfigError(
@@ -110,6 +117,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "(e.g. `openssl rand -hex 32`); keep it: a new one forgets every STOP"
         )
     return settings
+
+
+def _dialled(e164: str) -> str:
+    """A number as people in the UK dial it: "+447700900000" -> "07700 900000"."""
+    try:
+        number = phonenumbers.parse(e164, "GB")
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def _cannot_work(s: Settings) -> str | None:
@@ -381,6 +397,7 @@ class _ConfigFile(_Section):
     targets: Text
     telegram_username: Text | None = None
     whatsapp_number: Text | None = None
+    sms_number: Text | None = None
     max_distance_km: Positive | None = None
     tie_km: Positive | None = None
     organiser_contact: Text | None = None

@@ -54,9 +54,12 @@ def share_text(conv: Conversation, world: World) -> str:
     assert conv.code and conv.pledge
     room = world.directory.rooms.get(conv.pledge.room_id)
     return share_message(
-        c.telegram_username,
-        c.whatsapp_number,
         conv.code,
+        telegram=c.telegram_username,
+        whatsapp=c.whatsapp_number,
+        sms=c.sms_number,
+        campaign=c.name,
         constituency=room.seat_name if room else "",
         polling_day=say.day(c.polling_day),
+        imprint=c.imprint,
     )

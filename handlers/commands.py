@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from bot.model.message import Inbound
-from bot.model.person import Conversation, State
+from bot.model.person import WITHDRAWN_BY_STOP, Consent, Conversation, State
 from bot.model.turn import Erase, Forget, Release, SetStopped, Turn, World
 from handlers import done, new, say
 from handlers.words import Command
 
 
 def stop(conv: Conversation, msg: Inbound, world: World) -> Turn:
-    """Confirm once, release the pledge, then stay silent until START."""
+    """Confirm once, release the pledge, withdraw consent to updates (the ledger records
+    it), then stay silent until START."""
     room = world.directory.rooms.get(conv.pledge.room_id) if conv.pledge else None
     reply = (
         say.say(conv, "stop_released", room=room.name) if room else say.say(conv, "stop_confirm")
     )
-    stopped = conv.evolve(state=State.STOPPED, pledge=None, offers=(), offer_index=0, shifts=())
+    consent = conv.consent
+    if consent is not None and consent.granted:
+        consent = Consent(False, say.stamp(world), conv.channel, WITHDRAWN_BY_STOP)
+    stopped = conv.evolve(
+        state=State.STOPPED, pledge=None, offers=(), offer_index=0, shifts=(), consent=consent
+    )
     effects = [Release(conv.address), SetStopped(conv.address, True), Forget(conv.address)]
     return Turn(stopped, [reply], effects)
 
 
 def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
-    """START after STOP: welcome back and begin again."""
-    conv = conv.evolve(state=State.ASK_LOCATION)
+    """START after STOP: welcome back and begin again (asked about updates again, if STOP
+    withdrew their yes)."""
+    withdrawn = conv.consent is not None and conv.consent.version == WITHDRAWN_BY_STOP
+    conv = conv.evolve(state=State.ASK_LOCATION, consent=None if withdrawn else conv.consent)
     reply = say.ask_location(conv, say.text(conv, "welcome_back"))
     return Turn(conv, [reply], [SetStopped(conv.address, False)])
 

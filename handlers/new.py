@@ -9,8 +9,11 @@ from bot.model.person import Conversation, State
 from bot.model.turn import FirstContact, Turn, World
 from handlers import say
 
-# "/start CODE" from a t.me link, or "(ref CODE)" from the prefilled WhatsApp text.
-CODE = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{4,64})\s*$|\bref[:\s]+([A-Za-z0-9]{4,16})\b")
+# "/start CODE" from a t.me link, "(ref CODE)" from the prefilled WhatsApp text, or a text
+# "ref CODE" as the share message tells people without a smartphone (any case).
+CODE = re.compile(
+    r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{4,64})\s*$|\b(?i:ref)[:\s]+([A-Za-z0-9]{4,16})\b"
+)
 
 
 def referral_code(text: str) -> str | None:

@@ -58,6 +58,14 @@ def pledge_values(campaign: Campaign, room: Room, shift_ids: Sequence[str]) -> d
     }
 
 
+def distance(km: float) -> str:
+    """How far, as people say it: "350 m" under a kilometre (to 10 m), else "2.4 km (1.5
+    miles)"."""
+    if km < 0.995:
+        return f"{max(10, round(km * 100) * 10)} m"
+    return f"{km:.1f} km ({km / KM_PER_MILE:.1f} miles)"
+
+
 def map_url(room: Room) -> str:
     """A map link that opens on any phone."""
     loc = room.location
@@ -99,8 +107,7 @@ def offer(conv: Conversation, campaign: Campaign, room: Room, o: Offer, intro: s
         address=room.address,
         postcode=room.postcode,
         constituency=room.seat_name,
-        km=f"{o.km:.1f}",
-        miles=f"{o.km / KM_PER_MILE:.1f}",
+        distance=distance(o.km),
         shift_lines=lines,
         map_url=map_url(room),
     )

@@ -17,11 +17,16 @@ def whatsapp_link(number: str, code: str) -> str:
     return f"https://wa.me/{number}?text={quote(t('share_prefill', code=code))}"
 
 
-def share_message(username: str, number: str, code: str, **values: str) -> str:
-    """The message a supporter forwards, with their links in it."""
-    return t(
-        "share",
-        telegram_link=telegram_link(username, code),
-        whatsapp_link=whatsapp_link(number, code),
-        **values,
-    )
+def share_message(
+    code: str, telegram: str = "", whatsapp: str = "", sms: str = "", **values: str
+) -> str:
+    """The message a supporter forwards: their links on each channel the campaign has
+    (``telegram`` the bot's username, ``whatsapp`` and ``sms`` its numbers), and
+    ``campaign``, ``constituency``, ``polling_day`` and ``imprint`` (election law: digital
+    material carries who promoted it, and the imprint travels with every forward)."""
+    ways = [
+        *([t("share_telegram", link=telegram_link(telegram, code))] if telegram else []),
+        *([t("share_whatsapp", link=whatsapp_link(whatsapp, code))] if whatsapp else []),
+        *([t("share_sms", code=code, number=sms)] if sms else []),
+    ]
+    return t("share", ways_in="\n".join(ways), **values).rstrip()

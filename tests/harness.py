@@ -44,6 +44,7 @@ telegram_username: test_pollday_bot
 whatsapp_number: "+44 7700 900000"
 max_distance_km: 30
 organiser_contact: ring 020 7946 0000
+imprint: "Promoted by T. Agent for Test Party, 1 Test Street, London N1 1AA."
 """
 ROOMS = """\
 id,name,address,postcode,constituency,latitude,longitude,capacity,capacity_evening,contact

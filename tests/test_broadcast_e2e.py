@@ -110,12 +110,16 @@ def test_organiser_broadcast_from_chat_needs_yes(bot: Bot) -> None:
     (preview,) = bot.tg_sent(ORGANISER, 1)
     assert preview["text"].startswith(
         "Broadcast preview: this would go to 2 supporters who agreed to updates.\n\n"
-        "Rain later: bring a coat\n\nReply YES"
+        "Rain later: bring a coat\n\n"
+        "Promoted by T. Agent for Test Party, 1 Test Street, London N1 1AA.\n\nReply YES"
     )
     assert bot.telegram.sent(301) == []
     bot.tg(ORGANISER, text="yes")
     assert bot.tg_sent(ORGANISER, 2)[1]["text"] == "Broadcast #1 is on its way to 2 supporters."
-    assert [m["text"] for m in bot.tg_sent(301, 1)] == ["Rain later: bring a coat"]
+    assert [m["text"] for m in bot.tg_sent(301, 1)] == [
+        "Rain later: bring a coat\n\n"
+        "Promoted by T. Agent for Test Party, 1 Test Street, London N1 1AA."
+    ]
     assert len(bot.tg_sent(302, 1)) == 1 and bot.telegram.sent(303) == []
     # Anyone not listed as an organiser just gets the normal bot.
     bot.tg(301, text="/broadcast hello")

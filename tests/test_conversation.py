@@ -64,6 +64,8 @@ def test_first_contact_welcomes_with_privacy_then_asks_location(address, text, i
         ("/start CODE0001", True),
         ("/start code0001", True),  # codes are case-insensitive
         ("Hi! I'd like to help on polling day. (ref CODE0001)", True),
+        ("ref CODE0001", True),  # a text, as the share message tells people to send
+        ("REF code0001", True),
         ("/start NOSUCHCODE", False),
         ("hi", False),
     ],
@@ -319,11 +321,12 @@ def test_consent_is_recorded_then_share_message_sent(text, payload, granted):
     assert thanks.startswith("Thanks" if granted else "No problem")
     assert intro.startswith("Could you bring a friend?")
     assert share == (
-        "I'm helping get out the vote in Seat One on polling day, Thursday 3 May.\n"
+        "I'm helping Test campaign get out the vote in Seat One on polling day, Thursday 3 May.\n"
         "Find the nearest committee room in a close seat that needs you:\n"
         "Telegram https://t.me/pollday_bot?start=CODE0001\n"
         "WhatsApp https://wa.me/447700900000?text=Hi%21%20I%27d%20like%20to%20help%20on%20"
-        "polling%20day.%20%28ref%20CODE0001%29"
+        "polling%20day.%20%28ref%20CODE0001%29\n"
+        "Promoted by T. Agent, 1 Test St."  # the imprint travels with every forward
     )
     assert world.codes == {"CODE0001": TG}
 
@@ -597,3 +600,52 @@ def test_a_reminder_goes_only_while_its_pledge_stands(conv, event, stopped, sent
         assert "Morning 07:00–12:00" in text
     else:
         assert turn.replies == []
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        # STOP withdraws a yes to updates (the ledger gets the withdrawal)...
+        (Consent(True, 100, "telegram", "updates-v1"), "withdrawn"),
+        # ...and leaves a no, or no answer, as it was.
+        (Consent(False, 100, "telegram", "updates-v1"), "unchanged"),
+        (None, "unchanged"),
+    ],
+)
+def test_stop_withdraws_consent_to_updates_and_start_asks_again(before, after):
+    world = MemoryWorld()
+    conv = at(State.DONE, consent=before)
+    stopped = handle(conv, msg("STOP"), world).conv
+    if after == "withdrawn":
+        assert stopped.consent == Consent(False, stopped.consent.at, "telegram", "stop")
+    else:
+        assert stopped.consent == before
+    resumed = handle(stopped, msg("START"), world).conv
+    # Asked about updates again after the next pledge, if STOP withdrew a yes.
+    assert resumed.consent == (None if after == "withdrawn" else before)
+
+
+@pytest.mark.parametrize(
+    "km, text",
+    [(0.0, "10 m"), (0.004, "10 m"), (0.35, "350 m"), (0.994, "990 m"),
+     (0.996, "1.0 km (0.6 miles)"), (2.4, "2.4 km (1.5 miles)")],
+)  # fmt: skip
+def test_distances_read_as_people_say_them(km, text):
+    from handlers.say import distance
+
+    assert distance(km) == text
+
+
+def test_the_share_message_has_a_way_in_for_each_channel_the_campaign_has():
+    from messages.share import share_message
+
+    values = dict(campaign="Labour", constituency="Hendon", polling_day="Thursday 3 May")
+    only_sms = share_message("CODE0001", sms="07700 900000", imprint="Promoted by A.", **values)
+    assert only_sms == (
+        "I'm helping Labour get out the vote in Hendon on polling day, Thursday 3 May.\n"
+        "Find the nearest committee room in a close seat that needs you:\n"
+        "No smartphone? Text ref CODE0001 to 07700 900000\n"
+        "Promoted by A."
+    )
+    tg = share_message("CODE0001", telegram="bot", imprint="", **values)
+    assert tg.endswith("needs you:\nTelegram https://t.me/bot?start=CODE0001")

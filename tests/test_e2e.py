@@ -68,7 +68,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert offer["text"] == (
         "Your nearest committee room in a target seat that needs people then:\n\n"
         "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nSeat: Islington North\n"
-        "0.8 km (0.5 miles) from you\nMorning 07:00–12:00\n"
+        "780 m from you\nMorning 07:00–12:00\n"
         "Map: https://www.google.com/maps/search/?api=1&query=51.56007%2C-0.11567\n\n"
         "Reply YES to confirm, or NEXT for another option."
     )
@@ -89,11 +89,14 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert thanks == "Thanks, we'll only message you about polling day."
     code = re.search(r"start=([A-Z0-9]{8})\n", share)[1]
     assert share == (
-        "I'm helping get out the vote in Islington North on polling day, Thursday 3 May.\n"
+        "I'm helping Test Party get out the vote in Islington North on polling day, "
+        "Thursday 3 May.\n"
         "Find the nearest committee room in a close seat that needs you:\n"
         f"Telegram https://t.me/test_pollday_bot?start={code}\n"
         "WhatsApp https://wa.me/447700900000?text=Hi%21%20I%27d%20like%20to%20help%20on%20"
-        f"polling%20day.%20%28ref%20{code}%29"
+        f"polling%20day.%20%28ref%20{code}%29\n"
+        f"No smartphone? Text ref {code} to 07700 900000\n"  # SMS is on in this system
+        "Promoted by T. Agent for Test Party, 1 Test Street, London N1 1AA."
     )
     bot.tg(chat, text="hello")
     status = bot.tg_sent(chat, 10)[9]["text"]  # exactly one more: the duplicate made none
@@ -163,7 +166,7 @@ def test_sms_journey_outcode_geocoded_room_stop_and_start(bot: Bot) -> None:
     assert offer.startswith(
         "Your nearest committee room in a target seat that needs people then:\n\n"
         "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nSeat: Cities of London and Westminster\n"
-        "0.0 km (0.0 miles) from you\n"
+        "10 m from you\n"
         "Morning 07:00–12:00\nAfternoon 12:00–17:00\nEvening 17:00–22:00\n"
     )
     bot.tw(sms, "yes")

@@ -312,3 +312,17 @@ def test_rq_job_failures_on_a_lost_connection_are_one_line_and_others_keep_their
     assert not _not_redis_trouble(record("Could not connect to Redis instance"))
     bug = record("job j: exception raised\nTraceback (most recent call last):\nKeyError: 'x'\n")
     assert _not_redis_trouble(bug) and "Traceback" in bug.getMessage()  # a bug keeps it all
+
+
+def test_stop_takes_them_out_of_broadcasts_and_records_the_withdrawal(rt, r):
+    from bot.model.person import Consent
+
+    conv = Conversation(ADDR, State.DONE, consent=Consent(True, 100, "console", "updates-v1"))
+    rt.store.people.save(conv, new_person=True, consent=conv.consent)
+    assert rt.store.people.consented() == {ADDR}
+    say(rt, "STOP")
+    assert turns.drain(ADDR) == 1
+    assert rt.store.people.consented() == set()  # a dry run no longer counts them
+    (evidence,) = r.hvals("pd:consent")
+    granted, _, channel, version = evidence.decode().split("|")
+    assert (granted, channel, version) == ("0", "console", "stop")

@@ -41,7 +41,10 @@ class Consent:
     granted: bool
     at: int  # unix seconds: 10 bytes instead of 25, for every supporter
     channel: str
-    version: str  # wording version from the message catalogue
+    version: str  # wording version from the message catalogue, or WITHDRAWN_BY_STOP
+
+
+WITHDRAWN_BY_STOP = "stop"  # a Consent's version when STOP withdrew it
 
 
 @dataclass(frozen=True, slots=True)
