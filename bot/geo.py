@@ -209,6 +209,31 @@ def find_postcode(text: str) -> PostcodeMatch:
 # ---------------------------------------------------------------------------
 
 
+# The UK with its islands (Scilly to Shetland, Northern Ireland to the Norfolk coast).
+UK_LATITUDE, UK_LONGITUDE = (49.8, 60.95), (-8.7, 1.8)
+NORTHERN_IRELAND = "BT"  # its postcode area
+
+
+def where(loc: Location) -> Literal["uk", "abroad", "impossible"]:
+    """Whether a pin can be a place at all, and whether it is in the UK."""
+    lat, lon = loc.latitude, loc.longitude
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return "impossible"
+    inside = UK_LATITUDE[0] <= lat <= UK_LATITUDE[1] and UK_LONGITUDE[0] <= lon <= UK_LONGITUDE[1]
+    return "uk" if inside else "abroad"
+
+
+def example_postcode(outcode: str) -> str | None:
+    """A real postcode in an outward code ("N7" -> "N7 0AA"), from the ONS list that
+    uk-postcodes-parsing ships; None if it has none."""
+    try:
+        module = importlib.import_module(f"uk_postcodes_parsing.outcodes.{outcode.lower()}")
+    except (ImportError, ValueError):
+        return None
+    incodes = sorted(getattr(module, "INCODES", ()))
+    return f"{outcode.upper()} {incodes[0]}" if incodes else None
+
+
 class GeocoderUnavailable(Exception):
     """An online geocoder could not answer (network error, timeout, 5xx, unreadable reply).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.geo import GeocoderUnavailable, find_postcode
+from bot.geo import NORTHERN_IRELAND, GeocoderUnavailable, example_postcode, find_postcode, where
 from bot.model.message import Inbound, Location
 from bot.model.person import Conversation, State
 from bot.model.turn import Turn, World
@@ -12,6 +12,9 @@ from handlers import say
 def ask_location(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """Take a postcode or pin and move on to shifts; otherwise explain and ask again."""
     if msg.location:
+        place = where(msg.location)
+        if place != "uk":
+            return Turn(conv, [say.ask_location(conv, say.text(conv, f"location_{place}"))])
         # A pin is more precise than the journey needs: keep it to ~100 m.
         loc = Location(round(msg.location.latitude, 3), round(msg.location.longitude, 3))
         return located(conv.evolve(location=loc, postcode=None), world)
@@ -24,12 +27,16 @@ def ask_location(conv: Conversation, msg: Inbound, world: World) -> Turn:
             loc = world.geocode(match.postcode)
         except GeocoderUnavailable:
             return Turn(conv, [say.say(conv, "geocoder_down")])
-        if loc is None:
-            problem = say.text(conv, "postcode_unknown", postcode=match.postcode)
-        else:
+        if loc is not None:
             return located(conv.evolve(location=loc, postcode=match.postcode), world)
+        if match.postcode.startswith(NORTHERN_IRELAND) and match.postcode[2].isdigit():
+            problem = say.text(conv, "postcode_northern_ireland", postcode=match.postcode)
+        else:
+            problem = say.text(conv, "postcode_unknown", postcode=match.postcode)
     elif match.kind == "outcode":
-        problem = say.text(conv, "postcode_outcode", outcode=match.postcode)
+        assert match.postcode
+        example = example_postcode(match.postcode) or f"{match.postcode} 1AA"
+        problem = say.text(conv, "postcode_outcode", outcode=match.postcode, example=example)
     elif match.kind == "malformed":
         problem = say.text(conv, "postcode_malformed", token=match.postcode)
     else:
@@ -38,6 +45,11 @@ def ask_location(conv: Conversation, msg: Inbound, world: World) -> Turn:
 
 
 def located(conv: Conversation, world: World) -> Turn:
-    """We know where they are: ask when they are free."""
+    """We know where they are: say back what we understood, and ask when they are free."""
     conv = conv.evolve(state=State.ASK_SHIFTS)
-    return Turn(conv, [say.ask_shifts(conv, world.campaign, say.text(conv, "location_ok"))])
+    understood = (
+        say.text(conv, "location_ok", postcode=conv.postcode)
+        if conv.postcode
+        else say.text(conv, "location_ok_pin")
+    )
+    return Turn(conv, [say.ask_shifts(conv, world.campaign, understood)])

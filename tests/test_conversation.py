@@ -120,8 +120,8 @@ def test_postcode_in_any_form_moves_to_shifts(text, postcode):
     assert turn.conv.postcode == postcode
     assert turn.conv.location == POSTCODES[postcode]
     (reply,) = turn.replies
-    assert reply.text.startswith(
-        "Thanks, got it.\n\nWhen can you help on polling day, Thursday 3 May?"
+    assert reply.text.startswith(  # it says back what it understood
+        f"Thanks: {postcode}.\n\nWhen can you help on polling day, Thursday 3 May?"
     )
     assert "1. Morning 07:00–12:00\n2. Afternoon 12:00–17:00\n3. Evening 17:00–22:00" in reply.text
     assert [b.payload for b in reply.buttons] == [
@@ -135,9 +135,18 @@ def test_postcode_in_any_form_moves_to_shifts(text, postcode):
 @pytest.mark.parametrize(
     "text, first_line",
     [
-        ("N7", "N7 covers a wide area, and seats change street by street."),
+        (
+            "N7",
+            "N7 covers a wide area, and seats change street by street. Please send your "
+            "full postcode, like N7 0AA.",
+        ),  # a real postcode, not a made-up N7 1AA
         ("sw1a", "SW1A covers a wide area"),
         ("N7 9ZZ", "I can't find the postcode N7 9ZZ."),
+        (
+            "BT1 1AA",
+            "BT1 1AA is in Northern Ireland, and this campaign has no committee rooms "
+            "there. If you'll be in Great Britain on polling day, send a postcode there.",
+        ),
         ("N7 6A", '"N7 6A" doesn\'t look like a UK postcode.'),
         ("hello", "I need your postcode to find your nearest committee room."),
         ("", "I need your postcode"),
@@ -151,6 +160,33 @@ def test_bad_postcodes_get_their_own_reply_and_the_question_again(text, first_li
     assert reply.text.startswith(first_line)
     assert reply.text.endswith("or tap the button below to share your location.")
     assert reply.request_location
+
+
+@pytest.mark.parametrize(
+    "lat, lon, first_line",
+    [
+        (200, 500, "That location doesn't look right."),
+        (float("nan"), 0, "That location doesn't look right."),
+        (48.8566, 2.3522, "That pin is outside the UK."),  # Paris
+        (40.7, -74.0, "That pin is outside the UK."),
+    ],
+)
+def test_pins_that_are_nowhere_or_abroad_get_a_clear_reply(lat, lon, first_line):
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    turn = handle(conv, msg(location=Location(lat, lon)), MemoryWorld())
+    assert turn.conv == conv  # still asking where they are
+    (reply,) = turn.replies
+    assert reply.text.startswith(first_line) and "Where are you?" in reply.text
+
+
+@pytest.mark.parametrize(
+    "lat, lon", [(60.15, -1.15), (54.6, -5.93), (49.91, -6.31), (52.63, 1.29)]
+)  # Lerwick, Belfast, Scilly, Norwich: all in the UK
+def test_pins_anywhere_in_the_uk_are_taken(lat, lon):
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    turn = handle(conv, msg(location=Location(lat, lon)), MemoryWorld())
+    assert turn.conv.state is State.ASK_SHIFTS
+    assert turn.replies[0].text.startswith("Thanks: I've got your location.")
 
 
 def test_location_pin_is_rounded_to_about_100_m():
@@ -476,7 +512,7 @@ def test_organiser_can_drop_a_draft_and_carry_on():
     turn = handle(conv, msg("N7 6AA", ORG), world)
     assert world.broadcasts == [] and turn.conv.draft is None
     assert turn.replies[0].text == "Not sent: the broadcast was cancelled."
-    assert turn.replies[1].text.startswith("Thanks, got it.")  # the message still counts
+    assert turn.replies[1].text.startswith("Thanks: N7 6AA.")  # the message still counts
     assert turn.conv.state is State.ASK_SHIFTS
 
 

@@ -38,8 +38,9 @@ WELCOME = (
     "day — and delete them 30 days after it. Reply STOP at any time to stop messages, or DELETE "
     "to erase your details now."
 )
+PIN, N7, SW1A = "I've got your location", "N7 6AA", "SW1A 1AA"  # what the bot says back
 SHIFTS_Q = (
-    "Thanks, got it.\n\nWhen can you help on polling day, Thursday 3 May?\n\n"
+    "Thanks: {}.\n\nWhen can you help on polling day, Thursday 3 May?\n\n"
     "1. Morning 07:00–12:00\n2. Afternoon 12:00–17:00\n3. Evening 17:00–22:00\n\n"
     "Reply with one or more numbers (like 1 and 3), or ALL DAY."
 )
@@ -59,7 +60,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
 
     bot.tg(chat, location={"latitude": 51.55412, "longitude": -0.10971})
     shifts = bot.tg_sent(chat, 3)[2]
-    assert shifts["text"] == SHIFTS_Q
+    assert shifts["text"] == SHIFTS_Q.format(PIN)
     buttons = [row[0]["callback_data"] for row in shifts["reply_markup"]["inline_keyboard"]]
     assert buttons == ["shift:morning", "shift:afternoon", "shift:evening", "shift:all"]
 
@@ -122,7 +123,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     assert credit == "Someone just joined from your link: that's 1 so far. Thank you!"
 
     bot.tw(wa, "I'm at n7 6aa thanks")
-    assert bot.tw_sent(wa, 3)[2] == SHIFTS_Q
+    assert bot.tw_sent(wa, 3)[2] == SHIFTS_Q.format(N7)
     first = bot.tw(wa, "1")
     bot.post_tw(first)  # Twilio retried the same MessageSid
     offer = bot.tw_sent(wa, 4)[3]
@@ -156,10 +157,10 @@ def test_sms_journey_outcode_geocoded_room_stop_and_start(bot: Bot) -> None:
     bot.tw(sms, "sw1a")
     assert bot.tw_sent(sms, 3)[2] == (
         "SW1A covers a wide area, and seats change street by street. Please send your full "
-        "postcode, like SW1A 1AA.\n\nWhere are you? Reply with your postcode (like N7 6AA)."
-    )
+        "postcode, like SW1A 0AA.\n\nWhere are you? Reply with your postcode (like N7 6AA)."
+    )  # a real postcode in SW1A, not a made-up one
     bot.tw(sms, "SW1A1AA")
-    assert bot.tw_sent(sms, 4)[3] == SHIFTS_Q
+    assert bot.tw_sent(sms, 4)[3] == SHIFTS_Q.format(SW1A)
     bot.tw(sms, "all day")
     offer = bot.tw_sent(sms, 5)[4]
     # Whitehall had no coordinates in the CSV: the worker geocoded it via postcodes.io.
@@ -212,7 +213,7 @@ def test_whatsapp_location_pin_and_sticker(bot: Bot) -> None:
         "Sorry, I can only read text messages here.\n\nWhere are you?"
     )
     bot.tw(wa, "", Latitude="51.5629", Longitude="-0.12178", Address="Archway")
-    assert bot.tw_sent(wa, 4)[3] == SHIFTS_Q
+    assert bot.tw_sent(wa, 4)[3] == SHIFTS_Q.format(PIN)
     bot.tw(wa, "evening")  # Archway has no evening places; Holloway does
     assert "Holloway Labour Hall" in bot.tw_sent(wa, 5)[4]
 

@@ -499,3 +499,13 @@ def test_make_geocoder_builds_every_kind_config_allows(
 def test_make_geocoder_rejects_unknown_kind(kind: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"'offline'.*'postcodes\.io'"):
         make_geocoder(kind, tmp_path, "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("outcode", ["N7", "SW1A", "M1", "EH1", "CF10", "B4", "LL65"])
+def test_the_example_postcode_for_an_outcode_is_a_real_one(outcode, geo_cache):
+    from bot.geo import example_postcode
+
+    example = example_postcode(outcode)
+    assert example is not None and example.startswith(f"{outcode} ")
+    assert OfflineGeocoder.open(geo_cache).locate(example) is not None  # it exists
+    assert example_postcode("ZZ9") is None and example_postcode("../x") is None

@@ -71,7 +71,7 @@ def test_a_redis_outage_heals_by_itself(system: Bot, seconds, crash):
     assert welcome["text"].startswith("Hi! I'm the polling-day volunteer bot")
     assert question["text"].startswith("Where are you?")
     bot.tg(CHAT, text="N7 6AA")  # and the bot carries on, answering once
-    assert bot.tg_sent(CHAT, 3)[2]["text"].startswith("Thanks, got it.")
+    assert bot.tg_sent(CHAT, 3)[2]["text"].startswith("Thanks: N7 6AA.")
     assert all(p.poll() is None for p in bot.procs)
     worker_log = bot.logs[-1].read_text()
     assert worker_log.count("redis unavailable") == 1, worker_log
@@ -238,7 +238,7 @@ def test_a_managed_redis_over_tls_and_its_failover(tmp_path):
         while bot.post_tg(update).status_code != 200:  # a 503 is delivered again
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        assert bot.tg_sent(CHAT, 3)[2]["text"].startswith("Thanks, got it.")
+        assert bot.tg_sent(CHAT, 3)[2]["text"].startswith("Thanks: N7 6AA.")
         assert proxy.accepted > before  # they connected again, over TLS
         assert all(p.poll() is None for p in bot.procs)
     finally:

@@ -64,7 +64,7 @@ def test_drain_takes_every_queued_turn_in_order(rt, r):
     assert turns.drain(ADDR) == 3
     got = replies(r)
     assert got[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
-    assert got[2].startswith("Thanks, got it.")
+    assert got[2].startswith("Thanks: N7 6AA.")
     assert got[3].startswith("Your nearest committee room in a target seat")
     assert r.llen(f"pd:inbox:{ADDR}") == 0 and r.get(f"pd:lock:{ADDR}") is None
     # The first message asked the workers for one drainer (and RQ got no job from the web).
@@ -84,7 +84,7 @@ def test_a_bug_costs_one_message_and_an_apology_not_the_queue(rt, r, monkeypatch
     assert turns.drain(ADDR) == 3
     got = replies(r)
     assert got[2] == "Sorry, something went wrong on our side. Please send that again."
-    assert got[3].startswith("Thanks, got it.")
+    assert got[3].startswith("Thanks: N7 6AA.")
     say(rt, "boom")  # the apology goes at once, not with their next turn's replies
     assert turns.drain(ADDR) == 1
     assert replies(r)[-1] == got[2]
