@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import Release, ScheduleReminders, Turn, World
-from handlers import ask_consent, say
-from handlers.words import is_next, is_yes
+from handlers import ask_consent, commands, say
+from handlers.answers import read_offer
 
 
 def first_offer(conv: Conversation, world: World, intro: str = "") -> Turn:
@@ -34,10 +34,17 @@ def offer(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """YES (or 1) confirms, NEXT (or 2) shows the next option, anything else re-asks."""
     if any(o.room_id not in world.directory.rooms for o in conv.offers):
         return first_offer(conv, world)  # an import removed a room on the list: rank afresh
-    answer = msg.payload or msg.text
-    if answer.strip() == "1" or msg.payload == "yes" or is_yes(answer):
+    meant = msg.payload if msg.payload in ("yes", "next") else read_offer(msg.text)
+    if meant == "yes":
         return confirm(conv, world)
-    if answer.strip() == "2" or msg.payload == "next" or is_next(answer):
+    if meant in ("far", "times"):
+        # Nearer rooms, or this one, may need people at other times: ask which.
+        conv = conv.evolve(state=State.ASK_SHIFTS, offers=(), offer_index=0)
+        intro = say.text(conv, "offer_too_far" if meant == "far" else "offer_other_times")
+        return Turn(conv, [say.ask_shifts(conv, world.campaign, intro)])
+    if meant == "change":
+        return commands.change(conv, msg, world)
+    if meant == "next":
         index = conv.offer_index + 1
         if index >= len(conv.offers):
             conv = conv.evolve(offer_index=0)

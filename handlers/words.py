@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from enum import StrEnum
-
-from bot.campaign import Shift
 
 
 class Command(StrEnum):
@@ -79,9 +76,6 @@ COMMANDS = {
 }
 YES = {"yes", "y", "yeah", "yep", "yup", "ok", "okay", "sure", "confirm", "go", "yes please"}
 NO = {"no", "n", "nope", "no thanks", "no thank you", "nah"}
-NEXT = {"next", "another", "other", "next option", "no", "n", "skip", "something else"}
-ALL_DAY = {"all", "all day", "any", "anytime", "any time", "whole day", "all of them", "allday"}
-FILLER = {"and", "or", "the", "i", "im", "can", "do", "free", "shift", "shifts", "please", "in"}
 
 
 def normalise(text: str) -> str:
@@ -134,25 +128,3 @@ def is_yes(text: str) -> bool:
 def is_no(text: str) -> bool:
     """A negative answer."""
     return normalise(text) in NO
-
-
-def is_next(text: str) -> bool:
-    """A request for the next option."""
-    return normalise(text) in NEXT
-
-
-def parse_shifts(text: str, shifts: Sequence[Shift]) -> tuple[str, ...] | None:
-    """Shift ids chosen in ``text`` ("1 and 3", "morning, evening", "all day"), in config
-    order; None when nothing in it names a shift or a word is not understood."""
-    words = normalise(text)
-    if words in ALL_DAY:
-        return tuple(s.id for s in shifts)
-    chosen: set[str] = set()
-    for word in words.split():
-        if word.isdigit() and 1 <= int(word) <= len(shifts):
-            chosen.add(shifts[int(word) - 1].id)
-        elif match := [s.id for s in shifts if word == s.id or word in normalise(s.label).split()]:
-            chosen.update(match)
-        elif word not in FILLER:
-            return None
-    return tuple(s.id for s in shifts if s.id in chosen) or None

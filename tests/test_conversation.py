@@ -235,7 +235,9 @@ def test_shifts_in_any_form_lead_to_an_offer(text, payload, shifts):
     assert turn.conv.offer.shifts == shifts
 
 
-@pytest.mark.parametrize("text, payload", [("banana", None), ("7", None), ("", "shift:night")])
+@pytest.mark.parametrize(
+    "text, payload", [("banana", None), ("7", None), ("", "shift:night"), ("", "shift:")]
+)
 def test_unclear_shifts_ask_again(text, payload):
     turn = handle(at(State.ASK_SHIFTS), msg(text, payload=payload), MemoryWorld())
     assert turn.conv.state is State.ASK_SHIFTS
@@ -327,7 +329,10 @@ def test_losing_the_race_for_the_last_place_offers_the_next_room():
 def test_unclear_answer_to_offer():
     world = MemoryWorld()
     turn = handle(offered(world), msg("maybe"), world)
-    assert turn.replies[0].text == "Reply YES to confirm Room B, or NEXT for another option."
+    assert turn.replies[0].text == (
+        "Reply YES to confirm Room B, NEXT for another option, TIMES if another time would "
+        "suit you, or CHANGE to start again."  # every way on is named
+    )
 
 
 def test_yes_after_change_skips_consent_already_given():
@@ -685,3 +690,34 @@ def test_the_share_message_has_a_way_in_for_each_channel_the_campaign_has():
     )
     tg = share_message("CODE0001", telegram="bot", imprint="", **values)
     assert tg.endswith("needs you:\nTelegram https://t.me/bot?start=CODE0001")
+
+
+def test_an_hour_that_could_be_morning_or_evening_gets_a_question_back():
+    turn = handle(at(State.ASK_SHIFTS), msg("from 7"), MemoryWorld())
+    assert turn.conv.state is State.ASK_SHIFTS
+    (reply,) = turn.replies
+    assert reply.text.startswith("Is that 7 in the morning or 7 in the evening?\n\nWhen can")
+    assert [b.payload for b in reply.buttons][-1] == "shift:all"  # the choices, as buttons
+
+
+@pytest.mark.parametrize(
+    "text, intro",
+    [
+        ("too far", "Sorry it's a trek. That's the nearest room that needs people at those "),
+        ("can't make it then", "No problem. Which times could you do instead?"),
+    ],
+)
+def test_too_far_or_cant_leads_to_other_times(text, intro):
+    world = MemoryWorld()
+    turn = handle(offered(world), msg(text), world)
+    assert turn.conv.state is State.ASK_SHIFTS and turn.conv.offers == ()
+    assert turn.replies[0].text.startswith(intro)
+    assert "When can you help on polling day" in turn.replies[0].text
+    again = handle(turn.conv, msg("afternoon"), world)  # and on to an offer for those
+    assert again.conv.state is State.OFFER and again.conv.shifts == ("afternoon",)
+
+
+def test_change_on_an_offer_starts_again():
+    world = MemoryWorld()
+    turn = handle(offered(world), msg("start again"), world)
+    assert turn.conv.state is State.ASK_LOCATION and turn.conv.postcode is None
