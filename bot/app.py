@@ -12,9 +12,10 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from bot import scrub
+from bot import pulse, scrub
 from bot.admin.api import blueprint as admin_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
@@ -72,11 +73,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         try:
-            r.ping()
+            body, status = pulse.health(store, settings.campaign)
         except redis.RedisError as exc:
             OUTAGE.went(exc)
             return jsonify(status="unavailable", redis="down"), 503
-        return jsonify(status="ok", redis="ok")
+        return jsonify(body), status
+
+    metrics = pulse.registry(store)
+
+    @app.get("/metrics")
+    def metrics_() -> Any:
+        try:
+            return Response(generate_latest(metrics), mimetype=CONTENT_TYPE_LATEST)
+        except redis.RedisError as exc:
+            OUTAGE.went(exc)
+            return json_error(503, "redis is unavailable")
 
     @app.after_request
     def redis_back(resp: Response) -> Response:

@@ -412,6 +412,7 @@ class _ConfigFile(_Section):
         Annotated[list[_Reminder], _a_list("a list"), AfterValidator(_distinct_reminders)] | None
     ) = None
     message_quota: PositiveWhole | None = None
+    max_wait_seconds: PositiveWhole | None = None
 
     @classmethod
     def _unknown(cls, key: str) -> str:

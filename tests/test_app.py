@@ -183,8 +183,33 @@ def test_only_a_channel_with_a_reply_window_records_the_last_message(client, r):
     assert r.hkeys("pd:lastin") == [b"whatsapp:+447700900123"]
 
 
-def test_healthz(client, settings):
-    assert client.get("/healthz").status_code == 200
+def test_healthz(client, settings, r):
+    from bot.model.message import Inbound
+    from bot.store import Store
+
+    store = Store(r, secret=settings.id_secret)
+    alone = client.get("/healthz")  # a web process and no worker: nobody would answer
+    assert alone.status_code == 503
+    assert alone.get_json()["problems"] == ["no worker heard from in 30 s (last: never)"]
+    store.pulse.beat("host:1", scheduler=False, counts={"turns": 3})
+    assert client.get("/healthz").get_json()["problems"] == [
+        "no worker runs the scheduler (python -m workers --with-scheduler)"
+    ]
+    store.pulse.beat("host:2", scheduler=True, counts={})
+    ok = client.get("/healthz")
+    assert ok.status_code == 200
+    assert ok.get_json() == {
+        "status": "ok", "redis": "ok", "workers": 2, "scheduler": True, "waiting": 0,
+        "oldest_wait_seconds": 0.0, "problems": [],
+    }  # fmt: skip
+    # Someone has waited longer than max_wait_seconds (120) for a worker to take them.
+    waited = Inbound("telegram:5", text="hi", external_id="u1", received_at=time.time() - 200)
+    store.inbox.ingest("u1", "telegram:5", waited.to_json())
+    late = client.get("/healthz")
+    assert late.status_code == 503 and late.get_json()["waiting"] == 1
+    assert late.get_json()["problems"][0].startswith("someone has waited 20")
+    r.hset("pd:pulse:workers", "host:2", f"{time.time() - 31:.0f}|1")  # gone quiet
+    assert "no worker runs the scheduler" in client.get("/healthz").get_json()["problems"][0]
     down = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0")).test_client()
     resp = down.get("/healthz")
     assert resp.status_code == 503 and resp.get_json()["redis"] == "down"
@@ -232,3 +257,34 @@ def test_a_delete_is_recorded_the_moment_it_arrives(client, r, settings):
     assert store.people.everyone() == set() and store.people.by_channel() == {"telegram": 0}
     assert not store.people.sendable(store.people.load("telegram:4242"))
     assert [m.text for m in inboxes(r)] == ["delete my details"]  # ...and the turn erases
+
+
+def test_metrics_count_turns_sends_queues_and_broadcasts_without_personal_data(client, settings, r):
+    from bot.broadcasts import Audience
+    from bot.store import Store
+    from bot.store.broadcasts import Broadcasts
+
+    store = Store(r, secret=settings.id_secret)
+    store.pulse.beat("host:1", True, {"turns": 5, "sends:telegram:sent": 4, "sends:sms:retry": 1})
+    store.pulse.beat("host:2", True, {"turns": 2, "sends:telegram:sent": 2})
+    from tests.people import add_supporters
+
+    add_supporters(store, ["telegram:1"])
+    bid = Broadcasts(store).create("Hi", Audience(), ["telegram:1", "sms:+447700900001"], 0)
+    assert Broadcasts(store).settle(bid, "telegram:1", "sending", "", "claim") == 1
+    Broadcasts(store).settle(bid, "telegram:1", "sent", "sent", "from-sending")
+    store.inbox.ingest("u1", "telegram:4242", Inbound("telegram:4242", text="hi").to_json())
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.mimetype == "text/plain"
+    text = resp.get_data(as_text=True)
+    for line in (
+        "pollday_turns_total 7.0",  # summed across both worker processes
+        'pollday_sends_total{channel="telegram",result="sent"} 6.0',
+        'pollday_sends_total{channel="sms",result="retry"} 1.0',
+        "pollday_waiting_people 1.0",
+        "pollday_workers_alive 2.0",
+        f'pollday_broadcast_recipients{{id="{bid}"}} 2.0',
+        f'pollday_broadcast_handled{{id="{bid}",outcome="sent"}} 1.0',
+    ):
+        assert line in text.splitlines(), line
+    assert "4242" not in text and "447700900001" not in text  # no person in any label

@@ -350,3 +350,30 @@ def test_the_purge_with_replies_held_back_and_a_reminder_due_sends_nothing_after
     assert not system.r.keys("pd:timed:*") and not system.r.exists("pd:due")
     system.tg(610_003, text="hi")  # and the bot carries on
     assert len(system.tg_sent(610_003, 2)) == 2
+
+
+def test_a_dead_worker_shows_on_healthz_and_metrics_count_the_turns(system: Bot):
+    system.start(workers=1)
+    health = system.http.get(system.url + "/healthz").json()
+    assert health["workers"] == 1 and health["scheduler"] is True
+    system.tg(620_001, text="hi")
+    system.tg_sent(620_001, 2)
+    deadline = time.monotonic() + 15  # counts arrive with the next heartbeat (5 s)
+    while "pollday_turns_total 1.0" not in system.http.get(system.url + "/metrics").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    metrics = system.http.get(system.url + "/metrics").text
+    assert 'pollday_sends_total{channel="telegram",result="sent"} 2.0' in metrics
+    assert "620001" not in metrics
+    worker = system.procs[-1]
+    os.killpg(worker.pid, signal.SIGKILL)  # kill -9: it says nothing on the way out
+    worker.wait()
+    deadline = time.monotonic() + 45
+    while (resp := system.http.get(system.url + "/healthz")).status_code == 200:
+        assert time.monotonic() < deadline, "healthz never noticed the dead worker"
+        time.sleep(1)
+    assert resp.status_code == 503
+    problem = resp.json()["problems"][0]
+    assert problem.startswith("no worker heard from in 30 s (last: ") and problem.endswith("s ago)")
+    logged = system.logs[-1].read_text()  # and the worker logged each turn, by one-way id
+    assert "turn " in logged and "620001" not in logged

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     me = os.getpid()
     os.register_at_fork(after_in_child=lambda: procfile.die_with_parent(me, signal.SIGKILL))
     requests.start(rt.store)  # jobs the web process asks for (a drainer, a broadcast)
-    clock.start(rt)  # reminders and held-back replies when due; the rescue
+    clock.start(rt, args.with_scheduler)  # reminders and replies when due; rescue; heartbeat
     return serve(rt, burst=args.burst, with_scheduler=args.with_scheduler)
 
 

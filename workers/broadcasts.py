@@ -74,6 +74,7 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
                 return handled  # our lease ran out: whoever took the slice over carries on
         if now - started > STEP_SECONDS:
             q.enqueue(step, bid, k, token, **JOB_TTLS)
+            log.info("broadcast %s slice %s: %d sent or settled, more to come", bid, k, handled)
             return handled
         # The first person whose channel has room: one channel at its limit does not
         # hold up the others (the list mixes channels by rate; see by_send_time).
@@ -89,6 +90,7 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
         todo.remove(address)
         handled += 1
     bc.slice_done(bid, k)
+    log.info("broadcast %s slice %s: %d sent or settled, slice done", bid, k, handled)
     return handled
 
 

@@ -1,4 +1,5 @@
-"""Each worker's clock: timed events into inboxes when due, and the rescue every 30 s.
+"""Each worker's clock: timed events into inboxes when due, the rescue every 30 s, and the
+heartbeat (with what the process counted) every 5 s.
 
 A thread in every worker process, not RQ's scheduler: RQ runs a scheduled job only when a
 worker is free of other jobs, and on a busy polling day the workers are busy with drainers
@@ -18,11 +19,13 @@ import time
 import redis
 
 from bot.outage import OUTAGE
+from workers import pulse
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 TICK = 0.25  # seconds between looks at the due set
 RESCUE_EVERY = 30  # seconds between looks for people a dead worker left with messages queued
+BEAT_EVERY = 5.0  # seconds between heartbeats (/healthz: no beat for 30 s is a dead worker)
 
 
 def tick(rt: Runtime, now: float | None = None) -> int:
@@ -31,6 +34,16 @@ def tick(rt: Runtime, now: float | None = None) -> int:
     moved = rt.store.timed.release(time.time() if now is None else now)
     rescue(rt)
     return moved
+
+
+def beat(rt: Runtime, scheduler: bool) -> None:
+    """Tell /healthz this process is alive, with what it counted since the last beat."""
+    counts = pulse.take()
+    try:
+        rt.store.pulse.beat(pulse.NAME, scheduler, counts)
+    except redis.RedisError:
+        pulse.give_back(counts)
+        raise
 
 
 def rescue(rt: Runtime) -> int:
@@ -45,11 +58,15 @@ def rescue(rt: Runtime) -> int:
     return rescued
 
 
-def run(rt: Runtime, stop: threading.Event) -> None:
-    """Tick until ``stop`` is set; Redis trouble is waited out, never fatal."""
+def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:
+    """Tick (and beat) until ``stop`` is set; Redis trouble is waited out, never fatal."""
+    last_beat = 0.0
     while not stop.wait(TICK):
         try:
             tick(rt)
+            if time.monotonic() - last_beat >= BEAT_EVERY:
+                beat(rt, scheduler)
+                last_beat = time.monotonic()
         except redis.RedisError as exc:
             OUTAGE.went(exc)
             OUTAGE.wait(rt.redis, stop)
@@ -57,8 +74,10 @@ def run(rt: Runtime, stop: threading.Event) -> None:
             log.exception("clock tick failed")
 
 
-def start(rt: Runtime) -> threading.Event:
-    """Run the clock on a daemon thread; set the returned event to stop it."""
+def start(rt: Runtime, scheduler: bool = False) -> threading.Event:
+    """Run the clock on a daemon thread; set the returned event to stop it. ``scheduler``:
+    this process runs RQ's scheduler (reported with its heartbeat)."""
     stop = threading.Event()
-    threading.Thread(target=run, args=(rt, stop), name="clock", daemon=True).start()
+    args = (rt, stop, scheduler)
+    threading.Thread(target=run, args=args, name="clock", daemon=True).start()
     return stop

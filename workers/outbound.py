@@ -16,9 +16,9 @@ import time
 
 import redis
 
-from bot.model.message import Inbound, Outbound
+from bot.model.message import Inbound, Outbound, SendResult
 from bot.outage import OUTAGE
-from workers import faults
+from workers import faults, pulse
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,15 @@ def _off_outbox(rt: Runtime, address: str, raw: bytes) -> None:
             OUTAGE.wait(rt.redis)
 
 
+def _outcome(result: SendResult) -> str:
+    """A send's result as /metrics counts it."""
+    if result.ok:
+        return "sent"
+    if result.unreachable:
+        return "unreachable"
+    return "retry" if result.retry_after is not None else "failed"
+
+
 def _suppressed(rt: Runtime, address: str) -> bool:
     """Someone else this turn would message (a sharer) said STOP or blocked us."""
     store = rt.store
@@ -87,6 +96,7 @@ def _try(rt: Runtime, out: Outbound, blocked: set[str]) -> float | None:
     for attempt in range(1, INLINE_ATTEMPTS + 1):
         rt.pacer.record(out.channel, out.recipient)  # replies never wait for the pacer
         result = sender.send(out)
+        pulse.count(f"sends:{out.channel}:{_outcome(result)}")
         if result.ok:
             return None
         if result.unreachable:

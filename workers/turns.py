@@ -19,7 +19,7 @@ import redis
 from bot.conversation import handle
 from bot.model.message import Inbound, Outbound
 from messages import t
-from workers import effects, faults, outbound
+from workers import effects, faults, outbound, pulse
 from workers.queues import enqueue_drainer
 from workers.runtime import Runtime, runtime
 
@@ -145,5 +145,13 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
             store.inbox.close_window(msg.address)  # nothing is kept about them, not even that
             sendable = True  # a STOP or DELETE's own confirmation
         faults.point(rt.store, "saved")
+        pulse.count("turns")
+        log.info(
+            "turn %s %s: %s -> %s",  # a one-way id, never an address or what they wrote
+            store.suppression.hid(msg.address)[:12],
+            msg.event or "message",
+            conv.state.value if conv else "new",
+            new.state.value if new else "erased",
+        )
     if sendable:  # else a STOP or DELETE came after this message: its turn decides
         outbound.flush(rt, msg.address)

@@ -11,6 +11,7 @@
   jobs         work asked of the workers without RQ (jobs.py)
   timed        reminders and held-back replies, into the inbox when due (timed.py)
   calendar     the polling day the data belongs to (calendar.py)
+  pulse        worker heartbeats, counts, how long people wait (pulse.py)
   broadcasts   records, recipient lists, ledgers (broadcasts.py; ``Broadcasts(store)``)
 
 DELETE (``Store.erase``) and the purge (``Store.purge``) walk keys.py (erase.py).
@@ -27,6 +28,7 @@ from bot.store.inbox import Inbox
 from bot.store.jobs import Jobs
 from bot.store.people import People
 from bot.store.places import Places
+from bot.store.pulse import Pulse
 from bot.store.referrals import Referrals
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
@@ -47,6 +49,7 @@ class Store:
         self.jobs = Jobs(r, prefix)
         self.timed = Timed(r, prefix)
         self.calendar = Calendar(r, prefix)
+        self.pulse = Pulse(r, prefix)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
     def erase(self, address: str) -> None:

@@ -155,14 +155,22 @@ class Broadcasts:
         """The broadcast's record ({} if there is none)."""
         return {k.decode(): v.decode() for k, v in self.r.hgetall(keys.BC(self.p, bid=bid)).items()}
 
+    def counts(self, bid: int | str) -> dict[str, int]:
+        """Recipients handled so far, by outcome (sent, failed, ambiguous, skipped:<why>)."""
+        raw = self.r.hgetall(keys.BC_COUNTS(self.p, bid=bid))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def recent(self, n: int) -> list[int]:
+        """The ids of the last ``n`` broadcasts, newest first."""
+        last = int(self.r.get(keys.BC_SEQ(self.p)) or 0)
+        return list(range(last, max(0, last - n), -1))
+
     def status(self, bid: int | str) -> dict[str, Any] | None:
         """What an organiser sees: progress, skips by reason, times."""
         meta = self.meta(bid)
         if not meta:
             return None
-        counts = {
-            k.decode(): int(v) for k, v in self.r.hgetall(keys.BC_COUNTS(self.p, bid=bid)).items()
-        }
+        counts = self.counts(bid)
         when = lambda k: float(meta[k]) if k in meta else None  # noqa: E731
         return {
             "id": int(bid),

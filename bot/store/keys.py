@@ -179,6 +179,12 @@ TIMED = Key("timed:{address}", "zset", None, True, Erase.KEY, True,
 DUE = Key("due", "zset", None, True, Erase.MEMBER, True,
     "addresses with timed events -> when the earliest is due")
 
+# --- the pulse: worker heartbeats and counts, read by /healthz and /metrics (bot/store/pulse.py)
+WORKERS = Key("pulse:workers", "hash", None, False, Erase.KEEP, False,
+    "worker process (host:pid) -> when it last reported (unix s)|1 if it runs the scheduler")
+COUNTS = Key("pulse:counts", "hash", None, False, Erase.KEEP, False,
+    "what happened, counted across processes: turns, sends by channel and result")
+
 # --- fault tests only: where a test asks a worker to die (workers/faults.py) -------------------
 CRASH_AT = Key("fault:crash_at", "string", None, False, Erase.KEEP, False,
     "the crash point a fault test asked for; read only with POLLDAY_FAULTS=1")
