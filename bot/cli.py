@@ -18,13 +18,14 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
 import redis
 
-from bot import organising
+from bot import local, organising
 from bot.channels import enabled
 from bot.config import ConfigError, Settings, load_settings
 from bot.geo import make_geocoder
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
         result = organising.import_rooms(
             _store(settings), settings.campaign, Path(args.file), geocoder, force=args.force
         )
-        return json.dumps(vars(result), indent=2)
+        return json.dumps(vars(result), indent=2) if args.json else _rooms_text(result)
     if args.command == "targets" and args.action == "import":
         result = organising.import_targets(_store(settings), Path(args.file), force=args.force)
         return "\n".join([f"ok: {result.targets} target seats", *result.warnings])
@@ -144,6 +145,22 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
     if args.dry_run:
         lines.insert(0, f"the purge runs by itself at {_when(purge.due_at(rt), settings)}")
     return "\n".join(lines)
+
+
+def _rooms_text(result: organising.ImportResult) -> str:
+    """A rooms import as an organiser reads it (``--json`` for scripts)."""
+    lines = [
+        f"ok: {result.rooms} rooms ({len(result.added)} added, {len(result.updated)} updated, "
+        f"{len(result.removed)} removed)"
+    ]
+    if result.moved:
+        lines.append(f"{result.moved} people were pledged to removed rooms: each is told and "
+                     "offered another")  # fmt: skip
+    if result.over_capacity:
+        lines.append(
+            "more pledges than places now (room|shift): " + ", ".join(result.over_capacity)
+        )
+    return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
 
 
 def move_polling_day(settings: Settings, day: date) -> str:
@@ -192,6 +209,7 @@ def parser() -> argparse.ArgumentParser:
     imp = rooms.add_parser("import", help="replace the rooms from a CSV file")
     imp.add_argument("file")
     imp.add_argument("--force", action="store_true", help="remove rooms even with pledges")
+    imp.add_argument("--json", action="store_true", help="the result as JSON, for scripts")
     targets = sub.add_parser("targets", help="target seats").add_subparsers(
         dest="action", required=True
     )
@@ -218,9 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pollday`` console script."""
     args = parser().parse_args(argv)
     try:
-        print(run(args, load_settings()))
-    except (ConfigError, CsvError, ValueError, organising.RoomsInUse, organising.NoTargets) as exc:
+        settings = load_settings(local.cli_env(os.environ))
+        print(run(args, settings))
+    except (ConfigError, CsvError, ValueError, organising.NoTargets) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except organising.RoomsInUse as exc:
+        print(f"error: {exc}; nothing changed (add --force to move them)", file=sys.stderr)
+        return 2
+    except redis.RedisError as exc:
+        print(
+            f"error: cannot reach Redis at {settings.redis_url} ({type(exc).__name__}): is the "
+            "bot running? (make run keeps its REDIS_URL in var/run.json)",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -10,15 +10,19 @@ end of input) stops every process this started.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
@@ -42,8 +46,10 @@ def main() -> int:
     env = dict(os.environ, VAR_DIR=str(var), PYTHONUNBUFFERED="1")
     # The Procfile names gunicorn and python: make them this virtualenv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("PORT", str(free_port()))
+    last = remembered(var)
+    env.setdefault("PORT", str(_same_or_free(last.get("PORT"))))
     env.setdefault("ID_SECRET", id_secret(var))
+    env.setdefault("ADMIN_TOKEN", kept_secret(var, "admin_token"))
     try:
         settings = load_settings(env)
     except ConfigError as exc:
@@ -54,8 +60,10 @@ def main() -> int:
     stop = threading.Event()
     try:
         if not env.get("REDIS_URL"):
-            server = RedisServer(var / "redis", log=var / "log" / "redis.log").start()
+            port = _same_or_free(_port_of(last.get("REDIS_URL", "")))
+            server = RedisServer(var / "redis", port=port, log=var / "log" / "redis.log").start()
             env["REDIS_URL"] = server.url
+        remember(var, {k: env[k] for k in ("PORT", "REDIS_URL")})
         r = redis.Redis.from_url(env["REDIS_URL"])
         c = settings.campaign
         store = Store(r, settings.key_prefix, settings.id_secret)
@@ -73,7 +81,10 @@ def main() -> int:
         )
         watch.start()
         say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
-        say(f"For pollday commands in another terminal: export REDIS_URL={env['REDIS_URL']}")
+        web = f"http://127.0.0.1:{env['PORT']}"
+        say(f"Organiser API: {web}/admin/api/summary with the header "
+            f"'Authorization: Bearer {env['ADMIN_TOKEN']}'; health: {web}/healthz")  # fmt: skip
+        say("Organiser commands, in another terminal in this folder: ./pollday check")
         chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix, settings.id_secret)
     except KeyboardInterrupt:
         pass
@@ -108,11 +119,63 @@ def supervise(
 def id_secret(var: Path) -> str:
     """The secret that keys one-way ids, made once and kept in var/ (a new one would forget
     every STOP recorded so far)."""
-    path = var / "id_secret"
+    return kept_secret(var, "id_secret")
+
+
+def kept_secret(var: Path, name: str) -> str:
+    """A secret made once and kept in var/ (readable by this user only)."""
+    path = var / name
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+RUN_FILE = "run.json"  # what the last make run used: ports, so they stay; REDIS_URL, for pollday
+
+
+def remembered(var: Path) -> dict[str, str]:
+    """What the last ``make run`` in this folder used ({} if none)."""
+    try:
+        found = json.loads((var / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def remember(var: Path, values: dict[str, str]) -> None:
+    """Keep this run's ports and Redis URL for the next run and for ``./pollday``."""
+    (var / RUN_FILE).write_text(json.dumps(values))
+
+
+def cli_env(environ: Mapping[str, str], folder: Path | None = None) -> dict[str, str]:
+    """The environment ``pollday`` runs with: as given, and in a folder where ``make run``
+    ran, its REDIS_URL, ID_SECRET and ADMIN_TOKEN for whatever is not set."""
+    env = dict(environ)
+    var = (folder or Path.cwd()) / env.get("VAR_DIR", "var")
+    last = remembered(var)
+    if last.get("REDIS_URL") and not env.get("REDIS_URL"):
+        env["REDIS_URL"] = last["REDIS_URL"]
+        for name, file in (("ID_SECRET", "id_secret"), ("ADMIN_TOKEN", "admin_token")):
+            if not env.get(name) and (var / file).exists():
+                env[name] = (var / file).read_text().strip()
+    return env
+
+
+def _same_or_free(port: str | int | None) -> int:
+    """The port used last time if it is still free, else a free one."""
+    if port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", int(port)))
+                return int(port)
+            except (OSError, ValueError):
+                pass
+    return free_port()
+
+
+def _port_of(url: str) -> int | None:
+    return urlsplit(url).port if url else None
 
 
 def say(text: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -96,7 +98,10 @@ def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_pa
     assert capsys.readouterr().out.strip() == "ok: 13 target seats"
     assert cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv")]) == 0
     out = capsys.readouterr().out
-    assert '"rooms": 36' in out and '"removed": []' in out
+    assert out.startswith("ok: 36 rooms (36 added, 0 updated, 0 removed)\n")  # readable text
+    assert cli.main(["rooms", "import", str(ROOT / "data" / "rooms.csv"), "--json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)  # and JSON for scripts
+    assert as_json["rooms"] == 36 and as_json["removed"] == [] and as_json["updated"] == []
     loaded = Store(data_env).rooms.load()
     rooms, targets = list(loaded.rooms.values()), loaded.targets
     assert len(rooms) == 36 and targets["E14001279"] == 1 and targets["W07000098"] == 13
@@ -121,9 +126,11 @@ def test_removing_rooms_with_pledges_needs_force(data_env, capsys, tmp_path):
     fewer.write_text("\n".join(x for x in lines if not x.startswith("colindale,")) + "\n")
     capsys.readouterr()
     assert cli.main(["rooms", "import", str(fewer)]) == 2
-    assert "these rooms have pledges and would be removed: colindale (1)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "these rooms have pledges and would be removed: colindale (1)" in err
+    assert err.rstrip().endswith("nothing changed (add --force to move them)")  # and how
     assert cli.main(["rooms", "import", str(fewer), "--force"]) == 0
-    assert '"moved": 1' in capsys.readouterr().out
+    assert "1 people were pledged to removed rooms" in capsys.readouterr().out
 
 
 def test_targets_from_results_writes_or_imports(data_env, capsys, tmp_path):
@@ -192,3 +199,40 @@ def test_check_falls_back_to_the_files_when_redis_is_unreachable(monkeypatch, ca
     assert cli.main(["check"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert "(the files named in config.yaml; Redis not reachable: ConnectionError)" in first
+
+
+def test_pollday_finds_the_redis_make_run_started_and_says_when_it_cannot_reach_it(
+    monkeypatch, capsys, tmp_path, redis_server, r
+):
+    from bot import local
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
+    (tmp_path / "var").mkdir()
+    local.remember(tmp_path / "var", {"PORT": "8000", "REDIS_URL": redis_server.url})
+    (tmp_path / "var" / "admin_token").write_text("tok")
+    env = local.cli_env({}, tmp_path)
+    assert env["REDIS_URL"] == redis_server.url and env["ADMIN_TOKEN"] == "tok"
+    assert local.cli_env({"REDIS_URL": "redis://elsewhere:1/0"}, tmp_path)["REDIS_URL"] == (
+        "redis://elsewhere:1/0"  # what is set wins
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["targets", "import", str(ROOT / "data" / "targets.csv")]) == 0
+    local.remember(tmp_path / "var", {"REDIS_URL": "redis://127.0.0.1:1/0"})  # gone
+    capsys.readouterr()
+    assert cli.main(["targets", "import", str(ROOT / "data" / "targets.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach Redis at redis://127.0.0.1:1/0 (ConnectionError)")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_pollday_script_runs_the_command_without_activating_the_virtualenv():
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"  # no .venv on the PATH
+    env["BOT_CONFIG"] = str(ROOT / "config.yaml")
+    done = subprocess.run(
+        [str(ROOT / "pollday"), "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "organisers' command line" in done.stdout
