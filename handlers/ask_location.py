@@ -30,7 +30,10 @@ def ask_location(conv: Conversation, msg: Inbound, world: World) -> Turn:
         if loc is not None:
             return located(conv.evolve(location=loc, postcode=match.postcode), world)
         if match.postcode.startswith(NORTHERN_IRELAND) and match.postcode[2].isdigit():
-            problem = say.text(conv, "postcode_northern_ireland", postcode=match.postcode)
+            # Honest either way: no rooms there, or rooms there and a pin will find them.
+            rooms_there = any(r.seat.startswith("N") for r in world.directory.rooms.values())
+            key = "postcode_northern_ireland_pin" if rooms_there else "postcode_northern_ireland"
+            problem = say.text(conv, key, postcode=match.postcode)
         else:
             problem = say.text(conv, "postcode_unknown", postcode=match.postcode)
     elif match.kind == "outcode":

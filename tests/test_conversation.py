@@ -721,3 +721,14 @@ def test_change_on_an_offer_starts_again():
     world = MemoryWorld()
     turn = handle(offered(world), msg("start again"), world)
     assert turn.conv.state is State.ASK_LOCATION and turn.conv.postcode is None
+
+
+def test_a_northern_ireland_postcode_with_rooms_there_asks_for_a_pin():
+    world = MemoryWorld()
+    belfast = replace(
+        next(iter(world.directory.rooms.values())), id="bel", constituency="N05000001"
+    )
+    world.directory = Directory([*world.directory.rooms.values(), belfast], world.directory.targets)
+    conv = at(State.ASK_LOCATION, postcode=None, location=None)
+    (reply,) = handle(conv, msg("BT1 1AA"), world).replies
+    assert reply.text.startswith("I can't look up Northern Ireland postcodes such as BT1 1AA here.")
