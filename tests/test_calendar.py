@@ -133,24 +133,26 @@ def test_a_purge_dry_run_says_when_the_purge_will_run(r, env, capsys):
     )
 
 
+def start_worker() -> subprocess.CompletedProcess[str]:
+    """A worker process as the Procfile starts it, with this test's environment."""
+    command = [sys.executable, "-m", "workers", "--with-scheduler"]
+    return subprocess.run(
+        command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=60
+    )
+
+
 def test_a_worker_with_a_past_or_moved_day_refuses_to_start_and_purges_nothing(r, env):
     store = Store(r, secret=SECRET)
     store.calendar.set_polling_day(date(2029, 5, 10))
     add_supporters(store, ["telegram:1", "telegram:2"])
     # Someone edits config.yaml to a date already gone (it was 2029-05-03 above).
     env.write_text(re.sub(r"polling_day: .*", "polling_day: 2024-07-04", env.read_text()))
-    worker = subprocess.run(
-        [sys.executable, "-m", "workers", "--with-scheduler"], cwd=ROOT, env=dict(os.environ),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    worker = start_worker()
     assert worker.returncode == 2
     assert f"cannot start: {env}: polling_day: 2024-07-04 is in the past" in worker.stderr
     # Back to a future day, but not the one they signed up for: refused too.
     env.write_text(re.sub(r"polling_day: .*", "polling_day: 2029-05-03", env.read_text()))
-    worker = subprocess.run(
-        [sys.executable, "-m", "workers", "--with-scheduler"], cwd=ROOT, env=dict(os.environ),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    worker = start_worker()
     assert worker.returncode == 2
     assert f"cannot start: {env}: polling_day: 2029-05-03, but the 2 supporters" in worker.stderr
     assert len(store.people.everyone()) == 2  # nobody purged
