@@ -33,6 +33,7 @@ from bench.common import (
     record,
 )
 from bot.geo import OfflineGeocoder
+from bot.seats import seats
 
 SUPPORTERS, DURATION, WORKERS = 200, 30.0, 2
 OFFERED = 200  # turns/s for the steady-load run: below what this machine tops out at
@@ -43,13 +44,14 @@ STEPS = ["hi", None, "1", "yes", "yes"]  # None: the supporter's postcode
 def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
     """A config with 2,000 roomy committee rooms in 500 target seats across Great Britain."""
     geo = OfflineGeocoder.open(ROOT / "var" / "geo")
+    names = sorted(s.code for s in seats().by_code.values())[:500]  # real seats, by code
     rows = ["id,name,address,postcode,constituency,latitude,longitude,capacity"]
     for i, pc in enumerate(rng.sample(postcodes, 2000)):
         loc = geo.locate(pc)
-        rows.append(f"r{i},Room {i},{i} High Street,{pc},Seat {i % 500},"
+        rows.append(f"r{i},Room {i},{i} High Street,{pc},{names[i % 500]},"
                     f"{loc.latitude:.5f},{loc.longitude:.5f},100000")  # fmt: skip
     (tmp / "rooms.csv").write_text("\n".join(rows) + "\n")
-    targets = "\n".join(f"Seat {i},{1 + i % 10}" for i in range(500))
+    targets = "\n".join(f"{names[i]},{1 + i % 10}" for i in range(500))
     (tmp / "targets.csv").write_text("constituency,priority\n" + targets + "\n")
     return campaign_config(tmp, "rate_limits: {telegram: 100000}", "message_quota: 1000")
 

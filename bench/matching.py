@@ -14,9 +14,13 @@ from bench.common import ROOT, decode_postcode, machine, p50_p99, record
 from bot.geo import OfflineGeocoder, find_postcode
 from bot.model.message import Location
 from bot.rooms import Directory, Room
+from bot.seats import seats
 
 ROOMS, CHOICES, LOOKUPS = 10_000, 5_000, 100_000
 SHIFTS = ("morning", "afternoon", "evening")
+
+
+SEATS = sorted(s.name for s in seats().by_code.values())  # the 650 real seats
 
 
 def directory(rng: random.Random) -> Directory:
@@ -27,13 +31,13 @@ def directory(rng: random.Random) -> Directory:
             f"Room {i}",
             f"{i} High Street",
             "N7 6AA",
-            f"Seat {i % 650}",
+            SEATS[i % 650],
             Location(rng.uniform(50.2, 57.5), rng.uniform(-5.5, 1.6)),
             {s: rng.randint(0, 12) for s in SHIFTS},
         )  # fmt: skip
         for i in range(ROOMS)
     ]
-    return Directory(rooms, {f"seat {i}": 1 + i % 20 for i in range(0, 650, 3)})
+    return Directory(rooms, {SEATS[i]: 1 + i % 20 for i in range(0, 650, 3)})
 
 
 def run() -> dict:

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ class Offer:
     km: float
 
 
+@lru_cache(maxsize=8192)  # a room's seat is asked for at every ranking: read each name once
 def seat_key(constituency: str) -> str:
     """What seats are matched by: a constituency's GSS code, given its name or code as
     people write them (bot/seats.py)."""
