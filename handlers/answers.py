@@ -188,49 +188,61 @@ def _clock_window(words: list[str]) -> tuple[int, int] | Unsure | None:
     return (hours[0], hours[0]) if times[0][1][3] else None
 
 
-OfferAnswer = Literal["yes", "next", "far", "times", "change"]
+OfferAnswer = Literal["yes", "next", "far", "times"]
 THUMBS_UP, THUMBS_DOWN = ("👍", "✅", "👌", "🙌", "✔"), ("👎", "❌")
 YES_WORDS = {"yes", "y", "yeah", "yea", "yep", "yup", "ok", "okay", "sure", "confirm", "fine",
              "great", "perfect", "lovely", "brilliant", "excellent", "absolutely", "definitely",
-             "deal", "done", "aye", "ya", "yh", "k", "kk", "cool", "grand", "smashing"}  # fmt: skip
+             "deal", "done", "aye", "ya", "yh", "k", "kk", "cool", "grand", "smashing",
+             "go"}  # fmt: skip
 YES_PHRASES = ("sounds good", "that works", "works for me", "count me in", "ill be there",
                "book me in", "go on", "of course", "why not", "happy to", "sign me up",
                "put me down", "thats fine", "that fine", "sure thing", "see you there")  # fmt: skip
-NEXT_WORDS = {"no", "n", "nope", "nah", "next", "another", "skip", "different", "else",
-              "other", "option"}  # fmt: skip
+NO_WORDS = {"no", "n", "nope", "nah"}
+NEXT_WORDS = NO_WORDS | {"next", "another", "skip", "different", "else", "other", "option"}
 NEXT_PHRASES = ("something else", "somewhere else", "not that one", "other option",
                 "different room", "different one", "another one", "another room")  # fmt: skip
 FAR = ("far", "miles away", "closer", "nearer", "long way", "too much of a trek", "distance")
 TIMES = ("cant", "cannot", "times", "another time", "different time", "other time",
          "not then", "wrong time", "busy then", "other shift", "different shift")  # fmt: skip
-CHANGE = {"change", "start again", "start over", "restart", "new postcode"}
+
+
+def _has(words: str, phrases: Sequence[str]) -> bool:
+    return any(re.search(rf"\b{p}\b", words) for p in phrases)
+
+
+def says_yes(text: str) -> bool:
+    """Yes, as people write it: "yes", "yes thanks", "sounds good", 👍 (not "no 👍")."""
+    words = normalise(text)
+    if says_no(text):
+        return False
+    thumbs = any(mark in text for mark in THUMBS_UP)
+    return thumbs or bool(words) and (words.split()[0] in YES_WORDS or _has(words, YES_PHRASES))
+
+
+def says_no(text: str) -> bool:
+    """No, as people write it: "no", "no thanks", "nah", 👎."""
+    words = normalise(text)
+    if not words:
+        return any(mark in text for mark in THUMBS_DOWN)
+    return words.split()[0] in NO_WORDS
 
 
 def read_offer(text: str) -> OfferAnswer | None:
-    """What someone means by their answer to an offer; None if it is none of these."""
+    """What someone means by their answer to an offer; None if it is none of these.
+    (CHANGE, "start again" and the like are global commands: bot/conversation.py takes
+    them before an offer sees them.)"""
     stripped = text.strip()
     if stripped == "1":
         return "yes"
     if stripped == "2":
         return "next"
     words = normalise(text)
-    if not words:
-        if any(mark in text for mark in THUMBS_UP):
-            return "yes"
-        return "next" if any(mark in text for mark in THUMBS_DOWN) else None
-    if words in CHANGE:
-        return "change"
-    if any(re.search(rf"\b{p}\b", words) for p in FAR):
+    if _has(words, FAR):
         return "far"
-    if any(re.search(rf"\b{p}\b", words) for p in TIMES):
+    if _has(words, TIMES):
         return "times"
-    first, *rest = words.split()
-    if any(re.search(rf"\b{p}\b", words) for p in NEXT_PHRASES) or (
-        first in NEXT_WORDS and first not in YES_WORDS
-    ):
+    if says_no(text) or _has(words, NEXT_PHRASES) or (words and words.split()[0] in NEXT_WORDS):
         return "next"
-    if first in YES_WORDS or any(re.search(rf"\b{p}\b", words) for p in YES_PHRASES):
-        return "yes"
-    if any(mark in text for mark in THUMBS_UP):
+    if says_yes(text):
         return "yes"
     return None

@@ -6,7 +6,7 @@ from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Consent, Conversation, State
 from bot.model.turn import Turn, World
 from handlers import say
-from handlers.words import is_no, is_yes
+from handlers.answers import says_no, says_yes
 from messages import catalogue
 from messages.share import share_message
 
@@ -24,9 +24,9 @@ def ask_consent(conv: Conversation) -> Outbound:
 def consent(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """Record YES/NO with time, channel and wording version; then the share message."""
     answer = msg.payload or msg.text
-    if msg.payload == "consent:yes" or answer.strip() == "1" or is_yes(answer):
+    if msg.payload == "consent:yes" or answer.strip() == "1" or says_yes(answer):
         granted = True
-    elif msg.payload == "consent:no" or answer.strip() == "2" or is_no(answer):
+    elif msg.payload == "consent:no" or answer.strip() == "2" or says_no(answer):
         granted = False
     else:
         return Turn(conv, [say.say(conv, "consent_unclear")])

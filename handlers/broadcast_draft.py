@@ -9,7 +9,7 @@ from bot.model.message import Inbound
 from bot.model.person import Conversation, State
 from bot.model.turn import StartBroadcast, Turn, World
 from handlers import say
-from handlers.words import is_yes
+from handlers.answers import says_yes
 
 COMMAND = re.compile(r"^\s*(?:/broadcast(?:@\w+)?|broadcast)\s+(\S.*)$", re.S | re.I)
 
@@ -41,7 +41,7 @@ def confirm(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
     """YES sends the drafted broadcast; anything else drops it (and is then handled as usual:
     None tells the caller to carry on)."""
     assert conv.draft is not None
-    if msg.payload == "yes" or is_yes(msg.text):
+    if msg.payload == "yes" or says_yes(msg.text):
         # The worker starts it and tells them its id and how many it goes to.
         return Turn(conv.evolve(draft=None), [], [StartBroadcast(conv.draft)])
     return None

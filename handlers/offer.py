@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import Release, ScheduleReminders, Turn, World
-from handlers import ask_consent, commands, say
+from handlers import ask_consent, say
 from handlers.answers import read_offer
 
 
@@ -42,8 +42,6 @@ def offer(conv: Conversation, msg: Inbound, world: World) -> Turn:
         conv = conv.evolve(state=State.ASK_SHIFTS, offers=(), offer_index=0)
         intro = say.text(conv, "offer_too_far" if meant == "far" else "offer_other_times")
         return Turn(conv, [say.ask_shifts(conv, world.campaign, intro)])
-    if meant == "change":
-        return commands.change(conv, msg, world)
     if meant == "next":
         index = conv.offer_index + 1
         if index >= len(conv.offers):

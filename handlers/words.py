@@ -73,9 +73,9 @@ COMMANDS = {
     "restart": Command.CHANGE,
     "start again": Command.CHANGE,
     "start over": Command.CHANGE,
+    "new postcode": Command.CHANGE,
+    "different postcode": Command.CHANGE,
 }
-YES = {"yes", "y", "yeah", "yep", "yup", "ok", "okay", "sure", "confirm", "go", "yes please"}
-NO = {"no", "n", "nope", "no thanks", "no thank you", "nah"}
 
 
 def normalise(text: str) -> str:
@@ -118,13 +118,3 @@ def _is_erase(words: str) -> bool:
     verb, rest = parts[0], parts[1] if len(parts) > 1 else ""
     rest = rest.removesuffix(" now").removesuffix(" please")
     return verb in ERASE_VERBS and rest in ERASE_OBJECTS
-
-
-def is_yes(text: str) -> bool:
-    """An affirmative answer."""
-    return normalise(text) in YES
-
-
-def is_no(text: str) -> bool:
-    """A negative answer."""
-    return normalise(text) in NO

@@ -7,7 +7,8 @@ from datetime import time
 import pytest
 
 from bot.campaign import Shift
-from handlers.answers import Unsure, read_offer, read_shifts
+from handlers.answers import Unsure, read_offer, read_shifts, says_no, says_yes
+from handlers.words import Command, command
 from tests.world import SHIFTS
 
 # A campaign with its own names and hours, to show nothing is tied to the sample's shifts.
@@ -70,9 +71,24 @@ def test_shift_answers_follow_the_campaigns_own_shifts(text, expected):
         ("no", "next"), ("nah", "next"), ("next one", "next"), ("2", "next"), ("❌", "next"),
         ("way too far", "far"), ("anything nearer", "far"),
         ("can't do then", "times"), ("TIMES", "times"), ("I cannot", "times"),
-        ("change", "change"), ("start over", "change"),
-        ("where is it?", None), ("", None), ("🤔", None),
+        ("where is it?", None), ("", None), ("🤔", None), ("no 👍", "next"),
     ],
 )  # fmt: skip
 def test_offer_answers(text, expected):
     assert read_offer(text) == expected
+
+
+@pytest.mark.parametrize("text", ["change", "start over", "start again", "new postcode"])
+def test_starting_again_is_a_global_command_an_offer_never_sees(text):
+    assert command(text) is Command.CHANGE
+    assert read_offer(text) is None
+
+
+@pytest.mark.parametrize(
+    "text, yes, no",
+    [("yes", True, False), ("Yes please!", True, False), ("sounds good 👍", True, False),
+     ("👍", True, False), ("no", False, True), ("no thanks 👍", False, True),
+     ("nah", False, True), ("maybe", False, False), ("", False, False)],
+)  # fmt: skip
+def test_yes_and_no_as_the_consent_question_and_a_broadcast_draft_read_them(text, yes, no):
+    assert (says_yes(text), says_no(text)) == (yes, no)
