@@ -172,6 +172,7 @@ class Campaign:
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
     message_quota: int = 30  # messages one person may send a minute; the rest are dropped
     max_wait_seconds: int = 120  # /healthz is 503 when someone has waited longer for a reply
+    postcode_seats_file: Path | None = None  # mySociety's range file (bot/postcode_seats.py)
     source: Path = Path("config.yaml")  # the file it came from, named in errors
 
     def shift(self, shift_id: str) -> Shift:

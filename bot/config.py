@@ -413,6 +413,7 @@ class _ConfigFile(_Section):
     ) = None
     message_quota: PositiveWhole | None = None
     max_wait_seconds: PositiveWhole | None = None
+    postcode_seats: Text | None = None
 
     @classmethod
     def _unknown(cls, key: str) -> str:
@@ -427,6 +428,8 @@ class _ConfigFile(_Section):
             rooms_csv=folder / given.pop("rooms"),
             targets_csv=folder / given.pop("targets"),
         )
+        if self.postcode_seats is not None:
+            given["postcode_seats_file"] = folder / given.pop("postcode_seats")
         if self.telegram_username is not None:
             given["telegram_username"] = self.telegram_username.lstrip("@")
         if self.whatsapp_number is not None:  # digits only, as wa.me wants them

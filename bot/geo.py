@@ -12,7 +12,8 @@ Two geocoders answer "where is this postcode?":
   Government Licence v3.0). The CSVs are converted once into a compact sorted index of
   ``.npy`` files under a cache directory and memory-mapped on start. It has no Northern
   Ireland (BT), Channel Islands or Isle of Man postcodes.
-* ``PostcodesIoGeocoder``: the optional online backend, which also covers Northern Ireland.
+* ``PostcodesIoGeocoder``: the optional online backend, which also covers Northern Ireland
+  and names each postcode's constituency (bot/postcode_seats.py).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import numpy as np
@@ -40,6 +42,7 @@ import requests
 from uk_postcodes_parsing import fix, postcode_utils, ukpostcode
 
 from bot.model.message import Location
+from bot.seats import Seat, seats
 
 if TYPE_CHECKING:  # only the type: importing bot.config here would load pydantic and yaml
     from bot.config import GeocoderKind
@@ -56,6 +59,7 @@ __all__ = [
 ]
 
 EARTH_RADIUS_KM = 6371.0088
+_RECENT_ANSWERS = 1024  # postcodes.io answers kept in memory (the seat follows the point)
 
 # ---------------------------------------------------------------------------
 # Finding a postcode in text
@@ -485,6 +489,9 @@ class PostcodesIoGeocoder:
         self._timeout = timeout
         self._session = requests.Session()
         self._session.headers["Accept"] = "application/json"
+        # The last answers, so the seat asked for right after the point costs no request.
+        self._recent: dict[str, dict[str, Any] | None] = {}
+        self._lock = threading.Lock()
 
     def locate(self, postcode: str) -> Location | None:
         """The postcode's point; None if postcodes.io does not know it or has no position.
@@ -492,23 +499,54 @@ class PostcodesIoGeocoder:
         Raises ``GeocoderUnavailable`` on a network error, a timeout or any answer other
         than 200 or 404.
         """
-        url = f"{self._base_url}/postcodes/{quote(postcode, safe='')}"
-        try:
-            response = self._session.get(url, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise GeocoderUnavailable(f"postcodes.io request failed: {exc}") from exc
-        if response.status_code == 404:
+        result = self._result(postcode)
+        if result is None:
             return None
-        if response.status_code != 200:
-            raise GeocoderUnavailable(f"postcodes.io answered HTTP {response.status_code}")
         try:
-            result = response.json()["result"]
             latitude, longitude = result["latitude"], result["longitude"]
             if latitude is None or longitude is None:
                 return None
             return Location(float(latitude), float(longitude))
         except (ValueError, KeyError, TypeError) as exc:
             raise GeocoderUnavailable("postcodes.io sent an answer we cannot read") from exc
+
+    def seat_of(self, postcode: str) -> Seat | None:
+        """The 2024 constituency postcodes.io names for the postcode; None if it names none
+        or cannot be asked now (the seat is a courtesy, never worth a failed turn)."""
+        try:
+            result = self._result(postcode)
+        except GeocoderUnavailable:
+            return None
+        name = (result or {}).get("parliamentary_constituency_2024")
+        return seats().resolve(name) if isinstance(name, str) else None
+
+    def _result(self, postcode: str) -> dict[str, Any] | None:
+        """postcodes.io's result for the postcode (None for 404), from the last answers
+        when it was asked lately."""
+        with self._lock:
+            if postcode in self._recent:
+                return self._recent[postcode]
+        url = f"{self._base_url}/postcodes/{quote(postcode, safe='')}"
+        try:
+            response = self._session.get(url, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise GeocoderUnavailable(f"postcodes.io request failed: {exc}") from exc
+        if response.status_code == 404:
+            result = None
+        elif response.status_code != 200:
+            raise GeocoderUnavailable(f"postcodes.io answered HTTP {response.status_code}")
+        else:
+            try:
+                result = response.json()["result"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise GeocoderUnavailable("postcodes.io sent an answer we cannot read") from exc
+            if not isinstance(result, dict):
+                raise GeocoderUnavailable("postcodes.io sent an answer we cannot read")
+        with self._lock:
+            if len(self._recent) >= _RECENT_ANSWERS:
+                self._recent.clear()
+            self._recent[postcode] = result
+        return result
 
 
 def distance_km(a: Location, b: Location) -> float:

@@ -11,6 +11,7 @@ from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Location
 from bot.model.person import Pledge
+from bot.postcode_seats import PostcodeSeats, Unknown
 from bot.rooms import Directory
 from bot.store import Store
 from bot.store.broadcasts import Broadcasts
@@ -21,9 +22,15 @@ class LiveWorld:
     """Implements ``bot.model.turn.World`` on a Store, the directory and a Geocoder."""
 
     def __init__(
-        self, store: Store, campaign: Campaign, directory: DirectoryCache, geocoder: Geocoder
+        self,
+        store: Store,
+        campaign: Campaign,
+        directory: DirectoryCache,
+        geocoder: Geocoder,
+        seats: PostcodeSeats | None = None,
     ) -> None:
         self.store, self.campaign, self.cache, self.geocoder = store, campaign, directory, geocoder
+        self.seats = seats or Unknown()
 
     @property
     def directory(self) -> Directory:
@@ -34,6 +41,10 @@ class LiveWorld:
 
     def geocode(self, postcode: str) -> Location | None:
         return self.geocoder.locate(postcode)
+
+    def seat_of(self, postcode: str) -> str | None:
+        seat = self.seats.seat_of(postcode)
+        return seat.name if seat else None
 
     def places_left(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         rooms = self.directory.rooms

@@ -50,9 +50,10 @@ def ask_location(conv: Conversation, msg: Inbound, world: World) -> Turn:
 def located(conv: Conversation, world: World) -> Turn:
     """We know where they are: say back what we understood, and ask when they are free."""
     conv = conv.evolve(state=State.ASK_SHIFTS)
-    understood = (
-        say.text(conv, "location_ok", postcode=conv.postcode)
-        if conv.postcode
-        else say.text(conv, "location_ok_pin")
-    )
+    if conv.postcode is None:
+        understood = say.text(conv, "location_ok_pin")
+    elif seat := world.seat_of(conv.postcode):
+        understood = say.text(conv, "location_ok_seat", postcode=conv.postcode, seat=seat)
+    else:
+        understood = say.text(conv, "location_ok", postcode=conv.postcode)
     return Turn(conv, [say.ask_shifts(conv, world.campaign, understood)])

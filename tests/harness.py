@@ -63,7 +63,7 @@ POSTCODES = {
     "SW1A 1AA": (51.50101, -0.14156),
     "N19 4LU": (51.5629, -0.12178),
     "N1 9GU": (51.5308, -0.1238),  # no room here: a supporter's own postcode
-    "N5 1XL": (51.5530, -0.0990),
+    "N5 1XL": (51.5530, -0.0990, "Islington North"),  # postcodes.io names its seat
 }
 
 

@@ -158,9 +158,11 @@ def test_organiser_settings(tmp_path):
     extra = (
         "imprint: Promoted by X\nrate_limits: {telegram: 20}\nbroadcast_template: HX1\n"
         "organisers: ['telegram:123', 'sms:+447700900123']\n"
-        "reminders: [{minutes_before: 30}]\n"
+        "reminders: [{minutes_before: 30}]\npostcode_seats: data/pcon_2024.json\n"
     )
     c = load_campaign(write(tmp_path, GOOD + extra))
+    assert c.postcode_seats_file == tmp_path / "data" / "pcon_2024.json"  # beside config.yaml
+    assert load_campaign(write(tmp_path, GOOD)).postcode_seats_file is None
     assert c.imprint == "Promoted by X" and c.broadcast_template == "HX1"
     assert c.rate_limits == {"telegram": 20.0, "whatsapp": 80.0, "sms": 10.0}
     assert c.organisers == {"telegram:123", "sms:+447700900123"}

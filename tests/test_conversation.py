@@ -105,23 +105,23 @@ def test_existing_supporter_following_a_link_is_not_credited():
 
 
 @pytest.mark.parametrize(
-    "text, postcode",
+    "text, postcode, understood",
     [
-        ("N7 6AA", "N7 6AA"),
-        ("n76aa", "N7 6AA"),
-        ("I'm at n7 6aa thanks", "N7 6AA"),
-        ("  sw1a   1aa ", "SW1A 1AA"),
-        ("cf10 1ep", "CF10 1EP"),
+        ("N7 6AA", "N7 6AA", "N7 6AA, in Islington North"),
+        ("n76aa", "N7 6AA", "N7 6AA, in Islington North"),
+        ("I'm at n7 6aa thanks", "N7 6AA", "N7 6AA, in Islington North"),
+        ("  sw1a   1aa ", "SW1A 1AA", "SW1A 1AA, in Cities of London and Westminster"),
+        ("cf10 1ep", "CF10 1EP", "CF10 1EP"),  # a seat the world does not know: the postcode
     ],
 )
-def test_postcode_in_any_form_moves_to_shifts(text, postcode):
+def test_postcode_in_any_form_moves_to_shifts(text, postcode, understood):
     turn = handle(at(State.ASK_LOCATION, postcode=None, location=None), msg(text), MemoryWorld())
     assert turn.conv.state is State.ASK_SHIFTS
     assert turn.conv.postcode == postcode
     assert turn.conv.location == POSTCODES[postcode]
     (reply,) = turn.replies
     assert reply.text.startswith(  # it says back what it understood
-        f"Thanks: {postcode}.\n\nWhen can you help on polling day, Thursday 3 May?"
+        f"Thanks: {understood}.\n\nWhen can you help on polling day, Thursday 3 May?"
     )
     assert "1. Morning 07:00–12:00\n2. Afternoon 12:00–17:00\n3. Evening 17:00–22:00" in reply.text
     assert [b.payload for b in reply.buttons] == [
@@ -517,7 +517,7 @@ def test_organiser_can_drop_a_draft_and_carry_on():
     turn = handle(conv, msg("N7 6AA", ORG), world)
     assert world.broadcasts == [] and turn.conv.draft is None
     assert turn.replies[0].text == "Not sent: the broadcast was cancelled."
-    assert turn.replies[1].text.startswith("Thanks: N7 6AA.")  # the message still counts
+    assert turn.replies[1].text.startswith("Thanks: N7 6AA, in Islington North.")  # still counts
     assert turn.conv.state is State.ASK_SHIFTS
 
 

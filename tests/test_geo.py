@@ -356,7 +356,12 @@ FAKE_ANSWERS: dict[str, tuple[int, object]] = {
         200,
         {
             "status": 200,
-            "result": {"postcode": "N7 6AA", "latitude": 51.5589, "longitude": -0.1171},
+            "result": {
+                "postcode": "N7 6AA",
+                "latitude": 51.5589,
+                "longitude": -0.1171,
+                "parliamentary_constituency_2024": "Islington North",
+            },
         },
     ),
     "/postcodes/BT1%201AA": (
@@ -434,6 +439,18 @@ def test_postcodes_io_unknown_or_unplaced_is_none(fake_postcodes_io: str, postco
 def test_postcodes_io_failures_are_unavailable(fake_postcodes_io: str, postcode: str) -> None:
     with pytest.raises(GeocoderUnavailable):
         PostcodesIoGeocoder(fake_postcodes_io, timeout=2.0).locate(postcode)
+
+
+def test_postcodes_io_names_the_seat_from_the_same_answer(fake_postcodes_io: str) -> None:
+    FakePostcodesIo.seen.clear()
+    geocoder = PostcodesIoGeocoder(fake_postcodes_io, timeout=2.0)
+    assert geocoder.locate("N7 6AA") == Location(51.5589, -0.1171)
+    seat = geocoder.seat_of("N7 6AA")
+    assert seat is not None and (seat.name, seat.code) == ("Islington North", "E14001305")
+    assert [path for path, _ in FakePostcodesIo.seen] == ["/postcodes/N7%206AA"]  # asked once
+    assert geocoder.seat_of("BT1 1AA") is None  # an answer naming no seat
+    assert geocoder.seat_of("ZZ99 9ZZ") is None  # unknown postcode
+    assert geocoder.seat_of("E1 1AA") is None  # postcodes.io failing: no seat, no error
 
 
 def test_postcodes_io_timeout_is_unavailable(fake_postcodes_io: str) -> None:

@@ -90,7 +90,7 @@ def test_a_polling_day_in_redis_is_all_declared_and_delete_and_purge_leave_no_tr
     bot.tw(SMS, "hello")
     bot.tw_sent(SMS, 2)
     bot.tw(SMS, "N5 1XL")
-    bot.tw_sent(SMS, 3)
+    assert bot.tw_sent(SMS, 3)[2].startswith("Thanks: N5 1XL, in Islington North.")
     bot.tw(SMS, "1")
     bot.tw_sent(SMS, 4)
     bot.tw(SMS, "yes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -12,11 +13,12 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot.channels.telegram import TelegramSender
-from bot.config import Settings, load_campaign
+from bot.config import ConfigError, Settings, load_campaign
 from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, State
 from tests.fakes import FakeTelegram
+from tests.test_postcode_seats import write_range_file
 from workers import clock, outbound, turns
 from workers.queues import TURNS
 from workers.runtime import build
@@ -69,6 +71,28 @@ def test_drain_takes_every_queued_turn_in_order(rt, r):
     assert r.llen(f"pd:inbox:{ADDR}") == 0 and r.get(f"pd:lock:{ADDR}") is None
     # The first message asked the workers for one drainer (and RQ got no job from the web).
     assert r.llen("pd:jobs") == 1 and not Queue(TURNS, connection=r).get_jobs()
+
+
+def test_with_the_organisers_range_file_the_bot_names_the_seat(
+    r, redis_server, geo_cache, tmp_path, monkeypatch
+):
+    """The offline geocoder knows no seats; mySociety's range file, named in config.yaml,
+    does. A file that cannot be read stops the worker naming the file and the field."""
+    campaign = load_campaign(ROOT / "config.yaml")
+    seats_file = write_range_file(tmp_path, [int("N76AA", 36)], [2])  # N7 6AA on: Islington N.
+    settings = Settings(
+        campaign=dataclasses.replace(campaign, postcode_seats_file=seats_file),
+        redis_url=redis_server.url,
+        var_dir=geo_cache.parent,
+    )
+    runtime = build(settings)
+    monkeypatch.setattr(turns, "runtime", lambda: runtime)
+    say(runtime, "hi", "N7 6AA")
+    assert turns.drain(ADDR) == 2
+    assert replies(r)[2].startswith("Thanks: N7 6AA, in Islington North.")
+    seats_file.write_text("{")
+    with pytest.raises(ConfigError, match=r"config.yaml: postcode_seats: .*pcon_2024.json"):
+        build(settings)
 
 
 def test_a_bug_costs_one_message_and_an_apology_not_the_queue(rt, r, monkeypatch):

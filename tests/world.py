@@ -55,6 +55,9 @@ POSTCODES = {
     "CF10 1EP": Location(51.4816, -3.1791),
     "EH1 1YZ": Location(55.9520, -3.1900),
 }
+# Seats the world knows for some of them (as postcodes.io or a range file would); the rest
+# are unknown, as with the offline geocoder alone.
+SEATS_OF = {"N7 6AA": "Islington North", "SW1A 1AA": "Cities of London and Westminster"}
 
 
 def room(rid: str, seat: str, lat: float, lon: float, cap: int = 5, **caps: int) -> Room:
@@ -103,6 +106,9 @@ class MemoryWorld:
         if self.geocoder_down:
             raise GeocoderUnavailable("down")
         return POSTCODES.get(postcode)
+
+    def seat_of(self, postcode: str) -> str | None:
+        return SEATS_OF.get(postcode)
 
     def places_left(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         rooms = self.directory.rooms

@@ -9,10 +9,11 @@ from functools import cache
 import redis
 
 from bot.channels import Sender, enabled
-from bot.config import Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organising import seed_from_config
 from bot.pacing import Pacer
+from bot.postcode_seats import postcode_seats
 from bot.store import Store
 from bot.store.directory import DirectoryCache
 from bot.world import LiveWorld
@@ -57,7 +58,11 @@ def build(settings: Settings) -> Runtime:
         len(directory.unmatched()),
         ", ".join(sorted(senders)),
     )
-    world = LiveWorld(store, c, cache, geocoder)
+    try:
+        seats = postcode_seats(geocoder, c.postcode_seats_file)
+    except ValueError as exc:
+        raise ConfigError(f"{c.source}: postcode_seats: {exc}") from None
+    world = LiveWorld(store, c, cache, geocoder, seats)
     pacer = Pacer(r, c.rate_limits, settings.key_prefix, secret=store.secret)
     return Runtime(settings, r, store, world, pacer, senders)
 

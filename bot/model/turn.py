@@ -37,6 +37,10 @@ class World(Protocol):
         """Coordinates of a normalised postcode; may raise GeocoderUnavailable."""
         ...
 
+    def seat_of(self, postcode: str) -> str | None:
+        """The constituency name of a postcode ``geocode`` found, when known."""
+        ...
+
     def places_left(self, pairs: Sequence[tuple[str, str]]) -> Sequence[int]:
         """Places left for each (room id, shift id)."""
         ...
