@@ -9,7 +9,8 @@
   pollday polling-day DATE                move the data to the polling day config.yaml names
   pollday purge [--dry-run]               remove personal data now (normally scheduled)
 
-Commands that touch data use ``REDIS_URL`` (``make run`` prints it).
+Commands that touch data use ``REDIS_URL`` (``make run`` prints it). Every command takes
+``--json`` for scripts: the same facts as JSON, and errors as ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import io
 import json
 import os
 import sys
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -34,7 +37,15 @@ from bot.store import Store
 from bot.targets import targets_from_results, write_targets_csv
 
 
-def check(settings: Settings) -> str:
+@dataclass(frozen=True)
+class Output:
+    """A command's result: text for people, and the same facts as JSON for scripts."""
+
+    text: str
+    data: dict[str, Any]
+
+
+def check(settings: Settings) -> Output:
     """Check what the bot will work from: the rooms and targets live in Redis when it can be
     reached and holds them, else the files in config.yaml (as the first worker would load
     them). A summary; ConfigError when something would break the day; CsvError."""
@@ -56,7 +67,17 @@ def check(settings: Settings) -> str:
     ]
     if found.problems:
         raise ConfigError("\n".join([*found.problems, *lines]))
-    return "\n".join(lines)
+    data = {
+        "ok": True,
+        "source": source,
+        "rooms": len(directory.rooms),
+        "rooms_in_target_seats": len(directory.rooms) - len(others),
+        "shifts": list(c.shift_ids),
+        "polling_day": c.polling_day.isoformat(),
+        "channels_on": on,
+        **asdict(found),
+    }
+    return Output("\n".join(lines), data)
 
 
 def _live_directory(settings: Settings) -> tuple[Directory | None, str]:
@@ -73,7 +94,7 @@ def _live_directory(settings: Settings) -> tuple[Directory | None, str]:
         return None, f"{files}; Redis not reachable: {type(exc).__name__}"
 
 
-def set_webhook(settings: Settings) -> str:
+def set_webhook(settings: Settings) -> Output:
     """Register ``PUBLIC_URL/webhooks/telegram`` with the secret token."""
     from telegram import Bot
 
@@ -92,7 +113,8 @@ def set_webhook(settings: Settings) -> str:
             )
 
     asyncio.run(go())
-    return f"webhook set: {settings.public_url}/webhooks/telegram"
+    url = f"{settings.public_url}/webhooks/telegram"
+    return Output(f"webhook set: {url}", {"webhook": url})
 
 
 def _store(settings: Settings) -> Store:
@@ -101,7 +123,7 @@ def _store(settings: Settings) -> Store:
     return Store(redis.Redis.from_url(settings.redis_url), settings.key_prefix, settings.id_secret)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> str:
+def run(args: argparse.Namespace, settings: Settings) -> Output:
     """Carry out one parsed command; its output."""
     if args.command == "check":
         return check(settings)
@@ -114,25 +136,13 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
         result = organising.import_rooms(
             _store(settings), settings.campaign, Path(args.file), geocoder, force=args.force
         )
-        return json.dumps(vars(result), indent=2) if args.json else _rooms_text(result)
+        return Output(_rooms_text(result), vars(result))
     if args.command == "targets" and args.action == "import":
         result = organising.import_targets(_store(settings), Path(args.file), force=args.force)
-        return "\n".join([f"ok: {result.targets} target seats", *result.warnings])
+        text = "\n".join([f"ok: {result.targets} target seats", *result.warnings])
+        return Output(text, vars(result))
     if args.command == "targets":
-        chosen = targets_from_results(Path(args.file), args.party, args.max_majority_pct)
-        text = io.StringIO()
-        write_targets_csv(chosen, text)
-        if args.output:
-            Path(args.output).write_text(text.getvalue())
-        elif not args.do_import:
-            return text.getvalue().rstrip("\n")
-        if args.do_import:
-            upload = Upload(
-                f"{args.file} ({args.party} <= {args.max_majority_pct}%)", text.getvalue().encode()
-            )
-            result = organising.import_targets(_store(settings), upload, force=args.force)
-            return "\n".join([f"{len(chosen)} target seats imported", *result.warnings])
-        return f"{len(chosen)} target seats written"
+        return targets_from_file(args, settings)
     if args.command == "polling-day":
         return move_polling_day(settings, args.date)
     from workers import purge
@@ -142,13 +152,37 @@ def run(args: argparse.Namespace, settings: Settings) -> str:
     found = purge.purge(rt, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     lines = [f"{verb} {n:>7}  {kind}" for kind, n in found.items()]
+    data: dict[str, Any] = {"dry_run": args.dry_run, "removed": found}
     if args.dry_run:
-        lines.insert(0, f"the purge runs by itself at {_when(purge.due_at(rt), settings)}")
-    return "\n".join(lines)
+        due = purge.due_at(rt)
+        lines.insert(0, f"the purge runs by itself at {_when(due, settings)}")
+        data["runs_at"] = due.isoformat()
+    return Output("\n".join(lines), data)
+
+
+def targets_from_file(args: argparse.Namespace, settings: Settings) -> Output:
+    """``targets from-results``: the seats chosen, written out and/or imported."""
+    chosen = targets_from_results(Path(args.file), args.party, args.max_majority_pct)
+    text = io.StringIO()
+    write_targets_csv(chosen, text)
+    data: dict[str, Any] = {"targets": [vars(t) for t in chosen]}
+    if args.output:
+        Path(args.output).write_text(text.getvalue())
+        data["written"] = args.output
+    elif not args.do_import:
+        return Output(text.getvalue().rstrip("\n"), data)
+    if args.do_import:
+        upload = Upload(
+            f"{args.file} ({args.party} <= {args.max_majority_pct}%)", text.getvalue().encode()
+        )
+        result = organising.import_targets(_store(settings), upload, force=args.force)
+        data.update(imported=result.targets, warnings=result.warnings)
+        return Output("\n".join([f"{len(chosen)} target seats imported", *result.warnings]), data)
+    return Output(f"{len(chosen)} target seats written", data)
 
 
 def _rooms_text(result: organising.ImportResult) -> str:
-    """A rooms import as an organiser reads it (``--json`` for scripts)."""
+    """A rooms import as an organiser reads it."""
     lines = [
         f"ok: {result.rooms} rooms ({len(result.added)} added, {len(result.updated)} updated, "
         f"{len(result.removed)} removed)"
@@ -163,7 +197,7 @@ def _rooms_text(result: organising.ImportResult) -> str:
     return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
 
 
-def move_polling_day(settings: Settings, day: date) -> str:
+def move_polling_day(settings: Settings, day: date) -> Output:
     """Move the data in Redis to a new polling day, as config.yaml now says: every
     pledge's reminders are scheduled again from it, and the purge moves with it."""
     from workers import purge, reminders
@@ -178,15 +212,20 @@ def move_polling_day(settings: Settings, day: date) -> str:
     store = _store(settings)
     before = store.calendar.polling_day()
     if before == day:
-        return f"the data in Redis is already for polling day {day}: nothing to move"
+        text = f"the data in Redis is already for polling day {day}: nothing to move"
+        return Output(text, {"polling_day": day.isoformat(), "moved": False})
     store.calendar.set_polling_day(day)
     rt = build(settings)
     people = reminders.reschedule_all(rt)
     purge.schedule(rt)
-    return (
+    due = purge.due_at(rt)
+    text = (
         f"polling day moved from {before} to {day}: reminders scheduled again for {people} "
-        f"people; the purge runs by itself at {_when(purge.due_at(rt), settings)}"
+        f"people; the purge runs by itself at {_when(due, settings)}"
     )
+    data = {"polling_day": day.isoformat(), "moved": True, "from": before and before.isoformat(),
+            "reminded": people, "purge_at": due.isoformat()}  # fmt: skip
+    return Output(text, data)
 
 
 def _when(at: datetime, settings: Settings) -> str:
@@ -201,22 +240,30 @@ def parser() -> argparse.ArgumentParser:
         prog="pollday", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="validate config.yaml, rooms and targets")
-    sub.add_parser("set-webhook", help="register the Telegram webhook with its secret")
+    # Every command takes --json: the same facts for scripts (errors too, as {"error": ...}).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="the result as JSON, for scripts")
+    sub.add_parser("check", parents=[common], help="validate config.yaml, rooms and targets")
+    sub.add_parser(
+        "set-webhook", parents=[common], help="register the Telegram webhook with its secret"
+    )
     rooms = sub.add_parser("rooms", help="committee rooms").add_subparsers(
         dest="action", required=True
     )
-    imp = rooms.add_parser("import", help="replace the rooms from a CSV file")
+    imp = rooms.add_parser("import", parents=[common], help="replace the rooms from a CSV file")
     imp.add_argument("file")
     imp.add_argument("--force", action="store_true", help="remove rooms even with pledges")
-    imp.add_argument("--json", action="store_true", help="the result as JSON, for scripts")
     targets = sub.add_parser("targets", help="target seats").add_subparsers(
         dest="action", required=True
     )
-    timp = targets.add_parser("import", help="replace the targets from a CSV file")
+    timp = targets.add_parser(
+        "import", parents=[common], help="replace the targets from a CSV file"
+    )
     timp.add_argument("file")
     timp.add_argument("--force", action="store_true", help="import even a file with no seats")
-    res = targets.add_parser("from-results", help="choose targets from the HoC results CSV")
+    res = targets.add_parser(
+        "from-results", parents=[common], help="choose targets from the HoC results CSV"
+    )
     res.add_argument("file")
     res.add_argument("--party", required=True, help="the party, as you write it: Labour, Lab")
     res.add_argument("--max-majority-pct", type=float, required=True)
@@ -224,10 +271,12 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--import", dest="do_import", action="store_true", help="also import them")
     res.add_argument("--force", action="store_true", help="import even if no seat qualifies")
     move = sub.add_parser(
-        "polling-day", help="move the data in Redis to the polling day config.yaml now names"
+        "polling-day",
+        parents=[common],
+        help="move the data in Redis to the polling day config.yaml now names",
     )
     move.add_argument("date", type=date.fromisoformat, help="the new polling day: 2029-05-10")
-    purge = sub.add_parser("purge", help="remove personal data now")
+    purge = sub.add_parser("purge", parents=[common], help="remove personal data now")
     purge.add_argument("--dry-run", action="store_true", help="only list what would go")
     return p
 
@@ -237,21 +286,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings(local.cli_env(os.environ))
-        print(run(args, settings))
+        output = run(args, settings)
     except (ConfigError, CsvError, ValueError, organising.NoTargets) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc))
     except organising.RoomsInUse as exc:
-        print(f"error: {exc}; nothing changed (add --force to move them)", file=sys.stderr)
-        return 2
+        return _fail(args, f"{exc}; nothing changed (add --force to move them)")
     except redis.RedisError as exc:
-        print(
-            f"error: cannot reach Redis at {settings.redis_url} ({type(exc).__name__}): is the "
+        return _fail(
+            args,
+            f"cannot reach Redis at {settings.redis_url} ({type(exc).__name__}): is the "
             "bot running? (make run keeps its REDIS_URL in var/run.json)",
-            file=sys.stderr,
         )
-        return 2
+    print(json.dumps(output.data, indent=2, default=str) if args.json else output.text)
     return 0
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    """An error on stderr, as a line or as {"error": ...}; exit status 2."""
+    text = json.dumps({"error": message}) if args.json else f"error: {message}"
+    print(text, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -203,7 +203,29 @@ class Check:
     """What ``pollday check`` found in the rooms and targets: problems stop the day."""
 
     problems: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    rooms_per_target_seat: dict[str, int] = field(default_factory=dict)  # by seat name
+    target_seats_without_rooms: list[str] = field(default_factory=list)
+    places_per_shift: dict[str, int] = field(default_factory=dict)  # in target seats
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        """The findings as an organiser reads them."""
+        seats_ = len(self.rooms_per_target_seat) + len(self.target_seats_without_rooms)
+        lines = [
+            f"rooms per target seat ({len(self.rooms_per_target_seat)} of {seats_} have rooms):"
+        ]
+        lines += [f"  {seat}: {n}" for seat, n in self.rooms_per_target_seat.items()]
+        if without := self.target_seats_without_rooms:
+            more = f" and {len(without) - 10} more" if len(without) > 10 else ""
+            lines.append(
+                f"target seats with no room ({len(without)}): {', '.join(without[:10])}{more}"
+            )
+        lines.append(
+            "places per shift in target seats: "
+            + ", ".join(f"{s} {n}" for s, n in self.places_per_shift.items())
+        )
+        return lines + [f"warning: {w}" for w in self.warnings]
 
 
 def check_directory(d: Directory, campaign: Campaign) -> Check:
@@ -221,22 +243,13 @@ def check_directory(d: Directory, campaign: Campaign) -> Check:
     for room in offered:
         per_seat[room.seat] += 1
     name = lambda code: seats().name(code)  # noqa: E731
-    with_rooms = sorted((name(c), n) for c, n in per_seat.items() if n)
-    without = sorted(name(c) for c, n in per_seat.items() if not n)
-    found.lines.append(f"rooms per target seat ({len(with_rooms)} of {len(d.targets)} have rooms):")
-    found.lines += [f"  {seat}: {n}" for seat, n in with_rooms]
-    if without:
-        more = f" and {len(without) - 10} more" if len(without) > 10 else ""
-        shown = ", ".join(without[:10]) + more
-        found.lines.append(f"target seats with no room ({len(without)}): {shown}")
-    places = {s: sum(r.places(s) for r in offered) for s in campaign.shift_ids}
-    found.lines.append(
-        "places per shift in target seats: " + ", ".join(f"{s} {n}" for s, n in places.items())
-    )
-    found.lines += [
-        f"warning: shift {s} has no places in any target room: nobody can be offered it"
-        for s, n in places.items()
+    found.rooms_per_target_seat = dict(sorted((name(c), n) for c, n in per_seat.items() if n))
+    found.target_seats_without_rooms = sorted(name(c) for c, n in per_seat.items() if not n)
+    found.places_per_shift = {s: sum(r.places(s) for r in offered) for s in campaign.shift_ids}
+    found.warnings += [
+        f"shift {s} has no places in any target room: nobody can be offered it"
+        for s, n in found.places_per_shift.items()
         if n == 0 and offered
     ]
-    found.lines += [f"warning: {w}" for w in never_offered(d)]
+    found.warnings += never_offered(d)
     return found

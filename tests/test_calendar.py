@@ -4,6 +4,7 @@ refused; moving a campaign is an explicit command."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -123,6 +124,8 @@ def test_moving_the_polling_day_is_a_command_that_moves_reminders_and_the_purge(
     assert [a - b for a, b in zip(after, before, strict=True)] == [7 * 86400] * 2  # a week on
     assert cli.main(["polling-day", "2029-05-10"]) == 0
     assert "already for polling day 2029-05-10" in capsys.readouterr().out
+    assert cli.main(["polling-day", "2029-05-10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"polling_day": "2029-05-10", "moved": False}
 
 
 def test_a_purge_dry_run_says_when_the_purge_will_run(r, env, capsys):
@@ -131,6 +134,10 @@ def test_a_purge_dry_run_says_when_the_purge_will_run(r, env, capsys):
     assert first == (
         "the purge runs by itself at 2029-06-02 00:00 Europe/London (2029-06-01 23:00 UTC)"
     )
+    assert cli.main(["purge", "--dry-run", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["dry_run"] is True and found["runs_at"] == "2029-06-01T23:00:00+00:00"
+    assert all(isinstance(n, int) for n in found["removed"].values())
 
 
 def start_worker() -> subprocess.CompletedProcess[str]:

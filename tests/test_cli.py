@@ -30,6 +30,16 @@ def test_check_summarises_the_sample_config(monkeypatch, capsys, geo_cache):
     assert out[out.index("  Hendon: 3") + 1].startswith("  ")  # one line per seat
     places = next(line for line in out if line.startswith("places per shift"))
     assert places.startswith("places per shift in target seats: morning ")
+    assert cli.main(["check", "--json"]) == 0  # the same facts for scripts
+    found = json.loads(capsys.readouterr().out)
+    assert (found["ok"], found["rooms"], found["rooms_in_target_seats"]) == (True, 36, 30)
+    assert found["rooms_per_target_seat"]["Hendon"] == 3 and found["polling_day"] == "2029-05-03"
+    assert f"places per shift in target seats: morning {found['places_per_shift']['morning']}," in (
+        places
+    )
+    assert "room holloway (Islington North) is not in a target seat: it will never be offered" in (
+        found["warnings"]
+    )
 
 
 def test_check_reports_a_bad_row(monkeypatch, capsys, tmp_path):
@@ -111,6 +121,11 @@ def test_rooms_and_targets_import_from_the_command_line(data_env, capsys, tmp_pa
     bad.write_text("id,name,address,postcode,constituency\nx,,1 St,N7 6AA,Hendon\n")
     assert cli.main(["rooms", "import", str(bad)]) == 2
     assert capsys.readouterr().err == f"error: {bad}: row 2, column name: empty\n"
+    assert cli.main(["rooms", "import", str(bad), "--json"]) == 2  # errors as JSON too
+    assert json.loads(capsys.readouterr().err) == {"error": f"{bad}: row 2, column name: empty"}
+    assert cli.main(["targets", "import", str(ROOT / "data" / "targets.csv"), "--json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert as_json["targets"] == 13 and any("archway" in w for w in as_json["warnings"])
     assert len(Store(data_env).rooms.load().rooms) == 36  # nothing half-loaded
 
 
@@ -145,6 +160,13 @@ def test_targets_from_results_writes_or_imports(data_env, capsys, tmp_path):
     assert out.read_text() == printed
     assert cli.main([*args, "--import"]) == 0
     assert capsys.readouterr().out.strip().endswith("target seats imported")
+    assert cli.main([*args, "--json"]) == 0
+    chosen = json.loads(capsys.readouterr().out)["targets"]
+    rows = list(csv.DictReader(printed.splitlines()))
+    assert [(t["constituency"], t["priority"]) for t in chosen] == [
+        (row["constituency"], int(row["priority"])) for row in rows
+    ]
+    assert all(t["majority_pct"] <= 5 and "Lab" in (t["first"], t["second"]) for t in chosen)
     assert Store(data_env).rooms.load().targets  # the targets are in
     assert cli.main([*args[:-1], "0"]) == 2
     assert (
