@@ -37,8 +37,9 @@ def test_check_summarises_the_sample_config(monkeypatch, capsys, geo_cache):
     assert f"places per shift in target seats: morning {found['places_per_shift']['morning']}," in (
         places
     )
-    assert "room holloway (Islington North) is not in a target seat: it will never be offered" in (
-        found["warnings"]
+    assert (
+        "room holloway (Islington North) is not in a target seat: it will never be offered"
+        in (found["warnings"])
     )
 
 
