@@ -33,9 +33,9 @@ Precedence: the first rule in ``RULES`` whose test matches takes the message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.model.message import Inbound
+from bot.model.message import Inbound, merged
 from bot.model.person import Conversation, State
 from bot.model.turn import Turn, World
 from handlers import (
@@ -138,5 +138,5 @@ def handle(conv: Conversation | None, msg: Inbound, world: World) -> Turn:
     seen = Seen(conv, msg, world, cmd)
     for rule in RULES:
         if (turn := rule(seen)) is not None:
-            return turn
+            return replace(turn, replies=merged(turn.replies))
     raise AssertionError("the last rule always answers")

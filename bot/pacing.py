@@ -15,12 +15,16 @@ reaches the platform up to ``margin`` seconds after it was admitted; steady thro
 down (2.5/s admits 2 a second, because no one-second window may hold 3); below 1 the window
 stretches instead (0.5/s admits 1 per ``2 * (1 + margin)`` seconds).
 
-Replies to people talking to the bot (:meth:`Pacer.record`) are never delayed, but they go in
-the same log, so broadcasts (:meth:`Pacer.try_acquire`, :meth:`Pacer.acquire`) back off while
-replies flow. A channel with no configured limit is unpaced and never touches Redis. The
-per-chat key is checked in the same script call as the channel key: a broadcast is admitted
-only if both have room, and then recorded in both. Needs Redis >= 5 (writes after ``TIME`` in a
-script) and both keys on one node.
+Replies and broadcasts share each channel's limit, replies first. A reply
+(:meth:`Pacer.admit_reply`) waits in a line per channel (``line:<channel>``), ordered by when
+the person wrote, so when more people write than the platform lets us answer, they are
+answered in the order they wrote and nobody starves behind a later arrival. A broadcast
+(:meth:`Pacer.try_acquire`, :meth:`Pacer.acquire`) is admitted only while no reply waits. A
+reply that must wait for its own chat's limit steps out of the line meanwhile, so the people
+behind it are not held up. When a platform refuses a send with a ``retry_after``,
+:meth:`Pacer.pause` stops the whole channel for that long (``pause:<channel>``), in every
+process. A channel with no configured limit is unpaced and never touches Redis. Every check is
+one script call. Needs Redis >= 5 (writes after ``TIME`` in a script) and the keys on one node.
 """
 
 from __future__ import annotations
@@ -28,46 +32,90 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import redis
 
+from bot.store.keys import LINE, LINE_SEEN, PACE_CHAT, hid
 from bot.store.keys import PACE as PACE_KEY
-from bot.store.keys import PACE_CHAT, hid
+from bot.store.keys import PAUSE as PAUSE_KEY
 
 DEFAULT_RATE_LIMITS: Mapping[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
 DEFAULT_PER_CHAT: Mapping[str, float] = {"telegram": 1.0}
 MAX_SLEEP = 0.25  # seconds between polls while waiting for a slot
+STALE_US = 2_000_000  # a reply waiting longer than this without asking has gone (µs)
 
 PACE = """
--- KEYS: the keys to pace. ARGV[1]: '1' to record unconditionally (a reply), '0' to admit only
--- if every key has room. ARGV[2]: unique member suffix. Then per key: capacity, window in µs.
--- Returns 0 if recorded, else the µs until every key could have room (nothing recorded).
--- Numbers go to redis.call as strings formatted with %.0f: Lua's own number-to-string
--- conversion keeps only 14 digits, and µs timestamps have 16.
+-- KEYS: 1 pause:<ch>, 2 line:<ch>, 3 lineseen:<ch>, 4 pace:<ch>, [5 pace:<ch>:<hid>].
+-- ARGV: 1 mode: 'record' (log a send that goes regardless), 'broadcast' (admit only if no
+-- reply waits and every window has room) or a reply's ticket (admit in turn, first come);
+-- 2 when the person wrote (µs, a reply's place in line); 3 how long a waiter may go without
+-- asking before it leaves the line (µs); 4 unique member suffix; then per pace key:
+-- capacity, window in µs. Returns 0 if admitted (recorded), else µs to wait (nothing recorded).
+-- Numbers go to redis.call formatted with %.0f: Lua's own conversion keeps only 14 digits.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local record = ARGV[1] == '1'
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local cap = tonumber(ARGV[1 + 2 * i])
-  local win = tonumber(ARGV[2 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - win))
-  if not record then
-    local n = redis.call('ZCARD', key)
-    if n >= cap then
-      local freeing = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
-      local w = tonumber(freeing[2]) + win - now
-      if w > wait then wait = w end
-    end
-  end
+local mode = ARGV[1]
+local function fmt(n) return string.format('%.0f', n) end
+local reply = mode ~= 'record' and mode ~= 'broadcast'
+if reply then  -- join the line (or stay in it, in the same place) and say we are still here
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[2], mode)
+  redis.call('ZADD', KEYS[3], fmt(now), mode)
+  redis.call('PEXPIRE', KEYS[2], 60000)
+  redis.call('PEXPIRE', KEYS[3], 60000)
 end
-if wait > 0 then return wait end
-local member = string.format('%.0f', now) .. '-' .. ARGV[2]
-for i, key in ipairs(KEYS) do
-  local win = tonumber(ARGV[2 + 2 * i])
-  redis.call('ZADD', key, string.format('%.0f', now), member)
-  redis.call('PEXPIRE', key, string.format('%.0f', math.ceil(win / 1000)))
+local paused = redis.call('PTTL', KEYS[1])
+if paused > 0 and mode ~= 'record' then return paused * 1000 end
+-- A waiter that stopped asking (its worker died) leaves the line.
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', fmt(now - tonumber(ARGV[3])))) do
+  redis.call('ZREM', KEYS[2], gone)
+  redis.call('ZREM', KEYS[3], gone)
+end
+local channel_wait, chat_wait, slot = 0, 0, 0
+for i = 4, #KEYS do
+  local cap = tonumber(ARGV[2 * i - 3])
+  local win = tonumber(ARGV[2 * i - 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', fmt(now - win))
+  local n = redis.call('ZCARD', KEYS[i])
+  local wait = 0
+  if n >= cap then
+    local freeing = redis.call('ZRANGE', KEYS[i], n - cap, n - cap, 'WITHSCORES')
+    wait = tonumber(freeing[2]) + win - now
+  end
+  if i == 4 then channel_wait, slot = wait, win / cap else chat_wait = wait end
+end
+if mode == 'broadcast' then
+  -- Broadcasts take only what replies leave.
+  if redis.call('ZCARD', KEYS[2]) > 0 then return math.max(slot, 1000) end
+  local wait = math.max(channel_wait, chat_wait)
+  if wait > 0 then return wait end
+elseif reply then
+  if chat_wait > 0 then
+    -- Waiting for this chat's own limit: out of the line meanwhile, so nobody waits behind
+    -- it; back in the same place when it asks again.
+    redis.call('ZREM', KEYS[2], mode)
+    redis.call('ZREM', KEYS[3], mode)
+    return chat_wait
+  end
+  local ahead = redis.call('ZRANK', KEYS[2], mode)
+  if ahead > 0 then return math.max(ahead * slot, channel_wait, 1000) end
+  if channel_wait > 0 then return channel_wait end
+  redis.call('ZREM', KEYS[2], mode)
+  redis.call('ZREM', KEYS[3], mode)
+end
+local member = fmt(now) .. '-' .. ARGV[4]
+for i = 4, #KEYS do
+  local win = tonumber(ARGV[2 * i - 2])
+  redis.call('ZADD', KEYS[i], fmt(now), member)
+  redis.call('PEXPIRE', KEYS[i], fmt(math.ceil(win / 1000)))
+end
+return 0
+"""
+
+PAUSE = """
+-- KEYS: 1 pause:<ch>. ARGV: 1 ms. Lengthen the pause to at least this; never shorten it.
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 end
 return 0
 """
@@ -106,20 +154,62 @@ class Pacer:
         self._channel = {ch: window(limit, margin) for ch, limit in limits.items()}
         self._chat = {ch: window(limit, margin) for ch, limit in per_chat.items()}
         self._pace = r.register_script(PACE)
+        self._pause = r.register_script(PAUSE)
 
     def try_acquire(self, channel: str, chat: str | None = None) -> float:
         """Admit one broadcast send now (0.0, recorded) or say how many seconds to wait first.
 
-        Nothing is recorded when a wait is returned; the wait is a lower bound, since another
-        process may take the slot first.
+        Broadcasts take only what replies leave: while a reply waits, this waits. Nothing is
+        recorded when a wait is returned; the wait is a lower bound, since another process
+        may take the slot first.
         """
-        return self._run(channel, chat, record=False)
+        return self._run(channel, chat, "broadcast")
 
     def acquire(self, channel: str, chat: str | None = None, timeout: float = 30.0) -> bool:
-        """Wait up to ``timeout`` seconds for a slot and take it; False if none came in time."""
+        """Wait up to ``timeout`` seconds for a broadcast slot and take it; False if none came."""
+        return self._wait(lambda: self.try_acquire(channel, chat), timeout)
+
+    def admit_reply(
+        self, channel: str, chat: str | None, wrote_at: float, timeout: float = 15.0
+    ) -> float:
+        """Wait for a reply's turn and take it: 0.0 once admitted, else (after ``timeout``)
+        the seconds still to wait, with nothing taken.
+
+        Replies go first come, by when the person wrote (``wrote_at``, unix seconds), before
+        any broadcast, within the channel's limit and the chat's own. A reply that must wait
+        for its chat's limit steps out of the line meanwhile, so nobody waits behind it.
+        """
+        ticket = secrets.token_hex(8)
+        place = str(round(wrote_at * 1_000_000))
         deadline = time.monotonic() + timeout
         while True:
-            wait = self.try_acquire(channel, chat)
+            wait = self._run(channel, chat, ticket, place)
+            if wait == 0.0:
+                return 0.0
+            if time.monotonic() + wait > deadline:  # not worth holding a worker: leave the line
+                pipe = self.r.pipeline(transaction=False)
+                pipe.zrem(LINE(self.prefix, channel=channel), ticket)
+                pipe.zrem(LINE_SEEN(self.prefix, channel=channel), ticket)
+                pipe.execute()
+                return wait
+            time.sleep(min(wait, MAX_SLEEP))
+
+    def record(self, channel: str, chat: str | None = None) -> None:
+        """Log a send made regardless of the limits: others then wait for the room it used."""
+        self._run(channel, chat, "record")
+
+    def pause(self, channel: str, seconds: float) -> None:
+        """The platform said to wait (a 429's ``retry_after``): nothing goes on the channel,
+        reply or broadcast, from any process, until then."""
+        if channel in self._channel and seconds > 0:
+            self._pause(
+                keys=[PAUSE_KEY(self.prefix, channel=channel)], args=[math.ceil(seconds * 1000)]
+            )
+
+    def _wait(self, attempt: Callable[[], float], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = attempt()
             if wait == 0.0:
                 return True
             left = deadline - time.monotonic()
@@ -129,19 +219,17 @@ class Pacer:
             # acquire() in a loop would otherwise spin on Redis.
             time.sleep(min(wait, MAX_SLEEP, left))
 
-    def record(self, channel: str, chat: str | None = None) -> None:
-        """Log a reply: it is never delayed, but it uses up room that broadcasts then wait for."""
-        self._run(channel, chat, record=True)
-
-    def _run(self, channel: str, chat: str | None, record: bool) -> float:
+    def _run(self, channel: str, chat: str | None, mode: str, place: str = "0") -> float:
         paced = self._channel.get(channel)
         if paced is None:
             return 0.0
-        keys = [PACE_KEY(self.prefix, channel=channel)]
-        args: list[str | int] = ["1" if record else "0", secrets.token_hex(8), *paced]
+        p = self.prefix
+        keys = [PAUSE_KEY(p, channel=channel), LINE(p, channel=channel),
+                LINE_SEEN(p, channel=channel), PACE_KEY(p, channel=channel)]  # fmt: skip
+        args: list[str | int] = [mode, place, STALE_US, secrets.token_hex(8), *paced]
         per_chat = self._chat.get(channel)
         if chat is not None and per_chat is not None:
             who = hid(self.secret, f"{channel}:{chat}")  # no chat id in a key name
-            keys.append(PACE_CHAT(self.prefix, channel=channel, hid=who))
+            keys.append(PACE_CHAT(p, channel=channel, hid=who))
             args += per_chat
         return int(self._pace(keys=keys, args=args)) / 1_000_000

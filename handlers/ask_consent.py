@@ -43,7 +43,7 @@ def consent(conv: Conversation, msg: Inbound, world: World) -> Turn:
         [
             say.say(conv, "consent_yes" if granted else "consent_no"),
             say.say(conv, "share_intro"),
-            Outbound(conv.address, share_text(conv, world)),
+            Outbound(conv.address, share_text(conv, world), alone=True),
         ],
     )
 

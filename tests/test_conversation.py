@@ -49,12 +49,13 @@ def test_first_contact_welcomes_with_privacy_then_asks_location(address, text, i
     world = MemoryWorld()
     turn = handle(None, msg(text, address), world)
     assert turn.conv.state is State.ASK_LOCATION
-    hello, question = turn.replies
-    assert hello.text.startswith("Hi! I'm the polling-day volunteer bot for Test campaign.")
-    assert f"we keep your {id_kind}," in hello.text
-    assert "delete them 30 days after it" in hello.text and "DELETE" in hello.text
-    assert question.text.startswith("Where are you?")
-    assert question.request_location  # on every channel: one without the button leaves it out
+    (welcome,) = turn.replies  # one message: the welcome, then the question
+    hello, question = welcome.text.rsplit("\n\n", 1)
+    assert hello.startswith("Hi! I'm the polling-day volunteer bot for Test campaign.")
+    assert f"we keep your {id_kind}," in hello
+    assert "delete them 30 days after it" in hello and "DELETE" in hello
+    assert question.startswith("Where are you?")
+    assert welcome.request_location  # on every channel: one without the button leaves it out
     assert address in world.seen
 
 
@@ -306,7 +307,9 @@ def test_yes_reserves_and_asks_consent_once(text, payload):
     assert turn.conv.state is State.ASK_CONSENT
     assert turn.conv.pledge == Pledge("B", ("morning", "evening"))
     assert world.taken == {("B", "morning"): 1, ("B", "evening"): 1}
-    confirmed, question = (r.text for r in turn.replies)
+    (reply,) = turn.replies  # the confirmation, then the question under its buttons
+    confirmed, question = reply.text.split("\n\n")
+    assert [b.payload for b in reply.buttons] == ["consent:yes", "consent:no"]
     assert confirmed == (
         "You're confirmed: Room B, 1 B Street, N1 1AA (Seat Two), Morning 07:00–12:00 and "
         "Evening 17:00–22:00, Thursday 3 May. Thank you! We'll remind you before your shift."
@@ -358,7 +361,10 @@ def test_consent_is_recorded_then_share_message_sent(text, payload, granted):
     assert turn.conv.state is State.DONE
     when = int(world.clock.timestamp())
     assert turn.conv.consent == Consent(granted, when, "telegram", "updates-v1")
-    thanks, intro, share = (r.text for r in turn.replies)
+    first, second = turn.replies
+    thanks, intro = first.text.split("\n\n")
+    share = second.text
+    assert second.alone and not first.alone  # the share message goes on its own, to forward
     assert thanks.startswith("Thanks" if granted else "No problem")
     assert intro.startswith("Could you bring a friend?")
     assert share == (
@@ -516,8 +522,9 @@ def test_organiser_can_drop_a_draft_and_carry_on():
     conv = at(State.ASK_LOCATION, ORG, postcode=None, location=None, draft="Hello all")
     turn = handle(conv, msg("N7 6AA", ORG), world)
     assert world.broadcasts == [] and turn.conv.draft is None
-    assert turn.replies[0].text == "Not sent: the broadcast was cancelled."
-    assert turn.replies[1].text.startswith("Thanks: N7 6AA, in Islington North.")  # still counts
+    cancelled, understood = turn.replies[0].text.split("\n\n", 1)  # one message
+    assert cancelled == "Not sent: the broadcast was cancelled."
+    assert understood.startswith("Thanks: N7 6AA, in Islington North.")  # the message counts
     assert turn.conv.state is State.ASK_SHIFTS
 
 

@@ -40,7 +40,7 @@ def test_local_chat_runs_a_journey_and_stops_everything(tmp_path, geo_cache):
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "bot> Hi! I'm the polling-day volunteer bot for Labour." in out
-    assert "bot> Where are you? Type your postcode (like N7 6AA), or /location LAT LON." in out
+    assert "\n\nWhere are you? Type your postcode (like N7 6AA), or /location LAT LON." in out
     assert "Bethnal Green front room\n35 Hackney Road, Bethnal Green, London, E2 7AJ\n" in out
     assert "bot> You're confirmed: Bethnal Green front room" in out
     assert "bot> No problem: no updates, just your reminder." in out

@@ -1,10 +1,14 @@
-"""The shared send pacer, on a real Redis: limits per window, across processes, replies first."""
+"""The shared send pacer, on a real Redis: limits per window, across processes, replies first
+and in the order people wrote, and a platform's retry_after pausing the whole channel."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import multiprocessing.synchronize as mp_sync
+import random
+import threading
 import time
 from collections.abc import Sequence
 
@@ -91,7 +95,7 @@ def test_several_processes_share_one_limit(r: redis.Redis, redis_server: RedisSe
     assert throughput(admitted, LIMIT) >= 0.95 * LIMIT  # design ceiling 0.98; CI jitter
 
 
-def test_replies_are_never_delayed_and_make_broadcasts_back_off(r: redis.Redis) -> None:
+def test_sends_recorded_regardless_make_broadcasts_back_off(r: redis.Redis) -> None:
     pacer = Pacer(r, {"sms": LIMIT})
     for _ in range(LIMIT - 1):
         pacer.record("sms")
@@ -185,3 +189,108 @@ def test_acquire_gives_up_at_the_timeout(r: redis.Redis) -> None:
     assert not pacer.acquire("telegram", "9", timeout=0.3)
     assert 0.3 <= time.monotonic() - started < 0.45
     assert r.zcard(f"pd:pace:telegram:{hid(b'', 'telegram:9')}") == 1
+
+
+# --- replies: held to the limit, first come first served ------------------------------------
+
+
+def admit_in_threads(pacer: Pacer, wrote: list[float], chats: list[str] | None = None) -> list:
+    """Each reply in its own thread, all asking at once; (wrote_at, admitted at) per reply."""
+    admitted: list[tuple[float, float]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(wrote))
+
+    def one(i: int) -> None:
+        start.wait(5)
+        chat = chats[i] if chats else str(i)
+        assert pacer.admit_reply("sms", chat, wrote[i], timeout=30) == 0.0
+        with lock:
+            admitted.append((wrote[i], time.monotonic()))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(wrote))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return admitted
+
+
+def test_replies_wait_for_the_limit_and_go_in_the_order_people_wrote(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"sms": 5})
+    for _ in range(5):
+        pacer.record("sms")  # the channel is full for the next second
+    wrote = [1_000.0 + i for i in range(15)]
+    random.Random(7).shuffle(wrote)  # the threads ask in another order than people wrote
+    admitted = admit_in_threads(pacer, wrote)
+    assert len(admitted) == 15
+    # First come, first served: in the order people wrote, each admitted no earlier than the
+    # one before (give or take the few ms between a thread's admission and its clock reading).
+    in_order = [t for _, t in sorted(admitted)]
+    assert all(later > earlier - 0.01 for earlier, later in itertools.pairwise(in_order))
+    assert in_order[-1] - in_order[0] > 1.5  # (they were not all let in at once)
+    times = [t for _, t in admitted]
+    assert max_in_window(times, 1.0) <= 5  # never over the limit
+    assert 2.0 < max(times) - min(times) < 3.5  # and close to it: 15 at 5/s after a full second
+    assert r.zcard("pd:line:sms") == 0  # nobody left in line
+
+
+def test_a_waiting_reply_holds_broadcasts_back(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"sms": 5})
+    for _ in range(5):
+        pacer.record("sms")
+    waiter = threading.Thread(target=pacer.admit_reply, args=("sms", "1", time.time(), 10))
+    waiter.start()
+    time.sleep(0.1)
+    assert r.zcard("pd:line:sms") == 1
+    assert pacer.try_acquire("sms") > 0  # a reply waits: the broadcast waits too...
+    time.sleep(1.2)  # (room again, but the reply takes it)
+    waiter.join(5)
+    assert r.zcard("pd:line:sms") == 0
+    assert pacer.try_acquire("sms") == 0.0  # ...and then takes what is left
+
+
+def test_a_reply_waiting_for_its_chat_lets_later_people_go_first(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"sms": 5}, per_chat={"sms": 1.0})
+    for _ in range(4):
+        pacer.record("sms")
+    time.sleep(0.5)
+    pacer.record("sms", "early")  # the channel is full; this chat waits a second from now
+    started = time.monotonic()
+    admitted = admit_in_threads(pacer, [1.0, 2.0, 3.0], chats=["early", "b", "c"])
+    order = [w for w, _ in sorted(admitted, key=lambda pair: pair[1])]
+    assert order == [2.0, 3.0, 1.0]  # the others did not wait behind it...
+    (early,) = [t for w, t in admitted if w == 1.0]
+    assert 0.9 < early - started < 1.6  # ...and it went as soon as its chat allowed
+
+
+def test_a_429_pauses_the_whole_channel_for_replies_and_broadcasts(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"telegram": 30})
+    pacer.pause("telegram", 1.5)
+    pacer.pause("telegram", 0.5)  # a shorter pause never cuts a longer one
+    wait = pacer.try_acquire("telegram")
+    assert 1.3 < wait <= 1.5
+    started = time.monotonic()
+    assert pacer.admit_reply("telegram", "42", time.time(), timeout=5) == 0.0
+    assert 1.2 < time.monotonic() - started < 2.0
+    pacer.pause("email", 3)  # an unpaced channel is never paused
+    assert not r.exists("pd:pause:email")
+
+
+def test_a_reply_that_would_wait_too_long_leaves_the_line(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"telegram": 30})
+    pacer.pause("telegram", 5)
+    started = time.monotonic()
+    wait = pacer.admit_reply("telegram", "42", time.time(), timeout=1.0)
+    assert 4 < wait <= 5 and time.monotonic() - started < 0.5  # told at once, not held
+    assert r.zcard("pd:line:telegram") == 0  # nobody waits behind it
+
+
+def test_a_waiter_that_died_leaves_the_line(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"sms": 5})
+    # A worker killed while its reply waited: first in line, and it never asks again.
+    r.zadd("pd:line:sms", {"dead": 1})
+    r.zadd("pd:lineseen:sms", {"dead": (time.time() - 10) * 1_000_000})
+    started = time.monotonic()
+    assert pacer.admit_reply("sms", "1", time.time(), timeout=5) == 0.0
+    assert time.monotonic() - started < 0.5
+    assert r.zcard("pd:line:sms") == 0

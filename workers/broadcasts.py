@@ -28,6 +28,7 @@ from workers.runtime import Runtime, runtime
 log = logging.getLogger(__name__)
 LEASE = float(os.environ.get("BROADCAST_LEASE_SECONDS", "30"))
 RETRIES = 3
+RETRY_WAIT = 30.0  # seconds a refused send waits for the channel before it counts as failed
 STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go first
 CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel...
 CHECK_SECONDS = 0.5  # ...or seconds, when the pacer holds sending back
@@ -165,7 +166,11 @@ def _send(rt: Runtime, out: Outbound) -> SendResult:
         if result.needs_template and template and not out.template:
             out = Outbound(out.address, out.text, template=template)
             continue
-        if result.ok or result.retry_after is None or result.maybe_sent or attempt == RETRIES:
+        if result.throttled:  # over the platform's limit: the whole channel waits it out
+            rt.pacer.pause(out.channel, result.retry_after or 1.0)
+        if not result.throttled or attempt == RETRIES:
             return result
-        time.sleep(min(result.retry_after * attempt, 5.0))
+        # Again once the pause is over and the replies waiting then have gone first.
+        if not rt.pacer.acquire(out.channel, out.recipient, timeout=RETRY_WAIT):
+            return result
     return result

@@ -29,10 +29,13 @@ INLINE_BUDGET = 15.0  # seconds one turn may spend sending before deferring the 
 SEND = "send"  # the timed event that comes back for a held-back reply (payload: the attempt)
 
 
-def flush(rt: Runtime, address: str, attempt: int = 0) -> bool:
+def flush(rt: Runtime, address: str, attempt: int = 0, wrote_at: float = 0.0) -> bool:
     """Send this person's outbox in order (the caller holds their lock); True when it is
-    empty. If a reply must wait, it and the rest stay and a ``send`` event comes back."""
+    empty. Each reply waits its turn for the platform's limit, in line by when the person
+    wrote (``wrote_at``; 0: now). If a reply must wait long, it and the rest stay and a
+    ``send`` event comes back."""
     people = rt.store.people
+    wrote_at = wrote_at or time.time()
     blocked: set[str] = set()
     started = time.monotonic()
     for raw in people.outbox(address):
@@ -43,7 +46,7 @@ def flush(rt: Runtime, address: str, attempt: int = 0) -> bool:
         # A slow platform must not hold the person's lock for long: past the budget,
         # what is left comes back later.
         over = time.monotonic() - started > INLINE_BUDGET
-        wait = 1.0 if over else _try(rt, out, blocked)
+        wait = 1.0 if over else _try(rt, out, blocked, wrote_at)
         if wait is None:
             faults.point(rt.store, "sent")  # gone, not yet off the outbox: the in-flight case
             _off_outbox(rt, address, raw)
@@ -86,16 +89,19 @@ def _suppressed(rt: Runtime, address: str) -> bool:
     return store.suppression.was_stopped(address) or bool(store.people.unreachable(address))
 
 
-def _try(rt: Runtime, out: Outbound, blocked: set[str]) -> float | None:
-    """Send one message with short inline retries: None when done with it (sent, or never
-    sendable), else seconds to wait before trying again."""
+def _try(rt: Runtime, out: Outbound, blocked: set[str], wrote_at: float) -> float | None:
+    """Send one message in its turn, with short inline retries: None when done with it
+    (sent, or never sendable), else seconds to wait before trying again."""
     sender = rt.sender(out.channel)
     if sender is None:
         log.warning("channel %s is off: reply dropped", out.channel)
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
-        rt.pacer.record(out.channel, out.recipient)  # replies never wait for the pacer
+        if wait := rt.pacer.admit_reply(out.channel, out.recipient, wrote_at, INLINE_BUDGET):
+            return wait  # a long line, or the platform paused the channel: come back later
         result = sender.send(out)
+        if result.throttled:  # the platform's own limit: the whole channel waits
+            rt.pacer.pause(out.channel, result.retry_after or 1.0)
         pulse.count(f"sends:{out.channel}:{_outcome(result)}")
         if result.ok:
             return None

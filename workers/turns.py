@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import redis
 
 from bot.conversation import handle
-from bot.model.message import Inbound, Outbound
+from bot.model.message import Inbound, Outbound, merged
 from messages import t
 from workers import effects, faults, outbound, pulse
 from workers.queues import enqueue_drainer
@@ -108,7 +108,7 @@ def safe_turn(rt: Runtime, raw: bytes) -> None:
         if not msg.event:  # nobody sent a system event: nobody to apologise to
             sorry = Outbound(msg.address, t("error", msg.channel))
             rt.store.people.queue(msg.address, [sorry.to_json()])
-            outbound.flush(rt, msg.address)  # this drainer holds their lock
+            outbound.flush(rt, msg.address, wrote_at=msg.received_at)  # we hold their lock
 
 
 def take_turn(rt: Runtime, msg: Inbound) -> None:
@@ -131,7 +131,7 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         sendable = store.people.sendable(conv)
     else:
         turn = handle(conv, msg, rt.world)
-        replies = turn.replies + effects.apply_all(rt, turn.effects, msg, digest)
+        replies = merged(turn.replies + effects.apply_all(rt, turn.effects, msg, digest))
         queued = [out.to_json() for out in replies]
         new = turn.conv
         if new is not None:
@@ -154,4 +154,4 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
             new.state.value if new else "erased",
         )
     if sendable:  # else a STOP or DELETE came after this message: its turn decides
-        outbound.flush(rt, msg.address)
+        outbound.flush(rt, msg.address, wrote_at=msg.received_at)

@@ -8,6 +8,7 @@ An address names one person on one channel: ``telegram:42``, ``whatsapp:+4477009
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,6 +77,7 @@ class Outbound:
     buttons: tuple[Button, ...] = ()
     request_location: bool = False  # offer a "share my location" button, where there is one
     template: str | None = None  # an approved template, for someone outside the reply window
+    alone: bool = False  # goes as its own message (the share message is forwarded as it is)
 
     @property
     def channel(self) -> str:
@@ -99,6 +101,40 @@ class Outbound:
         return cls(buttons=buttons, **data)
 
 
+# The longest merged text: Twilio's body limit, the smallest of the platforms' (Telegram: 4096).
+MAX_MERGED = 1600
+
+
+def merged(replies: Sequence[Outbound]) -> list[Outbound]:
+    """The replies of one turn as few messages as they can be: consecutive texts to one
+    person go as one, paragraphs apart. Every platform limits messages, not words, so each
+    message saved is one another person does not wait for.
+
+    A message with buttons, a location request or a template ends its group (what it asks
+    stays last, under its own choices); one marked ``alone`` stays on its own; a merge that
+    would pass ``MAX_MERGED`` characters starts a new message. Nothing is dropped or reordered.
+    """
+    out: list[Outbound] = []
+    for reply in replies:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.address == reply.address
+            and not (last.alone or reply.alone)
+            and not (last.buttons or last.request_location or last.template or reply.template)
+            and len(last.text) + 2 + len(reply.text) <= MAX_MERGED
+        ):
+            out[-1] = Outbound(
+                reply.address,
+                f"{last.text}\n\n{reply.text}",
+                reply.buttons,
+                reply.request_location,
+            )
+        else:
+            out.append(reply)
+    return out
+
+
 @dataclass(slots=True)
 class SendResult:
     """What happened to one send: ok, retry later, or final failure that marks the person."""
@@ -109,6 +145,11 @@ class SendResult:
     error: str = ""
     needs_template: bool = False  # refused: their reply window has closed, only a template goes
     maybe_sent: bool = False  # failed after the request went out (timeout, 5xx): may have gone
+
+    @property
+    def throttled(self) -> bool:
+        """Refused for going over the platform's rate limit (nothing was sent)."""
+        return self.retry_after is not None and not self.maybe_sent
 
     def __post_init__(self) -> None:
         # Platforms repeat the number or chat id in their error texts; this one gets logged.

@@ -172,6 +172,12 @@ PACE = Key("pace:{channel}", "zset", 2, False, Erase.KEEP, False,
     "admission times of every send on a channel")
 PACE_CHAT = Key("pace:{channel}:{hid}", "zset", 2, False, Erase.KEY, True,
     "admission times of sends to one chat (Telegram's 1/s)")
+LINE = Key("line:{channel}", "zset", 60, False, Erase.KEEP, False,
+    "replies waiting to be admitted (random ticket -> when the person wrote, µs): first come")
+LINE_SEEN = Key("lineseen:{channel}", "zset", 60, False, Erase.KEEP, False,
+    "ticket -> when its waiter last asked (µs); one that stops asking leaves the line")
+PAUSE = Key("pause:{channel}", "string", None, False, Erase.KEEP, False,
+    "set for a platform's retry_after: nothing goes on the channel until it expires")
 
 # --- timed events: reminders, replies held back (bot/store/timed.py) ------------------------
 TIMED = Key("timed:{address}", "zset", None, True, Erase.KEY, True,
