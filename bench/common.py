@@ -22,6 +22,7 @@ from aiohttp import web
 from bot import procfile
 from bot.local import wait_healthy
 from bot.redis_server import RedisServer, free_port
+from tests.fakes.limits import Limits, Window, retry_after
 
 ID_SECRET = "bench-one-way-id-secret"  # the processes' ID_SECRET, for Store(r, secret=...)
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,8 +172,22 @@ class FastFake:
     """A fake Telegram Bot API and Twilio Messages API on aiohttp (keep-alive), fast enough
     not to be the bottleneck; calls ``on_send(channel, recipient, text)`` for every message."""
 
-    def __init__(self, on_send: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_send: Callable[[str, str, str], None] | None = None,
+        limits: dict[str, float] | None = None,
+    ) -> None:
+        """``limits``: messages a second per channel the platform allows (Telegram also
+        bursts of three a chat, as tests/fakes); beyond them it answers 429 with a retry
+        hint and delivers nothing. None: no limits, so our own CPU is what is measured."""
         self.on_send = on_send or (lambda *a: None)
+        limits = limits or {}
+        self.limits = {
+            "telegram": Limits(Window.per_second(limits.get("telegram")), Window(3, 3.0)),
+            "whatsapp": Limits(Window.per_second(limits.get("whatsapp"))),
+            "sms": Limits(Window.per_second(limits.get("sms"))),
+        } if limits else {}  # fmt: skip
+        self.refused = 0
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.count = 0
@@ -185,7 +200,13 @@ class FastFake:
         method = request.match_info["method"]
         data = await request.post()
         if method == "sendMessage":
-            self._sent("telegram", str(data.get("chat_id")), str(data.get("text", "")))
+            chat_id = str(data.get("chat_id"))
+            if wait := self._refuse("telegram", "", chat_id):
+                seconds = retry_after(wait)
+                body = {"ok": False, "error_code": 429, "parameters": {"retry_after": seconds},
+                        "description": f"Too Many Requests: retry after {seconds}"}  # fmt: skip
+                return web.json_response(body, status=429)
+            self._sent("telegram", chat_id, str(data.get("text", "")))
             chat = {"id": int(data.get("chat_id", 0)), "type": "private"}
             result = {"message_id": self.count, "date": int(time.time()), "chat": chat}
             return web.json_response({"ok": True, "result": result})
@@ -198,9 +219,23 @@ class FastFake:
         data = await request.post()
         to = str(data.get("To", ""))
         channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
+        if wait := self._refuse(channel, str(data.get("From", ""))):
+            body = {"code": 20429, "message": "Too Many Requests", "status": 429}
+            return web.json_response(
+                body, status=429, headers={"Retry-After": str(retry_after(wait))}
+            )
         self._sent(channel, to.removeprefix("whatsapp:"), str(data.get("Body", "")))
         body = {"sid": f"SM{self.count:032x}", "status": "queued", "to": to}
         return web.json_response(body, status=201)
+
+    def _refuse(self, channel: str, *keys: str) -> float:
+        """Seconds to wait when the platform's limit refuses this send, else 0.0 (counted)."""
+        limits = self.limits.get(channel)
+        if limits is None:
+            return 0.0
+        wait = limits.take(*keys)
+        self.refused += wait > 0
+        return wait
 
     def _sent(self, channel: str, recipient: str, text: str) -> None:
         self.count += 1

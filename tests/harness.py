@@ -13,8 +13,10 @@ from pathlib import Path
 
 import redis
 import requests
+import yaml
 
 from bot import procfile
+from bot.campaign import DEFAULT_RATE_LIMITS
 from bot.redis_server import RedisServer, free_port
 from tests.fakes import (
     TEST_ACCOUNT_SID,
@@ -79,8 +81,16 @@ class Bot:
     ) -> None:
         self.tmp = tmp
         self.config_extra, self.extra_env = config_extra, env or {}
-        self.telegram = FakeTelegram().start()
-        self.twilio = FakeTwilio().start()
+        # The fakes allow what the campaign's rate_limits say its accounts allow (Telegram's
+        # 30/s, or paid broadcasts), and refuse beyond it as the platforms do.
+        rates = {
+            **DEFAULT_RATE_LIMITS,
+            **(yaml.safe_load(CONFIG + config_extra).get("rate_limits") or {}),
+        }
+        self.telegram = FakeTelegram(per_second=rates["telegram"]).start()
+        self.twilio = FakeTwilio(
+            whatsapp_per_second=rates["whatsapp"], sms_per_second=rates["sms"]
+        ).start()
         self.postcodes = FakePostcodesIo(POSTCODES).start()
         self.redis_server = RedisServer(tmp / "redis", fsync=fsync).start()
         self.r = redis.Redis.from_url(self.redis_server.url)

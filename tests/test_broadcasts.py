@@ -29,7 +29,11 @@ TEMPLATE = "HX0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def fakes():
-    with FakeTelegram() as tg, FakeTwilio() as tw:
+    # The accounts allow what make_runtime's rate_limits say (as with paid broadcasts).
+    with (
+        FakeTelegram(per_second=1000) as tg,
+        FakeTwilio(whatsapp_per_second=1000, sms_per_second=1000) as tw,
+    ):
         yield tg, tw
 
 

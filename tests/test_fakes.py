@@ -37,7 +37,7 @@ HOSTILE = "Ann_*[x]<b>&"
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
+    with FakeTelegram(per_chat=None) as fake:  # (the limits have tests of their own)
         yield fake
 
 
@@ -163,6 +163,50 @@ def test_429_raises_retry_after_then_succeeds(telegram: FakeTelegram) -> None:
         "description": "Too Many Requests: retry after 1",
         "parameters": {"retry_after": 1},
     }
+
+
+def test_telegram_refuses_beyond_30_a_second_and_bursts_to_one_chat() -> None:
+    with FakeTelegram() as fake:
+        # 40 chats at once: Telegram's 30 a second for the whole bot, then 429.
+        results = _send_all(fake, *((chat, "hi", {}) for chat in range(1, 41)))
+        refused = [r for r in results if isinstance(r, RetryAfter)]
+        assert len(refused) == 10 and all(seconds(r.retry_after) == 1 for r in refused)
+        assert len(fake.sent()) == 30 and fake.limits.refused == 10
+        assert fake.calls("sendMessage")[-1].response["description"] == (
+            "Too Many Requests: retry after 1"
+        )
+    with FakeTelegram() as fake:
+        # One chat: a short burst of three, then about one a second.
+        results = _send_all(fake, *((7, f"m{n}", {}) for n in range(4)))
+        assert [isinstance(r, RetryAfter) for r in results] == [False, False, False, True]
+        assert seconds(results[3].retry_after) == 3
+        assert _send_all(fake, (8, "another chat", {}))[0].text == "another chat"
+    with FakeTelegram(per_second=1000, per_chat=None) as fake:  # paid broadcasts
+        results = _send_all(fake, *((chat, "hi", {}) for chat in range(1, 41)))
+        assert not any(isinstance(r, RetryAfter) for r in results)
+
+
+def test_twilio_refuses_beyond_a_senders_rate_with_20429(twilio_client: Client) -> None:
+    with FakeTwilio(sms_per_second=2, whatsapp_per_second=3) as fake:
+        twilio_client.api.base_url = fake.url
+        codes = []
+        for n in range(4):
+            try:
+                twilio_client.messages.create(
+                    to=f"+4477009001{n:02d}", from_="+447700900000", body="x"
+                )
+                codes.append(None)
+            except TwilioRestException as exc:
+                codes.append((exc.code, exc.status))
+        assert codes == [None, None, (20429, 429), (20429, 429)]
+        assert fake.requests[-1].response["code"] == 20429
+        # Per sender: another number, and WhatsApp senders, have their own.
+        twilio_client.messages.create(to="+447700900199", from_="+447700900001", body="x")
+        for n in range(3):
+            twilio_client.messages.create(
+                to=f"whatsapp:+4477009002{n:02d}", from_="whatsapp:+447700900000", body="x"
+            )
+        assert len(fake.messages()) == 6
 
 
 def test_500_raises_network_error_for_any_chat(telegram: FakeTelegram) -> None:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
+from .limits import Limits, Window, retry_after
 from .server import FakeServer, Recorded, Response
 
 BOT_USER = {
@@ -40,6 +41,7 @@ _DEFAULT_DESCRIPTIONS = {
 }
 _PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)/?$")
 _MAX_TEXT = 4096
+_SENDS = {"sendmessage", "sendlocation", "sendvenue"}  # what the rate limits count
 _MAX_CALLBACK_DATA = 64
 
 
@@ -219,9 +221,20 @@ def _ok(result: Any) -> Response:
 class FakeTelegram(FakeServer):
     """Fake Bot API: routes ``/bot<any token>/<method>`` (POST or GET)."""
 
-    def __init__(self, *, check_parse_mode: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        check_parse_mode: bool = True,
+        per_second: float | None = 30,
+        per_chat: tuple[int, float] | None = (3, 3.0),
+    ) -> None:
+        """``per_second``: sends a second for the whole bot, as Telegram allows (30; up to
+        1,000 with paid broadcasts; None: no limit); ``per_chat``: (sends, seconds) to one
+        chat, about one a second with short bursts. Beyond either: 429 with retry_after."""
         super().__init__()
         self.check_parse_mode = check_parse_mode
+        per_chat_window = Window(*per_chat) if per_chat else None
+        self.limits = Limits(Window.per_second(per_second), per_chat_window)
         self._blocked: set[str] = set()
         self._failures: dict[str | None, deque[tuple[int, str, int | None]]] = {}
         self._sent: list[dict[str, Any]] = []
@@ -296,6 +309,9 @@ class FakeTelegram(FakeServer):
         failure = self._injected_failure(method, params.get("chat_id"))
         if failure:
             return failure
+        if method in _SENDS and (wait := self.limits.take("", params.get("chat_id", ""))):
+            seconds = retry_after(wait)
+            return _error(429, f"Too Many Requests: retry after {seconds}", seconds)
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")

@@ -18,6 +18,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from .limits import Limits, Window, retry_after
 from .server import FakeServer, Recorded, Response
 
 TEST_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -85,11 +86,21 @@ class FakeTwilio(FakeServer):
     """Fake Twilio REST API (Messages create and fetch) for one account."""
 
     def __init__(
-        self, account_sid: str = TEST_ACCOUNT_SID, auth_token: str = TEST_AUTH_TOKEN
+        self,
+        account_sid: str = TEST_ACCOUNT_SID,
+        auth_token: str = TEST_AUTH_TOKEN,
+        whatsapp_per_second: float | None = 80,
+        sms_per_second: float | None = 10,
     ) -> None:
+        """Messages a second per sender (None: no limit): a WhatsApp sender's default 80, and
+        an SMS number's; beyond it, 429 with code 20429 and a Retry-After header."""
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.limits = {
+            "whatsapp": Limits(Window.per_second(whatsapp_per_second)),
+            "sms": Limits(Window.per_second(sms_per_second)),
+        }
         self._failures: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
         self._resources: dict[str, dict[str, Any]] = {}
@@ -200,6 +211,10 @@ class FakeTwilio(FakeServer):
         failure = self._injected_failure(to)
         if failure:
             return failure
+        limits = self.limits["whatsapp" if to.startswith("whatsapp:") else "sms"]
+        if wait := limits.take(sender or service or ""):
+            status, body = twilio_error(20429)
+            return status, body, {"Retry-After": str(retry_after(wait))}
         sid = "SM" + secrets.token_hex(16)
         now = formatdate(usegmt=True).replace("GMT", "+0000")
         uri = f"{_API}{self.account_sid}/Messages/{sid}.json"
