@@ -41,8 +41,14 @@ UPDATE_IDS, CHATS = itertools.count(1), itertools.count(10_000_000)  # unique ac
 STEPS = ["hi", None, "1", "yes", "yes"]  # None: the supporter's postcode
 
 
-def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
-    """A config with 2,000 roomy committee rooms in 500 target seats across Great Britain."""
+def write_campaign(
+    tmp: Path,
+    rng: random.Random,
+    postcodes: list[str],
+    *settings: str,
+) -> Path:
+    """A config with 2,000 roomy committee rooms in 500 target seats across Great Britain,
+    and ``settings`` (YAML lines; default: limits far above what the bot can reach)."""
     geo = OfflineGeocoder.open(ROOT / "var" / "geo")
     names = sorted(s.code for s in seats().by_code.values())[:500]  # real seats, by code
     rows = ["id,name,address,postcode,constituency,latitude,longitude,capacity"]
@@ -53,7 +59,8 @@ def write_campaign(tmp: Path, rng: random.Random, postcodes: list[str]) -> Path:
     (tmp / "rooms.csv").write_text("\n".join(rows) + "\n")
     targets = "\n".join(f"{names[i]},{1 + i % 10}" for i in range(500))
     (tmp / "targets.csv").write_text("constituency,priority\n" + targets + "\n")
-    return campaign_config(tmp, "rate_limits: {telegram: 100000}", "message_quota: 1000")
+    settings = settings or ("rate_limits: {telegram: 100000}", "message_quota: 1000")
+    return campaign_config(tmp, *settings)
 
 
 async def drive(

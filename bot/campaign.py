@@ -36,6 +36,7 @@ MAX_DAYS_BEFORE = 14
 MAX_MINUTES_BEFORE = 24 * 60
 # Messages/second per channel, shared by every worker; config.yaml's rate_limits overrides.
 DEFAULT_RATE_LIMITS: dict[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
+PAID_TELEGRAM_RATE = 1000.0  # with telegram_paid_broadcast: Telegram's allow_paid_broadcast
 CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 
@@ -173,6 +174,7 @@ class Campaign:
     message_quota: int = 30  # messages one person may send a minute; the rest are dropped
     max_wait_seconds: int = 120  # /healthz is 503 when someone has waited longer for a reply
     postcode_seats_file: Path | None = None  # mySociety's range file (bot/postcode_seats.py)
+    telegram_paid_broadcast: bool = False  # allow_paid_broadcast: up to 1,000/s, paid in Stars
     source: Path = Path("config.yaml")  # the file it came from, named in errors
 
     def shift(self, shift_id: str) -> Shift:

@@ -32,13 +32,22 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StringConstraints,
     ValidationError,
     WrapValidator,
     model_validator,
 )
 
-from bot.campaign import DEFAULT_RATE_LIMITS, Campaign, FieldError, ReminderSpec, Shift, parse_clock
+from bot.campaign import (
+    DEFAULT_RATE_LIMITS,
+    PAID_TELEGRAM_RATE,
+    Campaign,
+    FieldError,
+    ReminderSpec,
+    Shift,
+    parse_clock,
+)
 
 # bot/geo.py's make_geocoder builds each of these; declared here so that reading the
 # configuration does not import the geocoder (and numpy).
@@ -414,6 +423,7 @@ class _ConfigFile(_Section):
     message_quota: PositiveWhole | None = None
     max_wait_seconds: PositiveWhole | None = None
     postcode_seats: Text | None = None
+    telegram_paid_broadcast: Annotated[StrictBool, _expect("true or false")] | None = None
 
     @classmethod
     def _unknown(cls, key: str) -> str:
@@ -434,8 +444,10 @@ class _ConfigFile(_Section):
             given["telegram_username"] = self.telegram_username.lstrip("@")
         if self.whatsapp_number is not None:  # digits only, as wa.me wants them
             given["whatsapp_number"] = re.sub(r"\D", "", self.whatsapp_number)
-        if self.rate_limits is not None:
-            rates = self.rate_limits.model_dump(exclude_none=True)
+        rates = {} if self.rate_limits is None else self.rate_limits.model_dump(exclude_none=True)
+        if self.telegram_paid_broadcast:  # Telegram's paid rate, unless a lower one is set
+            rates = {"telegram": PAID_TELEGRAM_RATE, **rates}
+        if rates:
             given["rate_limits"] = {**DEFAULT_RATE_LIMITS, **rates}
         if self.organisers is not None:
             given["organisers"] = frozenset(self.organisers)

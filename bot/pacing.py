@@ -40,7 +40,6 @@ from bot.store.keys import LINE, LINE_SEEN, PACE_CHAT, hid
 from bot.store.keys import PACE as PACE_KEY
 from bot.store.keys import PAUSE as PAUSE_KEY
 
-DEFAULT_RATE_LIMITS: Mapping[str, float] = {"telegram": 30.0, "whatsapp": 80.0, "sms": 10.0}
 DEFAULT_PER_CHAT: Mapping[str, float] = {"telegram": 1.0}
 MAX_SLEEP = 0.25  # seconds between polls while waiting for a slot
 STALE_US = 2_000_000  # a reply waiting longer than this without asking has gone (µs)

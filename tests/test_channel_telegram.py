@@ -322,6 +322,16 @@ def test_warm_up_opens_a_connection_with_get_me(fake, sender):
 
 
 def test_one_sender_reuses_its_connection(fake, sender):
-    for i in range(5):
-        assert sender.send(Outbound("telegram:1", f"m{i}")).ok
+    for i in range(5):  # (to five chats: one chat may take only a burst of three)
+        assert sender.send(Outbound(f"telegram:{i + 1}", f"m{i}")).ok
     assert fake.connections == 1
+
+
+def test_paid_broadcasts_are_asked_for_when_the_campaign_turns_them_on(fake):
+    paid = TelegramSender("123:ABC", fake.url, paid_broadcast=True)
+    try:
+        assert paid.send(HI).ok
+    finally:
+        paid.close()
+    (rec,) = fake.calls("sendMessage")
+    assert rec.form == {**TEXT, "allow_paid_broadcast": "true"}

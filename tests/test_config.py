@@ -162,6 +162,13 @@ def test_organiser_settings(tmp_path):
     )
     c = load_campaign(write(tmp_path, GOOD + extra))
     assert c.postcode_seats_file == tmp_path / "data" / "pcon_2024.json"  # beside config.yaml
+    assert not c.telegram_paid_broadcast
+    paid = load_campaign(write(tmp_path, GOOD + "telegram_paid_broadcast: true\n"))
+    assert paid.telegram_paid_broadcast and paid.rate_limits["telegram"] == 1000.0  # paid rate
+    paid = load_campaign(
+        write(tmp_path, GOOD + "telegram_paid_broadcast: true\nrate_limits: {telegram: 200}\n")
+    )
+    assert paid.rate_limits == {"telegram": 200.0, "whatsapp": 80.0, "sms": 10.0}  # as set
     assert load_campaign(write(tmp_path, GOOD)).postcode_seats_file is None
     assert c.imprint == "Promoted by X" and c.broadcast_template == "HX1"
     assert c.rate_limits == {"telegram": 20.0, "whatsapp": 80.0, "sms": 10.0}
@@ -180,6 +187,7 @@ def test_organiser_settings(tmp_path):
         ("organisers: telegram:1", "organisers: expected a list"),
         ("reminders: [{minutes_before: -5}]", "reminders[0].minutes_before"),
         ("reminders: [{days_before: 1, at: '25:00'}]", "reminders[0].at: expected HH:MM"),
+        ("telegram_paid_broadcast: maybe", "telegram_paid_broadcast: expected true or false"),
     ],
 )
 def test_bad_organiser_settings_name_the_field(tmp_path, extra, message):

@@ -102,6 +102,37 @@ def test_existing_supporter_following_a_link_is_not_credited():
     assert world.referrals == {} and all(r.address == TG for r in turn.replies)
 
 
+# --- messages per journey ----------------------------------------------------------------
+
+JOURNEY = ["hi", "N7 6AA", "1", "yes", "yes"]
+
+
+@pytest.mark.parametrize(
+    "address", ["telegram:42", "whatsapp:+447700900123", "sms:+447700900123", "console:local"]
+)
+def test_a_whole_journey_costs_six_messages_on_every_channel(address):
+    """Every platform limits messages, not words: a turn's replies go as one message, but
+    for the share message, which must be forwardable on its own."""
+    world, conv, per_turn, texts = MemoryWorld(), None, [], []
+    for text in JOURNEY:
+        turn = handle(conv, msg(text, address), world)
+        conv = turn.conv
+        per_turn.append(len(turn.replies))
+        texts += [r.text for r in turn.replies]
+    assert per_turn == [1, 1, 1, 1, 2] and sum(per_turn) == 6
+    assert conv.state is State.DONE
+    # Nothing lost in merging: every part of the journey is there, in order.
+    parts = ["Hi! I'm the polling-day", "Your data:", "Where are you?", "Thanks: N7 6AA",
+             "When can you help", "Your nearest committee room", "You're confirmed:",
+             "One more thing:", "Thanks, we'll only", "Could you bring a friend?",
+             "I'm helping Test campaign"]  # fmt: skip
+    joined = "\n\n".join(texts)
+    at_ = [joined.index(part) for part in parts]
+    assert at_ == sorted(at_)
+    assert all(len(t) <= 1600 for t in texts)  # each fits one Twilio message
+    assert texts[-1].startswith("I'm helping Test campaign")  # the share message, alone
+
+
 # --- location ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -157,7 +158,11 @@ def test_long_retry_after_comes_back_through_the_inbox_in_order(rt, r):
             "one",
             "two",
         ]
+        # The 429 paused the whole channel for as long, for every worker and a broadcast too.
+        assert 29 < r.pttl("pd:pause:telegram") / 1000 <= 30
+        assert rt.pacer.try_acquire("telegram") > 29
         assert clock.tick(rt) == 0  # not due yet
+        r.delete("pd:pause:telegram")  # (as when the 30 s have passed)
         assert clock.tick(rt, now=time.time() + 31) == 1  # into their inbox when due
         assert later(rt, "telegram:77") == [] and not r.zcard("pd:due")
         assert turns.drain("telegram:77") == 1
@@ -265,10 +270,33 @@ def test_a_reply_held_back_never_jumps_ahead_of_a_stop_waiting_in_the_inbox(rt, 
         rt.store.suppression.set_stopped("telegram:80", True)  # as the web does on arrival
         rt.store.inbox.accept([Inbound("telegram:80", text="STOP", external_id="tg:80")])
         assert clock.tick(rt, now=time.time() + 31) == 1  # the retry comes due
+        r.delete("pd:pause:telegram")  # (and the channel's pause is over)
         assert fake.sent(80) == []  # what they wrote goes first
         assert turns.drain("telegram:80") == 2  # the STOP, then the retry: nothing to send
         (confirm,) = fake.sent(80)
         assert confirm["text"].startswith("Done: you won't get any more messages from us")
+        rt.senders["telegram"].close()
+
+
+def test_a_stop_arriving_while_a_reply_waits_its_turn_holds_it(rt, r):
+    """A reply waiting for the platform's limit is checked again once admitted: a STOP (or
+    DELETE) recorded by the web meanwhile wins, and the reply stays for the STOP's turn."""
+    with FakeTelegram() as fake:
+        rt.senders["telegram"] = TelegramSender("1:T", fake.url)
+        conv = Conversation("telegram:81", State.DONE)
+        rt.store.people.save(conv, new_person=True)
+        rt.store.people.queue("telegram:81", [Outbound("telegram:81", "waits").to_json()])
+        rt.pacer.pause("telegram", 1.0)  # as after a 429: the whole channel waits a second
+        result: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: result.append(outbound.flush(rt, "telegram:81", conv=conv))
+        )
+        waiter.start()
+        time.sleep(0.3)
+        rt.store.suppression.set_stopped("telegram:81", True)  # as the web does on arrival
+        waiter.join(10)
+        assert result == [False] and fake.sent(81) == []
+        assert r.llen("pd:outbox:telegram:81") == 1  # the STOP's turn clears it
         rt.senders["telegram"].close()
 
 

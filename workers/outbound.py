@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 import redis
 
 from bot.model.message import Inbound, Outbound, SendResult
+from bot.model.person import Conversation
 from bot.outage import OUTAGE
 from workers import faults, pulse
 from workers.runtime import Runtime
@@ -27,13 +29,22 @@ DEFER_ATTEMPTS = 5
 INLINE_WAIT_MAX = 5.0  # longer waits come back later rather than holding a worker
 INLINE_BUDGET = 15.0  # seconds one turn may spend sending before deferring the rest
 SEND = "send"  # the timed event that comes back for a held-back reply (payload: the attempt)
+HELD = -1.0  # _try: a STOP or DELETE arrived while the reply waited its turn
+RECHECK_AFTER = 0.05  # seconds of waiting for a turn after which STOP/DELETE is checked again
 
 
-def flush(rt: Runtime, address: str, attempt: int = 0, wrote_at: float = 0.0) -> bool:
+def flush(
+    rt: Runtime,
+    address: str,
+    attempt: int = 0,
+    wrote_at: float = 0.0,
+    conv: Conversation | None = None,
+) -> bool:
     """Send this person's outbox in order (the caller holds their lock); True when it is
     empty. Each reply waits its turn for the platform's limit, in line by when the person
     wrote (``wrote_at``; 0: now). If a reply must wait long, it and the rest stay and a
-    ``send`` event comes back."""
+    ``send`` event comes back. A STOP or DELETE that arrives while a reply of ``conv``'s
+    waits its turn holds the rest (its own turn decides)."""
     people = rt.store.people
     wrote_at = wrote_at or time.time()
     blocked: set[str] = set()
@@ -46,7 +57,9 @@ def flush(rt: Runtime, address: str, attempt: int = 0, wrote_at: float = 0.0) ->
         # A slow platform must not hold the person's lock for long: past the budget,
         # what is left comes back later.
         over = time.monotonic() - started > INLINE_BUDGET
-        wait = 1.0 if over else _try(rt, out, blocked, wrote_at)
+        wait = 1.0 if over else _try(rt, out, blocked, wrote_at, lambda: people.sendable(conv))
+        if wait == HELD:
+            return False
         if wait is None:
             faults.point(rt.store, "sent")  # gone, not yet off the outbox: the in-flight case
             _off_outbox(rt, address, raw)
@@ -89,16 +102,26 @@ def _suppressed(rt: Runtime, address: str) -> bool:
     return store.suppression.was_stopped(address) or bool(store.people.unreachable(address))
 
 
-def _try(rt: Runtime, out: Outbound, blocked: set[str], wrote_at: float) -> float | None:
+def _try(
+    rt: Runtime,
+    out: Outbound,
+    blocked: set[str],
+    wrote_at: float,
+    sendable: Callable[[], bool],
+) -> float | None:
     """Send one message in its turn, with short inline retries: None when done with it
-    (sent, or never sendable), else seconds to wait before trying again."""
+    (sent, or never sendable), ``HELD`` when a STOP or DELETE came while it waited, else
+    seconds to wait before trying again."""
     sender = rt.sender(out.channel)
     if sender is None:
         log.warning("channel %s is off: reply dropped", out.channel)
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
+        asked = time.monotonic()
         if wait := rt.pacer.admit_reply(out.channel, out.recipient, wrote_at, INLINE_BUDGET):
             return wait  # a long line, or the platform paused the channel: come back later
+        if time.monotonic() - asked > RECHECK_AFTER and not sendable():
+            return HELD  # they said STOP or DELETE while this waited its turn
         result = sender.send(out)
         if result.throttled:  # the platform's own limit: the whole channel waits
             rt.pacer.pause(out.channel, result.retry_after or 1.0)

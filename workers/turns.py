@@ -117,8 +117,9 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     the inbox. A replay of a message already saved only sends what is left."""
     store = rt.store
     if msg.event == outbound.SEND:  # a held-back reply's time has come: send what waits
-        if store.people.sendable(store.people.load(msg.address)):
-            outbound.flush(rt, msg.address, int(msg.payload or 0))
+        now = store.people.load(msg.address)
+        if store.people.sendable(now):
+            outbound.flush(rt, msg.address, int(msg.payload or 0), conv=now)
         return
     if msg.callback_id and (sender := rt.sender(msg.channel)):
         sender.ack(msg.callback_id)
@@ -128,7 +129,7 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         conv.last_id == digest if conv is not None else store.people.was_handled(digest)
     )
     if replayed:
-        sendable = store.people.sendable(conv)
+        sendable, new = store.people.sendable(conv), conv
     else:
         turn = handle(conv, msg, rt.world)
         replies = merged(turn.replies + effects.apply_all(rt, turn.effects, msg, digest))
@@ -154,4 +155,4 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
             new.state.value if new else "erased",
         )
     if sendable:  # else a STOP or DELETE came after this message: its turn decides
-        outbound.flush(rt, msg.address, wrote_at=msg.received_at)
+        outbound.flush(rt, msg.address, wrote_at=msg.received_at, conv=new)

@@ -62,15 +62,27 @@ class TelegramChannel(Channel):
     reply_type = "application/json"
     refused = "bad or missing secret token"
 
-    def __init__(self, token: str, secret: str, api_url: str = "https://api.telegram.org") -> None:
+    def __init__(
+        self,
+        token: str,
+        secret: str,
+        api_url: str = "https://api.telegram.org",
+        paid_broadcast: bool = False,
+    ) -> None:
         self.token, self.secret, self.api_url = token, secret, api_url
+        self.paid_broadcast = paid_broadcast
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramChannel | None:
         """On with a bot token (sending); the webhook also needs its secret."""
         if not settings.telegram_token:
             return None
-        return cls(settings.telegram_token, settings.telegram_secret, settings.telegram_api_url)
+        return cls(
+            settings.telegram_token,
+            settings.telegram_secret,
+            settings.telegram_api_url,
+            settings.campaign.telegram_paid_broadcast,
+        )
 
     @property
     def receiving(self) -> bool:
@@ -96,7 +108,7 @@ class TelegramChannel(Channel):
 
     def senders(self, r: redis.Redis) -> dict[str, Sender]:
         """One sender (its event loop starts on first use)."""
-        return {"telegram": TelegramSender(self.token, self.api_url)}
+        return {"telegram": TelegramSender(self.token, self.api_url, self.paid_broadcast)}
 
 
 def _is_json(content_type: str) -> bool:
@@ -229,8 +241,12 @@ class TelegramSender(Sender):
     """Sends through PTB's Bot on an event loop that a thread of its own runs for the life
     of the process; safe to call from any number of threads."""
 
-    def __init__(self, token: str, api_url: str = "https://api.telegram.org") -> None:
-        self.token, self.api_url = token, api_url
+    def __init__(
+        self, token: str, api_url: str = "https://api.telegram.org", paid_broadcast: bool = False
+    ) -> None:
+        """``paid_broadcast``: send with ``allow_paid_broadcast`` (Telegram then takes up to
+        1,000 messages a second, charged in Stars beyond 30)."""
+        self.token, self.api_url, self.paid_broadcast = token, api_url, paid_broadcast
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -265,7 +281,10 @@ class TelegramSender(Sender):
     async def _send(self, out: Outbound) -> SendResult:
         return await self._result(
             lambda bot: bot.send_message(
-                chat_id=int(out.recipient), text=out.text[:MAX_TEXT], reply_markup=markup(out)
+                chat_id=int(out.recipient),
+                text=out.text[:MAX_TEXT],
+                reply_markup=markup(out),
+                allow_paid_broadcast=self.paid_broadcast or None,
             )
         )
 
