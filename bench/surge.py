@@ -245,6 +245,11 @@ def run() -> dict:
     mixed = surge_run(
         {"telegram": 600, "whatsapp": 1200, "sms": 200}, 60.0, dict(DEFAULT_RATE_LIMITS)
     )
+    # Paid broadcasts: Telegram takes 1,000/s, more than two cores can answer, so this many
+    # people arriving this fast measures our own ceiling.
+    paid = surge_run(
+        {"telegram": 3000}, 20.0, {**DEFAULT_RATE_LIMITS, "telegram": PAID_TELEGRAM_RATE}
+    )
     figures = {
         **machine(),
         "setup": f"gunicorn as in the Procfile + {WORKERS} workers; people arrive at random "
@@ -252,10 +257,7 @@ def run() -> dict:
         "beyond its limit (Telegram 30/s and 3 per chat per 3 s, WhatsApp 80/s, SMS 10/s)",
         **{f"Telegram surge, {k}": v for k, v in telegram.items()},
         **{f"mixed surge, {k}": v for k, v in mixed.items()},
-        "Telegram with paid broadcasts": (
-            f"up to {PAID_TELEGRAM_RATE:g}/s: then our own CPU is the ceiling (section 2's "
-            "turns/s x 3,600 / 5 turns a journey)"
-        ),
+        **{f"Telegram with paid broadcasts (3,000 over 20 s), {k}": v for k, v in paid.items()},
         "target": "journeys/min >= 0.9 of the ceiling; <= 5 refusals per 1,000 sends",
     }
     record("11. Surge", figures)

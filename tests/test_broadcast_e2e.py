@@ -67,7 +67,7 @@ def test_two_workers_share_one_rate_limit(bot: Bot) -> None:
     calls = [c for c in calls if c.form["chat_id"] != "555"]
     assert len(calls) == len(people)
     # Replies go before broadcast traffic: answered long before the broadcast ended.
-    assert len(replies) == 2 and replies[-1].received_at < calls[-1].received_at - 1.0
+    assert len(replies) == 1 and replies[-1].received_at < calls[-1].received_at - 1.0
     times = [c.received_at for c in calls]
     assert max_in_any_second(times) <= RATE
     rate = (len(times) - 1) / (max(times) - min(times))

@@ -49,6 +49,20 @@ def test_what_is_due_moves_behind_what_they_wrote_in_time_order_and_makes_them_r
     assert s.timed.release(30.0) == 1 and not r.exists("pd:due")
 
 
+def test_what_comes_due_goes_before_people_who_wrote_since(r):
+    """A reply held back (or a reminder) has waited already: its person goes to the front of
+    the ready list, earliest due first, not behind everyone who wrote meanwhile."""
+    s = Store(r)
+    newcomers = [f"telegram:{100 + n}" for n in range(3)]
+    for n, address in enumerate(newcomers):
+        s.inbox.ingest(f"telegram:n{n}", address, Inbound(address, text="hi").to_json())
+    s.timed.add(event(OTHER, "x", 1), 15.0)
+    s.timed.add(event(WHO, "a", 2), 10.0)
+    assert s.timed.release(20.0) == 2
+    ready = [a.decode() for a in r.lrange("pd:ready", 0, -1)]
+    assert ready == [WHO, OTHER, *newcomers]
+
+
 def test_many_workers_looking_at_once_move_each_event_once(r):
     s = Store(r)
     people = [f"sms:+4477009{i:05d}" for i in range(300)]

@@ -68,8 +68,10 @@ def flush(
             log.error("giving up on a reply after %d attempts", attempt)
             people.sent(address, raw)
             continue
-        later = Inbound(address, payload=str(attempt + 1), event=SEND,
-                        external_id=f"{SEND}-{secrets.token_hex(8)}")  # fmt: skip
+        event_id = f"{SEND}-{secrets.token_hex(8)}"
+        # It keeps its place in the send line: when the person wrote.
+        later = Inbound(address, payload=str(attempt + 1), event=SEND, external_id=event_id,
+                        received_at=wrote_at)  # fmt: skip
         rt.store.timed.add(later, time.time() + wait * 2**attempt)
         return False
     return True

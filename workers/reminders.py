@@ -36,6 +36,7 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
             event=REMINDER,
             payload=json.dumps(about, separators=(",", ":")),
             external_id=_event_id(rt, address, pledge, d.spec.name, d.shift_ids),
+            received_at=d.at.timestamp(),  # its place in the send line: when it falls due
         )
         rt.store.timed.add(event, d.at.timestamp())
     return len(due)

@@ -119,7 +119,7 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
     if msg.event == outbound.SEND:  # a held-back reply's time has come: send what waits
         now = store.people.load(msg.address)
         if store.people.sendable(now):
-            outbound.flush(rt, msg.address, int(msg.payload or 0), conv=now)
+            outbound.flush(rt, msg.address, int(msg.payload or 0), msg.received_at, now)
         return
     if msg.callback_id and (sender := rt.sender(msg.channel)):
         sender.ack(msg.callback_id)

@@ -26,12 +26,14 @@ DRAINERS_TTL = keys.DRAINERS.ttl or 30  # a count left by killed workers resets 
 LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
 
 # Put a person on the ready list unless a drain is already pending for them (0); ask the
-# workers for a new drainer (2) only while fewer than `most` run, else 1.
+# workers for a new drainer (2) only while fewer than `most` run, else 1. `front`: someone
+# who has waited already (a held-back reply or a reminder come due, a rescue) goes before
+# those who wrote since, as the send pacer's line orders them too.
 MAKE_READY = """
 local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl,
-                          jobs, job)
+                          jobs, job, front)
   if not redis.call('SET', sched, '1', 'NX', 'EX', sched_ttl) then return 0 end
-  redis.call('RPUSH', ready, address)
+  redis.call(front and 'LPUSH' or 'RPUSH', ready, address)
   if tonumber(redis.call('GET', drainers) or '0') < tonumber(most) then
     redis.call('INCR', drainers)
     redis.call('EXPIRE', drainers, drainers_ttl)
@@ -102,7 +104,7 @@ RESCUE = (
     + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
-                  KEYS[6], ARGV[5])
+                  KEYS[6], ARGV[5], true)
 """
 )
 

@@ -49,7 +49,8 @@ else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
 if #due > 0 then
-  make_ready(KEYS[4], ARGV[3], KEYS[5], ARGV[1], KEYS[6], ARGV[4], ARGV[5], KEYS[7], ARGV[6])
+  make_ready(KEYS[4], ARGV[3], KEYS[5], ARGV[1], KEYS[6], ARGV[4], ARGV[5], KEYS[7], ARGV[6],
+             true)
 end
 return #due
 """
@@ -77,7 +78,9 @@ class Timed:
         moved = 0
         while True:
             due = self.r.zrangebyscore(keys.DUE(self.p), "-inf", f"{now:.3f}", 0, BATCH)
-            for raw in due:
+            # Each goes to the front of the ready list (they have waited): the latest due
+            # first, so that the earliest ends up first.
+            for raw in reversed(due):
                 address = raw.decode()
                 moved += self.release_one(address, now)
             if len(due) < BATCH:
