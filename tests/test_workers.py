@@ -132,6 +132,33 @@ def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):
     assert turns.drain(ADDR) == 1 and replies(r)[0].startswith("Hi!")
 
 
+@pytest.mark.parametrize("lock_kept", [True, False], ids=["short outage", "lock ran out"])
+def test_redis_going_while_a_reply_waits_its_turn(rt, r, monkeypatch, lock_kept):
+    """A reply waiting its turn when Redis goes waits for it to come back, and goes on if the
+    person's lock is still this drainer's; if the lock ran out meanwhile (a long outage),
+    the turn is given up to whoever drains them next, and the message stays queued."""
+    say(rt, "hi")
+    real, failed = rt.pacer.admit_reply, []
+
+    def flaky(*args, **kwargs):
+        if not failed:
+            failed.append(1)
+            if not lock_kept:
+                r.delete(f"pd:lock:{ADDR}")  # expired while Redis was away
+            raise redis.ConnectionError("connection reset")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rt.pacer, "admit_reply", flaky)
+    if lock_kept:
+        assert turns.drain(ADDR) == 1 and replies(r)[0].startswith("Hi!")
+        assert r.llen(f"pd:inbox:{ADDR}") == 0
+    else:
+        with pytest.raises(redis.ConnectionError):
+            turns.drain(ADDR)
+        assert replies(r) == [] and r.llen(f"pd:inbox:{ADDR}") == 1
+    assert failed == [1]
+
+
 def test_a_busy_lock_leaves_the_person_to_its_holder_or_the_rescue(rt, r):
     say(rt, "hi")
     assert rt.store.inbox.take(ADDR, 1)[0]

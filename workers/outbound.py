@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import redis
 
@@ -30,6 +31,8 @@ INLINE_WAIT_MAX = 5.0  # longer waits come back later rather than holding a work
 INLINE_BUDGET = 15.0  # seconds one turn may spend sending before deferring the rest
 SEND = "send"  # the timed event that comes back for a held-back reply (payload: the attempt)
 HELD = -1.0  # _try: a STOP or DELETE arrived while the reply waited its turn
+# The (address, lock token) of the person this thread drains, set by workers/turns.drain.
+HOLDING: ContextVar[tuple[str, str] | None] = ContextVar("holding", default=None)
 RECHECK_AFTER = 0.05  # seconds of waiting for a turn after which STOP/DELETE is checked again
 
 
@@ -89,6 +92,21 @@ def _off_outbox(rt: Runtime, address: str, raw: bytes) -> None:
             OUTAGE.wait(rt.redis)
 
 
+def _admit(rt: Runtime, out: Outbound, wrote_at: float) -> float:
+    """Wait for the reply's turn (0.0), or say how long it would be. If Redis goes away
+    meanwhile, wait for it like the rest of the turn, as long as the person's lock is still
+    ours when it is back; else give the turn up to whoever drains them next."""
+    while True:
+        try:
+            return rt.pacer.admit_reply(out.channel, out.recipient, wrote_at, INLINE_BUDGET)
+        except redis.RedisError as exc:
+            OUTAGE.went(exc)
+            OUTAGE.wait(rt.redis)
+            holding = HOLDING.get()
+            if holding is not None and not rt.store.inbox.keep_lock(*holding):
+                raise
+
+
 def _outcome(result: SendResult) -> str:
     """A send's result as /metrics counts it."""
     if result.ok:
@@ -120,7 +138,7 @@ def _try(
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
         asked = time.monotonic()
-        if wait := rt.pacer.admit_reply(out.channel, out.recipient, wrote_at, INLINE_BUDGET):
+        if wait := _admit(rt, out, wrote_at):
             return wait  # a long line, or the platform paused the channel: come back later
         if time.monotonic() - asked > RECHECK_AFTER and not sendable():
             return HELD  # they said STOP or DELETE while this waited its turn

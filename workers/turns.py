@@ -79,6 +79,7 @@ def drain(address: str) -> int:
             # Another worker is draining and will re-check after unlocking. If it died,
             # its lock expires and the rescue (workers/clock.py) picks them up.
             return handled
+        outbound.HOLDING.set((address, token))
         try:
             for i, raw in enumerate(batch):
                 if i and not store.inbox.keep_lock(address, token):  # just taken for the first
@@ -88,6 +89,7 @@ def drain(address: str) -> int:
                 store.inbox.pop(address, raw)
                 handled += 1
         finally:
+            outbound.HOLDING.set(None)
             left = store.inbox.unlock(address, token)
         if left == 0:
             return handled
