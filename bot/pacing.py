@@ -40,7 +40,10 @@ from bot.store.keys import LINE, LINE_SEEN, PACE_CHAT, hid
 from bot.store.keys import PACE as PACE_KEY
 from bot.store.keys import PAUSE as PAUSE_KEY
 
-DEFAULT_PER_CHAT: Mapping[str, float] = {"telegram": 1.0}
+# Telegram: about one message a second to one chat, with short bursts. A burst of three in
+# three seconds lets a turn's share message follow its reply at once, without a drainer
+# waiting a second on every journey.
+DEFAULT_PER_CHAT: Mapping[str, float | tuple[int, float]] = {"telegram": (3, 3.0)}
 MAX_SLEEP = 0.25  # seconds between polls while waiting for a slot
 STALE_US = 2_000_000  # a reply waiting longer than this without asking has gone (µs)
 
@@ -131,12 +134,20 @@ def window(limit: float, margin: float) -> tuple[int, int]:
     return capacity, math.ceil(seconds * 1_000_000)
 
 
+def _chat_window(limit: float | tuple[int, float], margin: float) -> tuple[int, int]:
+    """A per-chat limit as (capacity, window in µs): a rate, or (sends, seconds)."""
+    if isinstance(limit, tuple):
+        count, seconds = limit
+        return count, math.ceil(seconds * (1.0 + margin) * 1_000_000)
+    return window(limit, margin)
+
+
 class Pacer:
     """Admits sends per channel (and per chat) at most at the configured rates, across processes.
 
-    ``limits`` and ``per_chat`` are messages/second per channel; ``margin`` is the extra
-    fraction of a second each window lasts, headroom for the delay between admission and the
-    request reaching the platform.
+    ``limits`` are messages/second per channel; ``per_chat`` the same per chat, or (sends,
+    seconds) for a burst; ``margin`` is the extra fraction of a second each window lasts,
+    headroom for the delay between admission and the request reaching the platform.
     """
 
     def __init__(
@@ -145,13 +156,13 @@ class Pacer:
         limits: Mapping[str, float],
         prefix: str = "pd",
         margin: float = 0.02,
-        per_chat: Mapping[str, float] | None = None,
+        per_chat: Mapping[str, float | tuple[int, float]] | None = None,
         secret: bytes = b"",
     ) -> None:
         self.r, self.prefix, self.secret = r, prefix, secret
         per_chat = DEFAULT_PER_CHAT if per_chat is None else per_chat
         self._channel = {ch: window(limit, margin) for ch, limit in limits.items()}
-        self._chat = {ch: window(limit, margin) for ch, limit in per_chat.items()}
+        self._chat = {ch: _chat_window(limit, margin) for ch, limit in per_chat.items()}
         self._pace = r.register_script(PACE)
         self._pause = r.register_script(PAUSE)
 

@@ -112,8 +112,15 @@ def test_sends_recorded_regardless_make_broadcasts_back_off(r: redis.Redis) -> N
     assert r.zcard("pd:pace:sms") == 3 * LIMIT  # a refused broadcast leaves no trace
 
 
+def test_telegram_chats_take_a_short_burst_then_wait(r: redis.Redis) -> None:
+    pacer = Pacer(r, {"telegram": 30})  # the default: three in three seconds to one chat
+    assert [pacer.try_acquire("telegram", "42") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert 2.9 < pacer.try_acquire("telegram", "42") <= 3.06
+    assert pacer.try_acquire("telegram", "43") == 0.0
+
+
 def test_per_chat_limit_on_telegram(r: redis.Redis) -> None:
-    pacer = Pacer(r, {"telegram": 30, "whatsapp": 80})
+    pacer = Pacer(r, {"telegram": 30, "whatsapp": 80}, per_chat={"telegram": 1.0})
     assert pacer.try_acquire("telegram", "42") == 0.0
     assert 0.95 < pacer.try_acquire("telegram", "42") <= 1.02
     assert pacer.try_acquire("telegram", "43") == 0.0
@@ -129,7 +136,7 @@ def test_per_chat_limit_on_telegram(r: redis.Redis) -> None:
 
 
 def test_channel_and_chat_are_checked_together(r: redis.Redis) -> None:
-    pacer = Pacer(r, {"telegram": 2})
+    pacer = Pacer(r, {"telegram": 2}, per_chat={"telegram": 1.0})
     assert pacer.try_acquire("telegram", "1") == 0.0
     assert pacer.try_acquire("telegram", "1") > 0
     assert r.zcard("pd:pace:telegram") == 1  # the chat was full: the channel took nothing
@@ -147,7 +154,7 @@ def test_unlimited_channel_never_touches_redis() -> None:
 
 
 def test_keys_expire_when_idle(r: redis.Redis) -> None:
-    pacer = Pacer(r, {"telegram": 30}, prefix="px")
+    pacer = Pacer(r, {"telegram": 30}, prefix="px", per_chat={"telegram": 1.0})
     assert pacer.acquire("telegram", "7")
     chat = hid(b"", "telegram:7")  # no chat id in a key name
     assert sorted(r.keys("*")) == [b"px:pace:telegram", f"px:pace:telegram:{chat}".encode()]
@@ -183,7 +190,7 @@ def test_slow_limit_stretches_the_window(r: redis.Redis) -> None:
 
 
 def test_acquire_gives_up_at_the_timeout(r: redis.Redis) -> None:
-    pacer = Pacer(r, {"telegram": 30})
+    pacer = Pacer(r, {"telegram": 30}, per_chat={"telegram": 1.0})
     pacer.record("telegram", "9")
     started = time.monotonic()
     assert not pacer.acquire("telegram", "9", timeout=0.3)
