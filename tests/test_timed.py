@@ -63,6 +63,19 @@ def test_what_comes_due_goes_before_people_who_wrote_since(r):
     assert ready == [WHO, OTHER, *newcomers]
 
 
+def test_a_rescue_never_puts_anyone_ahead_of_those_who_wrote_before(r):
+    """In a surge people wait in the ready list longer than their scheduled mark lasts; the
+    rescue then finds them, and must queue them behind, not in front of, the others."""
+    s = Store(r)
+    waiting = [f"telegram:{200 + n}" for n in range(3)]
+    for n, address in enumerate(waiting):
+        s.inbox.ingest(f"telegram:w{n}", address, Inbound(address, text="hi").to_json())
+    r.delete(f"pd:sched:{waiting[2]}")  # its mark ran out while it waited
+    assert s.inbox.rescue_stranded()[0] == 1
+    ready = [a.decode() for a in r.lrange("pd:ready", 0, -1)]
+    assert ready == [*waiting, waiting[2]]
+
+
 def test_many_workers_looking_at_once_move_each_event_once(r):
     s = Store(r)
     people = [f"sms:+4477009{i:05d}" for i in range(300)]

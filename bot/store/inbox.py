@@ -27,8 +27,10 @@ LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~
 
 # Put a person on the ready list unless a drain is already pending for them (0); ask the
 # workers for a new drainer (2) only while fewer than `most` run, else 1. `front`: someone
-# who has waited already (a held-back reply or a reminder come due, a rescue) goes before
-# those who wrote since, as the send pacer's line orders them too.
+# who has waited already (a held-back reply or a reminder come due) goes before those who
+# wrote since, as the send pacer's line orders them too. (Not a rescue: in a surge people
+# wait in the ready list longer than their scheduled mark lasts, and the rescue, finding
+# them, must not put them ahead of those who wrote before them.)
 MAKE_READY = """
 local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl,
                           jobs, job, front)
@@ -104,7 +106,7 @@ RESCUE = (
     + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
-                  KEYS[6], ARGV[5], true)
+                  KEYS[6], ARGV[5])
 """
 )
 
