@@ -88,7 +88,10 @@ DAY = 24 * 3600
 # --- the inbound queue (bot/store/inbox.py) -------------------------------------------------
 INBOX = Key("inbox:{address}", "list", None, True, Erase.KEY, True,
     "queued Inbound JSON, drained in order by one worker")
-SCHED = Key("sched:{address}", "string", 60, True, Erase.KEY, True,
+# Long enough to outlast the ready list in a surge (2,000 people in a minute on Telegram
+# wait up to ~100 s): a mark that ran out let the rescue queue them a second time, and that
+# second place then served their next message ahead of people who wrote before it.
+SCHED = Key("sched:{address}", "string", 300, True, Erase.KEY, True,
     "set while a drain for the address is pending")
 LOCK = Key("lock:{address}", "string", 60, True, Erase.KEY, True,
     "held by the worker draining that address")
