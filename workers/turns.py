@@ -134,7 +134,9 @@ def take_turn(rt: Runtime, msg: Inbound) -> None:
         sendable, new = store.people.sendable(conv), conv
     else:
         turn = handle(conv, msg, rt.world)
-        replies = merged(turn.replies + effects.apply_all(rt, turn.effects, msg, digest))
+        replies = turn.replies  # already merged by handle()
+        if extra := effects.apply_all(rt, turn.effects, msg, digest):
+            replies = merged(replies + extra)
         queued = [out.to_json() for out in replies]
         new = turn.conv
         if new is not None:
