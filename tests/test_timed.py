@@ -63,17 +63,30 @@ def test_what_comes_due_goes_before_people_who_wrote_since(r):
     assert ready == [WHO, OTHER, *newcomers]
 
 
-def test_a_rescue_never_puts_anyone_ahead_of_those_who_wrote_before(r):
+def test_a_rescue_keeps_waiting_people_in_place_and_puts_the_stranded_first(r):
     """In a surge people wait in the ready list longer than their scheduled mark lasts; the
-    rescue then finds them, and must queue them behind, not in front of, the others."""
+    rescue then finds them, and must leave them in place, not put them ahead of those who
+    wrote before them. Someone truly stranded (their drainer died, or gave the turn up in a
+    Redis outage) wrote before everyone still waiting, and goes first."""
     s = Store(r)
     waiting = [f"telegram:{200 + n}" for n in range(3)]
     for n, address in enumerate(waiting):
         s.inbox.ingest(f"telegram:w{n}", address, Inbound(address, text="hi").to_json())
+    stranded = "telegram:199"
+    r.rpush(f"pd:inbox:{stranded}", Inbound(stranded, text="hi").to_json())
     r.delete(f"pd:sched:{waiting[2]}")  # its mark ran out while it waited
-    assert s.inbox.rescue_stranded()[0] == 1
+    r.set("pd:drainers", 8)  # as many drainers as may run: none more is asked for
+    r.delete("pd:jobs")
+    assert s.inbox.rescue_stranded() == (2, 0)
     ready = [a.decode() for a in r.lrange("pd:ready", 0, -1)]
-    assert ready == [*waiting, waiting[2]]
+    assert ready == [stranded, *waiting]
+    assert r.ttl(f"pd:sched:{waiting[2]}") > 0  # marked again: the next look leaves them be
+    assert s.inbox.rescue_stranded() == (0, 0)
+    # With no drainer left, someone still waiting gets one asked for, and keeps their place.
+    r.delete("pd:drainers", f"pd:sched:{waiting[1]}")
+    assert s.inbox.rescue_stranded() == (1, 1)
+    assert [a.decode() for a in r.lrange("pd:ready", 0, -1)] == [stranded, *waiting]
+    assert r.llen("pd:jobs") == 1
 
 
 def test_many_workers_looking_at_once_move_each_event_once(r):

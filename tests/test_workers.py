@@ -136,8 +136,10 @@ def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):
 def test_redis_going_while_a_reply_waits_its_turn(rt, r, monkeypatch, lock_kept):
     """A reply waiting its turn when Redis goes waits for it to come back, and goes on if the
     person's lock is still this drainer's; if the lock ran out meanwhile (a long outage),
-    the turn is given up to whoever drains them next, and the message stays queued."""
+    the turn is given up to whoever drains them next, and the message stays queued: the
+    clock, once Redis is back, puts them first in the ready list."""
     say(rt, "hi")
+    assert rt.store.inbox.take_ready() == ADDR  # a drainer took them
     real, failed = rt.pacer.admit_reply, []
 
     def flaky(*args, **kwargs):
@@ -156,6 +158,12 @@ def test_redis_going_while_a_reply_waits_its_turn(rt, r, monkeypatch, lock_kept)
         with pytest.raises(redis.ConnectionError):
             turns.drain(ADDR)
         assert replies(r) == [] and r.llen(f"pd:inbox:{ADDR}") == 1
+        newcomer = Inbound("console:t2", text="hi", external_id="console:new")
+        rt.store.inbox.accept([newcomer])  # someone who wrote during the outage
+        rt.store.inbox.mark_rescue(60)  # the periodic rescue is not due for a while
+        monkeypatch.setattr(clock, "OUTAGE_GRACE", 0.0)
+        clock.after_outage(rt, threading.Event())
+        assert r.lrange("pd:ready", 0, -1) == [ADDR.encode(), b"console:t2"]
     assert failed == [1]
 
 

@@ -1,5 +1,5 @@
-"""Each worker's clock: timed events into inboxes when due, the rescue every 30 s, and the
-heartbeat (with what the process counted) every 5 s.
+"""Each worker's clock: timed events into inboxes when due, the rescue every 30 s (and as
+soon as Redis is back from an outage), and the heartbeat (with what the process counted) every 5 s.
 
 A thread in every worker process, not RQ's scheduler: RQ runs a scheduled job only when a
 worker is free of other jobs, and on a busy polling day the workers are busy with drainers
@@ -12,6 +12,7 @@ one worker a period does it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 TICK = 0.25  # seconds between looks at the due set
 RESCUE_EVERY = 30  # seconds between looks for people a dead worker left with messages queued
+OUTAGE_GRACE = 2.0  # seconds after Redis returns before the rescue (see after_outage)
 BEAT_EVERY = 5.0  # seconds between heartbeats (/healthz: no beat for 30 s is a dead worker)
 
 
@@ -58,6 +60,18 @@ def rescue(rt: Runtime) -> int:
     return rescued
 
 
+def after_outage(rt: Runtime, stop: threading.Event) -> None:
+    """Redis is back: rescue at once whoever an outage longer than a lock left stranded
+    (their drainer gave the turn up), rather than up to RESCUE_EVERY s later behind everyone
+    who wrote since. After a short grace, so that drainers still holding their locks finish
+    the step they were on (taking a sent reply off the outbox) before anyone else starts."""
+    if stop.wait(OUTAGE_GRACE):
+        return
+    with contextlib.suppress(redis.RedisError):  # gone again: the next tick waits for it
+        if rescued := rt.store.inbox.rescue_stranded()[0]:
+            log.warning("%d people were left mid-turn by a Redis outage: draining them", rescued)
+
+
 def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:
     """Tick (and beat) until ``stop`` is set; Redis trouble is waited out, never fatal."""
     last_beat = 0.0
@@ -70,6 +84,7 @@ def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:
         except redis.RedisError as exc:
             OUTAGE.went(exc)
             OUTAGE.wait(rt.redis, stop)
+            after_outage(rt, stop)
         except Exception:  # a bad event costs this tick, never the clock
             log.exception("clock tick failed")
 

@@ -27,15 +27,10 @@ LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~
 
 # Put a person on the ready list unless a drain is already pending for them (0); ask the
 # workers for a new drainer (2) only while fewer than `most` run, else 1. `front`: someone
-# who has waited already (a held-back reply or a reminder come due) goes before those who
-# wrote since, as the send pacer's line orders them too. (Not a rescue: in a surge people
-# wait in the ready list longer than their scheduled mark lasts, and the rescue, finding
-# them, must not put them ahead of those who wrote before them.)
+# who has waited already (a held-back reply, a reminder come due, a rescued turn) goes
+# before those who wrote since, as the send pacer's line orders them too.
 MAKE_READY = """
-local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl,
-                          jobs, job, front)
-  if not redis.call('SET', sched, '1', 'NX', 'EX', sched_ttl) then return 0 end
-  redis.call(front and 'LPUSH' or 'RPUSH', ready, address)
+local function ask_drainer(drainers, most, drainers_ttl, jobs, job)
   if tonumber(redis.call('GET', drainers) or '0') < tonumber(most) then
     redis.call('INCR', drainers)
     redis.call('EXPIRE', drainers, drainers_ttl)
@@ -43,6 +38,13 @@ local function make_ready(sched, sched_ttl, ready, address, drainers, most, drai
     return 2
   end
   return 1
+end
+
+local function make_ready(sched, sched_ttl, ready, address, drainers, most, drainers_ttl,
+                          jobs, job, front)
+  if not redis.call('SET', sched, '1', 'NX', 'EX', sched_ttl) then return 0 end
+  redis.call(front and 'LPUSH' or 'RPUSH', ready, address)
+  return ask_drainer(drainers, most, drainers_ttl, jobs, job)
 end
 """
 
@@ -99,14 +101,22 @@ RESCUE = (
     """
 -- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready, 5 drainers, 6 jobs
 -- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request
--- Messages waiting with nobody draining them (their worker was killed mid-turn): ready
--- again. Returns as MAKE_READY, or 0 when there is nothing to do.
+-- Messages waiting with nobody draining them (their worker was killed mid-turn, or gave
+-- the turn up in a Redis outage): ready again, at the front, as they wrote before anyone
+-- still waiting. Someone whose scheduled mark merely ran out while they waited in a surge's
+-- ready list keeps their place (never ahead of those who wrote before them), and a drainer
+-- is asked for if too few are left. Returns as MAKE_READY, or 0 when there is nothing to do.
 """
     + MAKE_READY
     + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('LPOS', KEYS[4], ARGV[1]) then
+  redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
+  return ask_drainer(KEYS[5], ARGV[3], ARGV[4], KEYS[6], ARGV[5])
+end
 return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
-                  KEYS[6], ARGV[5])
+                  KEYS[6], ARGV[5], true)
 """
 )
 
