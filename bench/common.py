@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import redis
 from aiohttp import web
 
@@ -166,6 +167,27 @@ class System:
         procfile.stop(self.procs)
         self.procs = []
         self.redis.stop()
+
+
+def client_connector() -> aiohttp.TCPConnector:
+    """The load generator's connection pool. It closes a connection idle for a second, before
+    gunicorn does (its keep-alive is 2 s): reusing one the server was closing at that moment
+    failed the request, and a slow run, with people idle longer between messages, failed
+    whole benchmarks."""
+    return aiohttp.TCPConnector(limit=1000, keepalive_timeout=1.0)
+
+
+async def deliver(session: aiohttp.ClientSession, url: str, **request: object) -> None:
+    """POST one webhook delivery and expect 200. A delivery whose connection dropped is made
+    again, as a platform retries a webhook (the update id or MessageSid makes it safe)."""
+    for attempt in range(3):
+        try:
+            async with session.post(url, **request) as resp:  # type: ignore[arg-type]
+                assert resp.status == 200, await resp.text()
+                return
+        except aiohttp.ClientConnectionError:
+            if attempt == 2:
+                raise
 
 
 class FastFake:

@@ -27,7 +27,9 @@ from bench.common import (
     FastFake,
     System,
     campaign_config,
+    client_connector,
     decode_postcode,
+    deliver,
     machine,
     p50_p99,
     record,
@@ -93,8 +95,7 @@ async def drive(
             reply = loop.create_future()
             waiters[str(chat)] = (loop, reply)
             start = time.perf_counter()
-            async with session.post(url, json=body, headers=headers) as resp:
-                assert resp.status == 200, await resp.text()
+            await deliver(session, url, json=body, headers=headers)
             try:
                 await asyncio.wait_for(reply, 30)
             except TimeoutError:
@@ -118,7 +119,7 @@ async def drive(
             running.append(asyncio.ensure_future(journey(session)))
         await asyncio.gather(*running)
 
-    connector = aiohttp.TCPConnector(limit=1000)
+    connector = client_connector()
     async with aiohttp.ClientSession(connector=connector) as session:
         started, cpu = time.monotonic(), system.cpu()
         if offered:

@@ -17,6 +17,7 @@ from bot.model.message import Location
 from bot.model.person import Consent, Conversation, Pledge, State
 from bot.redis_server import RedisServer
 from bot.store import Store, keys
+from bot.store.inbox import LANES
 
 PEOPLE = 100_000
 
@@ -41,7 +42,11 @@ def run() -> dict:
             store.referrals.first_contact(address, None)
             store.inbox.ingest(f"twilio:SM{i:032x}", address, "{}", received_at=1.9e9)
             r.delete(keys.INBOX(store.p, address=address), keys.SCHED(store.p, address=address))
-        r.delete(keys.READY(store.p), keys.DRAINERS(store.p), keys.JOBS(store.p))
+        r.delete(
+            *(keys.READY(store.p, channel=n) for n in LANES),
+            keys.DRAINERS(store.p),
+            keys.JOBS(store.p),
+        )
         used = r.info("memory")["used_memory"] - before
         seen = sum(int(r.hlen(k)) for k in r.scan_iter(keys.DELIVERED.glob(store.p)))
         figures = {

@@ -25,7 +25,17 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bench.common import ROOT, FastFake, System, decode_postcode, machine, p50_p99, record
+from bench.common import (
+    ROOT,
+    FastFake,
+    System,
+    client_connector,
+    decode_postcode,
+    deliver,
+    machine,
+    p50_p99,
+    record,
+)
 from bench.e2e import write_campaign
 from bot.campaign import DEFAULT_RATE_LIMITS, PAID_TELEGRAM_RATE
 from bot.geo import OfflineGeocoder
@@ -58,6 +68,7 @@ class Surge:
         self.system, self.postcodes, self.rng = system, postcodes, rng
         self.waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
         self.received: Counter[str] = Counter()
+        self.sends: defaultdict[str, list[float]] = defaultdict(list)  # when, by channel
         self.lock = threading.Lock()
         self.people: list[Person] = []
 
@@ -65,6 +76,7 @@ class Surge:
         """The fake delivered a message: count it, and wake whoever waits for an answer."""
         with self.lock:
             self.received[recipient] += 1
+            self.sends[channel].append(time.monotonic())
             waiter = self.waiting.pop(recipient, None)
         if waiter:
             loop, fut = waiter
@@ -80,9 +92,8 @@ class Surge:
                 "from": {"id": chat, "is_bot": False, "first_name": "Surge"},
                 "chat": {"id": chat, "type": "private"}, "text": text}}  # fmt: skip
             headers = {"X-Telegram-Bot-Api-Secret-Token": "bench-secret"}
-            async with session.post(self.system.url + "/webhooks/telegram", json=body,
-                                    headers=headers) as resp:  # fmt: skip
-                assert resp.status == 200, await resp.text()
+            await deliver(session, self.system.url + "/webhooks/telegram", json=body,
+                          headers=headers)  # fmt: skip
             return
         sender = person.recipient if person.channel == "sms" else f"whatsapp:{person.recipient}"
         to = SMS_FROM if person.channel == "sms" else WA_FROM
@@ -91,8 +102,7 @@ class Surge:
         url = self.system.url + "/webhooks/twilio"
         headers = {"X-Twilio-Signature": sign(url, form, TWILIO_TOKEN),
                    "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
-        async with session.post(url, data=urlencode(form), headers=headers) as resp:
-            assert resp.status == 200, await resp.text()
+        await deliver(session, url, data=urlencode(form), headers=headers)
 
     async def journey(self, session: aiohttp.ClientSession, person: Person) -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +136,7 @@ class Surge:
             await asyncio.sleep(delay)
             await self.journey(session, person)
 
-        connector = aiohttp.TCPConnector(limit=1000)
+        connector = client_connector()
         async with aiohttp.ClientSession(connector=connector) as session:
             await asyncio.gather(*(arrive(p, d) for p, d in zip(self.people, at, strict=True)))
         return started
@@ -154,6 +164,7 @@ def figures_for(surge: Surge, channel: str, limit: float, started: float) -> dic
     pairs = [(s, a) for p in people for s, a in zip(p.sent, p.answered, strict=False)]
     waits = [a - s for s, a in pairs]
     late = overrun(pairs)
+    per_ten = Counter(int((t - started) // 10) for t in surge.sends[channel])
     return {
         f"{channel}: people, journeys completed": f"{len(people)}, {len(done)}",
         f"{channel}: messages per journey": round(per_journey, 2),
@@ -164,6 +175,9 @@ def figures_for(surge: Surge, channel: str, limit: float, started: float) -> dic
         f"{channel}: message -> answer p50/p99 s": p50_p99(waits, 1),
         f"{channel}: longest wait beyond one's turn s (max; p99)": (
             f"{max(late):.2f}; {sorted(late)[int(len(late) * 0.99)]:.2f}"
+        ),
+        f"{channel}: sends a second, each 10 s from the first arrival": " ".join(
+            str(round(n / 10)) for _, n in sorted(per_ten.items())
         ),
         f"{channel}: supporters an hour at {limit:g}/s": round(
             limit * 3600 / per_journey * min(1.0, overall / ceiling)
@@ -225,6 +239,8 @@ def surge_run(arrivals: dict[str, int], over: float, limits: dict[str, float]) -
     out: dict = {}
     for channel in arrivals:
         out.update(figures_for(surge, channel, limits[channel], started))
+        refused, sent = fake.limits[channel].refused, len(surge.sends[channel])
+        out[f"{channel}: platform refusals (429) per 1,000 sends"] = round(refused * 1000 / sent, 1)
     out["platform refusals (429) per 1,000 sends"] = round(fake.refused * 1000 / fake.count, 1)
     out["people waiting, and p50 time to an answer, as the queue grows"] = queue_growth(
         surge, started

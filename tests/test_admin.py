@@ -180,7 +180,9 @@ def test_removing_a_room_with_pledges_is_refused_unless_forced(client, store, r)
         (queued,) = r.lrange(f"pd:inbox:{address}", 0, -1)
         event = Inbound.from_json(queued)
         assert (event.event, event.payload, event.text) == ("room_closed", "a", "Hall A")
-    assert sorted(a.decode() for a in r.lrange("pd:ready", 0, -1)) == sorted(people)
+    # Each waits on their own channel's lane.
+    assert r.lrange("pd:ready:sms", 0, -1) == [b"sms:+447700900001"]
+    assert r.lrange("pd:ready:telegram", 0, -1) == [b"telegram:9"]
     asked = [json.loads(x)["f"] for x in r.lrange("pd:jobs", 0, -1)]  # of the workers
     assert asked == ["workers.turns.drain_ready"] * 2
 

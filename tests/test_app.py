@@ -113,7 +113,7 @@ def test_telegram_update_is_queued_once(client, r):
     assert tg(client, update).status_code == 200  # Telegram retried: no second turn
     inbox = r.lrange("pd:inbox:telegram:4242", 0, -1)
     assert [Inbound.from_json(x).text for x in inbox] == ["hi"]
-    assert r.lrange("pd:ready", 0, -1) == [b"telegram:4242"]
+    assert r.lrange("pd:ready:telegram", 0, -1) == [b"telegram:4242"]
     assert queued(r) == [("workers.turns.drain_ready", ())]
 
 

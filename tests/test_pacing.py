@@ -301,3 +301,24 @@ def test_a_waiter_that_died_leaves_the_line(r: redis.Redis) -> None:
     assert pacer.admit_reply("sms", "1", time.time(), timeout=5) == 0.0
     assert time.monotonic() - started < 0.5
     assert r.zcard("pd:line:sms") == 0
+
+
+def test_replies_keep_a_wider_margin_than_broadcasts(r: redis.Redis) -> None:
+    """A reply is admitted by one of many busy threads and reaches the platform later and
+    less evenly than a broadcast's send: at 4/s, the fifth reply waits until 1.05 s after the
+    first, the fifth broadcast send only until 1.02 s after the first."""
+    pacer = Pacer(r, {"sms": 4})
+
+    def admitted() -> list[float]:
+        return [at for _, at in r.zrange("pd:pace:sms", 0, -1, withscores=True)]
+
+    for kind, margin in (("reply", 1_050_000), ("broadcast", 1_020_000)):
+        r.delete("pd:pace:sms")
+        for n in range(5):
+            if n == 4:
+                first = admitted()[0]
+            if kind == "reply":
+                assert pacer.admit_reply("sms", None, time.time() + n, timeout=2) == 0.0
+            else:
+                assert pacer.acquire("sms", timeout=2)
+        assert margin <= admitted()[-1] - first < margin + 300_000, kind

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from bot.channels import PLATFORMS
+from bot.model.message import Inbound
 from bot.model.person import Consent, Conversation, Pledge, State
 from bot.store import Store
-from bot.store.inbox import DRAINERS
+from bot.store.inbox import DRAINERS, LANES
 from bot.store.jobs import DRAIN_READY
 
 
@@ -16,10 +19,10 @@ def test_ingest_dedupes_and_starts_a_few_drainers_not_one_per_message(r):
     assert s.inbox.ingest("telegram:1", "telegram:42", "a") == 0  # same update again
     assert s.inbox.ingest("telegram:2", "telegram:42", "b") == 1  # already on the ready list
     assert r.lrange("pd:inbox:telegram:42", 0, -1) == [b"a", b"b"]
-    assert r.lrange("pd:ready", 0, -1) == [b"telegram:42"]
+    assert r.lrange("pd:ready:telegram", 0, -1) == [b"telegram:42"]
     # More people: a new drainer each until DRAINERS run, then just the ready list.
     started = [s.inbox.ingest(f"telegram:{100 + i}", f"telegram:{i}", "x") for i in range(20)]
-    assert started.count(2) == DRAINERS - 1 and r.llen("pd:ready") == 21
+    assert started.count(2) == DRAINERS - 1 and r.llen("pd:ready:telegram") == 21
     # Each drainer is asked of the workers on the jobs list, by the same script.
     assert r.lrange("pd:jobs", 0, -1) == [DRAIN_READY.encode()] * DRAINERS
     # Drainers take people in order; the last one out is uncounted with the empty list.
@@ -28,6 +31,33 @@ def test_ingest_dedupes_and_starts_a_few_drainers_not_one_per_message(r):
     for _ in range(DRAINERS):
         assert s.inbox.next_ready() is None
     assert int(r.get("pd:drainers")) == 0
+
+
+def test_each_channel_waits_on_its_own_lane_and_drainers_choose_lanes(r):
+    """A lane per channel: a drainer whose threads for one channel are all busy takes the
+    next person from the lanes it has room for; the last look covers every lane."""
+    s = Store(r)
+    ago = time.time() - 30
+    for n, address in enumerate(["telegram:1", "whatsapp:+447700900001", "telegram:2",
+                                 "sms:+447700900002", "signal:3"]):  # fmt: skip
+        wrote = Inbound(address, text="hi", received_at=ago + n)
+        s.inbox.ingest(f"u{n}", address, wrote.to_json())
+    assert r.lrange("pd:ready:telegram", 0, -1) == [b"telegram:1", b"telegram:2"]
+    assert r.lrange("pd:ready:whatsapp", 0, -1) == [b"whatsapp:+447700900001"]
+    assert r.lrange("pd:ready:other", 0, -1) == [b"signal:3"]  # never where nobody looks
+    assert s.inbox.ready_count() == 5
+    people, oldest = s.pulse.waiting()
+    assert people == 5 and 29 < oldest < 32  # the longest wait at any lane's head
+    assert s.inbox.take_ready(0.0, ["sms", "whatsapp"]) == "sms:+447700900002"
+    assert s.inbox.take_ready(0.2, ["whatsapp", "sms"]) == "whatsapp:+447700900001"
+    assert s.inbox.take_ready(0.2, ["whatsapp", "sms"]) is None  # telegram's are not taken
+    assert s.inbox.take_ready(0.0, ["telegram"]) == "telegram:1"
+    r.set("pd:drainers", 1)
+    assert [s.inbox.next_ready() for _ in range(3)] == ["telegram:2", "signal:3", None]
+    assert int(r.get("pd:drainers")) == 0 and s.inbox.ready_count() == 0
+    assert s.pulse.waiting() == (0, 0.0)
+    # Every platform's address channels have their own lane.
+    assert {name for p in PLATFORMS for name in p.capabilities} == set(LANES) - {"other"}
 
 
 def test_a_repeated_delivery_restarts_a_lost_drainer(r):

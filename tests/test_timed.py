@@ -33,7 +33,7 @@ def test_what_is_due_moves_behind_what_they_wrote_in_time_order_and_makes_them_r
     s = Store(r)
     s.inbox.ingest("telegram:1", WHO, Inbound(WHO, text="hi", payload="wrote").to_json())
     r.delete("pd:jobs", "pd:sched:" + WHO, "pd:drainers")
-    r.delete("pd:ready")
+    r.delete("pd:ready:telegram")
     for n, (name, at) in enumerate([("b", 20.0), ("a", 10.0), ("c", 30.0)]):
         s.timed.add(event(WHO, name, n), at)
     s.timed.add(event(OTHER, "x", 9), 15.0)
@@ -43,7 +43,7 @@ def test_what_is_due_moves_behind_what_they_wrote_in_time_order_and_makes_them_r
     assert [e.payload for e, _ in s.timed.pending(WHO)] == ["c"]
     # WHO keeps their place at their next event; OTHER, with none left, leaves the set.
     assert r.zrange("pd:due", 0, -1, withscores=True) == [(WHO.encode(), 30.0)]
-    assert r.lrange("pd:ready", 0, -1) == [WHO.encode(), OTHER.encode()]
+    assert r.lrange("pd:ready:telegram", 0, -1) == [WHO.encode(), OTHER.encode()]
     assert r.lrange("pd:jobs", 0, -1) == [DRAIN_READY.encode()] * 2
     assert s.timed.release(20.0) == 0  # moved once
     assert s.timed.release(30.0) == 1 and not r.exists("pd:due")
@@ -59,7 +59,7 @@ def test_what_comes_due_goes_before_people_who_wrote_since(r):
     s.timed.add(event(OTHER, "x", 1), 15.0)
     s.timed.add(event(WHO, "a", 2), 10.0)
     assert s.timed.release(20.0) == 2
-    ready = [a.decode() for a in r.lrange("pd:ready", 0, -1)]
+    ready = [a.decode() for a in r.lrange("pd:ready:telegram", 0, -1)]
     assert ready == [WHO, OTHER, *newcomers]
 
 
@@ -78,14 +78,14 @@ def test_a_rescue_keeps_waiting_people_in_place_and_puts_the_stranded_first(r):
     r.set("pd:drainers", 8)  # as many drainers as may run: none more is asked for
     r.delete("pd:jobs")
     assert s.inbox.rescue_stranded() == (2, 0)
-    ready = [a.decode() for a in r.lrange("pd:ready", 0, -1)]
+    ready = [a.decode() for a in r.lrange("pd:ready:telegram", 0, -1)]
     assert ready == [stranded, *waiting]
     assert r.ttl(f"pd:sched:{waiting[2]}") > 0  # marked again: the next look leaves them be
     assert s.inbox.rescue_stranded() == (0, 0)
     # With no drainer left, someone still waiting gets one asked for, and keeps their place.
     r.delete("pd:drainers", f"pd:sched:{waiting[1]}")
     assert s.inbox.rescue_stranded() == (1, 1)
-    assert [a.decode() for a in r.lrange("pd:ready", 0, -1)] == [stranded, *waiting]
+    assert [a.decode() for a in r.lrange("pd:ready:telegram", 0, -1)] == [stranded, *waiting]
     assert r.llen("pd:jobs") == 1
 
 

@@ -163,7 +163,7 @@ def test_redis_going_while_a_reply_waits_its_turn(rt, r, monkeypatch, lock_kept)
         rt.store.inbox.mark_rescue(60)  # the periodic rescue is not due for a while
         monkeypatch.setattr(clock, "OUTAGE_GRACE", 0.0)
         clock.after_outage(rt, threading.Event())
-        assert r.lrange("pd:ready", 0, -1) == [ADDR.encode(), b"console:t2"]
+        assert r.lrange("pd:ready:console", 0, -1) == [ADDR.encode(), b"console:t2"]
     assert failed == [1]
 
 
@@ -223,8 +223,41 @@ def test_drainer_takes_many_people_then_stops_being_counted(rt, r):
         rt.store.inbox.accept([Inbound(address, text="hi", external_id=f"console:{i}")])
     assert int(r.get("pd:drainers")) == 8  # as many jobs as the ingest script allows
     assert turns.drain_ready() == 20
-    assert r.llen("pd:ready") == 0 and int(r.get("pd:drainers")) == 7
+    assert r.llen("pd:ready:console") == 0 and int(r.get("pd:drainers")) == 7
     assert all(r.llen(f"pd:console:{a}") == 1 for a in people)  # the welcome, with its question
+
+
+def test_a_lane_at_its_limit_never_holds_the_threads_another_channel_needs(rt, r, monkeypatch):
+    """Telegram turns that wait for their turn under Telegram's limit take at most
+    CONCURRENCY of a drainer's threads: WhatsApp people who wrote after them are served
+    meanwhile, not held behind them as in one shared list."""
+    slow = [f"telegram:{n}" for n in range(3 * turns.CONCURRENCY)]
+    quick = [f"whatsapp:+4477009{n:05d}" for n in range(5)]
+    for address in slow + quick:
+        rt.store.inbox.ingest(f"u:{address}", address, Inbound(address, text="hi").to_json())
+    released, lock = threading.Event(), threading.Lock()
+    started: list[str] = []
+
+    def drain(address: str) -> int:  # a turn that waits for the platform's limit to allow it
+        with lock:
+            started.append(address)
+        if address.startswith("telegram:"):
+            released.wait(10)
+        return 1
+
+    monkeypatch.setattr(turns, "drain", drain)
+    job = threading.Thread(target=lambda: started.append(turns.drain_ready()))
+    job.start()
+    deadline = time.monotonic() + 5
+    while not set(quick) <= set(started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with lock:
+        assert set(quick) <= set(started)
+        assert sum(a.startswith("telegram:") for a in started) == turns.CONCURRENCY
+    released.set()
+    job.join(10)
+    assert started[-1] == len(slow) + len(quick)  # every turn, once the line moved
+    assert rt.store.inbox.ready_count() == 0
 
 
 def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
@@ -232,7 +265,7 @@ def test_a_long_running_drainer_hands_over_to_a_fresh_job(rt, r, monkeypatch):
     say(rt, "hi")
     Queue(TURNS, connection=r).empty()
     assert turns.drain_ready() == 0
-    assert r.llen("pd:ready") == 1 and int(r.get("pd:drainers")) == 1  # still counted
+    assert r.llen("pd:ready:console") == 1 and int(r.get("pd:drainers")) == 1  # still counted
     assert [j.func_name for j in Queue(TURNS, connection=r).get_jobs()] == [
         "workers.turns.drain_ready"
     ]
@@ -259,7 +292,7 @@ def test_messages_left_by_a_killed_worker_are_drained_once_its_lock_runs_out(rt,
     assert asked == ["workers.turns.drain_ready"]  # asked of the workers, as ingest does
     assert turns.drain_ready() == 1
     assert replies(r)[0].startswith("Hi! I'm the polling-day volunteer bot for Labour.")
-    assert clock.rescue(rt) == 0 and r.llen("pd:ready") == 0
+    assert clock.rescue(rt) == 0 and r.llen("pd:ready:console") == 0
 
 
 def test_stop_drops_replies_still_waiting_and_its_confirmation_goes(rt, r):

@@ -14,5 +14,5 @@ JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 
 
 def enqueue_drainer(r: redis.Redis) -> None:
-    """Queue a job that works through the ready list (see Store.ingest)."""
+    """Queue a job that works through the ready lists (see Store.ingest)."""
     Queue(TURNS, connection=r).enqueue("workers.turns.drain_ready", **JOB_TTLS)

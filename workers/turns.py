@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import redis
 
 from bot.conversation import handle
 from bot.model.message import Inbound, Outbound, merged
+from bot.store.inbox import LANES, lane
 from messages import t
 from workers import effects, faults, outbound, pulse
 from workers.queues import enqueue_drainer
@@ -25,8 +27,10 @@ from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 BATCH = 50
-# People one worker process drains at once. A turn mostly waits (Redis round trips, the
-# platform's reply), so threads overlap those waits; each person still has one drainer.
+# People one worker process drains at once on each channel's lane. A turn mostly waits
+# (Redis round trips, the platform's reply, its turn under the platform's limit), so threads
+# overlap those waits; each person still has one drainer. A lane at its platform's limit
+# holds at most this many threads, never those of a channel with room.
 CONCURRENCY = 8
 LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person to be ready
 # A drainer hands over to a fresh job after this long, well inside RQ's job timeout
@@ -35,35 +39,40 @@ RUN_FOR = 60.0
 
 
 def drain_ready() -> int:
-    """RQ job: drain people from the ready list, several at once, until it is empty; how
-    many turns. A Redis error in any drain fails the job once the others have finished."""
+    """RQ job: drain people from the ready lanes, several at once on each, until they are
+    empty; how many turns. A Redis error in any drain fails the job once the others have
+    finished."""
     rt = runtime()
     store = rt.store
-    running: set[Future[int]] = set()
+    running: dict[Future[int], str] = {}  # each drain, and its lane
     done: list[Future[int]] = []
     until = time.monotonic() + RUN_FOR
-    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="turns") as pool:
+    with ThreadPoolExecutor(CONCURRENCY * len(LANES), thread_name_prefix="turns") as pool:
         while True:
             if time.monotonic() > until:
                 enqueue_drainer(rt.redis)  # takes this job's place in the drainer count
                 break
-            if len(running) == CONCURRENCY:  # every thread busy: wait for one
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                done.extend(finished)
+            busy = Counter(running.values())
+            free = [name for name in LANES if busy[name] < CONCURRENCY]
             # While turns are in flight, wait a little for the next person rather than
-            # asking Redis again and again (a blocking pop answers as soon as one is ready).
-            address = store.inbox.take_ready(LINGER if running else 0.0)
-            finished = {f for f in running if f.done()}
-            running -= finished
-            done.extend(finished)
+            # asking Redis again and again (a blocking pop answers as soon as one is ready)
+            # but not while a lane is full: people may wait on it for a thread to finish.
+            linger = LINGER if running and len(free) == len(LANES) else 0.0
+            address = store.inbox.take_ready(linger, free) if free else None
             if address is None and not running:
-                # Nothing in flight and nothing ready: stop being counted, in one step
-                # with a last look, so a person made ready just now still gets a drainer.
+                # Nothing in flight and nothing ready: stop being counted, in one step with
+                # a last look, so a person made ready just now still gets a drainer.
                 address = store.inbox.next_ready()
                 if address is None:
                     break
             if address is not None:
-                running.add(pool.submit(drain, address))
+                running[pool.submit(drain, address)] = lane(address)
+            elif len(free) < len(LANES):  # a lane is full: wait for one of its threads
+                wait(running, timeout=LINGER, return_when=FIRST_COMPLETED)
+            finished = {f for f in running if f.done()}
+            for f in finished:
+                del running[f]
+            done.extend(finished)
     return sum(f.result() for f in done)
 
 

@@ -2,7 +2,7 @@
 
 ``Store`` gathers them for one Redis connection, key prefix and ``ID_SECRET``:
 
-  inbox        queued messages, the ready list, the per-person lock (inbox.py)
+  inbox        queued messages, the ready lists, the per-person lock (inbox.py)
   people       conversations, the people and consent indexes, the outbox (people.py)
   places       places taken and pledges (places.py)
   referrals    codes and counts (referrals.py)

@@ -1,10 +1,15 @@
-"""The inbound queue: dedupe, flood quota, each person's inbox, the ready list, the lock.
+"""The inbound queue: dedupe, flood quota, each person's inbox, the ready lists, the lock.
 
-A webhook is one Lua call (INGEST). A person with messages waiting is on the ready list
-once; drainer jobs take people off it and hold a per-person lock while they work through
-that person's inbox in order. A message leaves the inbox only after its turn is saved.
-The web process never talks to RQ: when a drainer is needed, the script itself asks the
-workers for one on the JOBS list (see bot/store/jobs.py).
+A webhook is one Lua call (INGEST). A person with messages waiting is on their channel's
+ready list (a lane) once; drainer jobs take people off the lanes and hold a per-person lock
+while they work through that person's inbox in order. A message leaves the inbox only after
+its turn is saved. The web process never talks to RQ: when a drainer is needed, the script
+itself asks the workers for one on the JOBS list (see bot/store/jobs.py).
+
+A lane per channel because each platform has its own send limit: in a surge, people on a
+channel at its limit wait for their replies' turn, and with one shared list they took every
+drainer thread while people on a channel with room waited behind them (WhatsApp ran at 0.7
+of its limit beside a full Telegram). Drainers cap the threads each lane may hold.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ SCHED_TTL = keys.SCHED.ttl or 60  # a lost drain heals itself after this long
 DRAINERS = 8  # drainer jobs at once: enough to keep every worker process busy
 DRAINERS_TTL = keys.DRAINERS.ttl or 30  # a count left by killed workers resets itself
 LOCK_TTL_MS = 60_000  # longer than one turn can take (its sends are capped at ~25 s)
+# The address channels (bot/channels: each platform's `capabilities`), and a lane for any
+# other, so that no address is ever queued where no drainer looks.
+LANES = ("telegram", "whatsapp", "sms", "console", "other")
+
+
+def lane(address: str) -> str:
+    """The ready list an address waits on: its channel's."""
+    channel = address.split(":", 1)[0]
+    return channel if channel in LANES else LANES[-1]
+
 
 # Put a person on the ready list unless a drain is already pending for them (0); ask the
 # workers for a new drainer (2) only while fewer than `most` run, else 1. `front`: someone
@@ -51,7 +66,7 @@ end
 # Queue a message unless this delivery was seen; a sender beyond the quota is dropped.
 INGEST = (
     """
--- KEYS: 1 delivered:<today>, 2 inbox:<address>, 3 sched:<address>, 4 lastin, 5 ready,
+-- KEYS: 1 delivered:<today>, 2 inbox:<address>, 3 sched:<address>, 4 lastin, 5 ready:<lane>,
 --       6 drainers, 7 quota:<hid>:<minute>, 8 delivered:<yesterday>, 9 jobs
 -- ARGV: 1 dedupe TTL, 2 message JSON, 3 sched TTL, 4 received at ('' : no window),
 --       5 address, 6 most drainers, 7 drainers TTL, 8 quota (0: none), 9 delivery digest,
@@ -85,21 +100,27 @@ return fresh and 1 or 0
 )
 
 NEXT_READY = """
--- KEYS: 1 ready, 2 drainers. ARGV: 1 drainers TTL.
--- The next ready person, or (none) this drainer stops being counted, in one step, so a
--- person made ready meanwhile is never left without a drainer.
-local address = redis.call('LPOP', KEYS[1])
-if address then
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-  return address
+-- KEYS: 1 drainers, 2... the lanes to look at, in order.
+-- ARGV: 1 drainers TTL, 2 '1': none ready, so this drainer stops being counted.
+-- The next ready person (and this drainer's count is kept alive), or none; stopping is in
+-- one step with the last look, so a person made ready meanwhile is never left without one.
+for i = 2, #KEYS do
+  local address = redis.call('LPOP', KEYS[i])
+  if address then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    return address
+  end
 end
-if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+if ARGV[2] == '1' and tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
 return false
 """
 
 RESCUE = (
     """
--- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready, 5 drainers, 6 jobs
+-- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready:<lane>, 5 drainers,
+--       6 jobs
 -- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request
 -- Messages waiting with nobody draining them (their worker was killed mid-turn, or gave
 -- the turn up in a Redis outage): ready again, at the front, as they wrote before anyone
@@ -142,7 +163,7 @@ return 0
 
 
 class Inbox:
-    """Queued messages, the ready list and the per-person lock."""
+    """Queued messages, the ready lists and the per-person lock."""
 
     def __init__(self, r: redis.Redis, prefix: str, secret: bytes) -> None:
         self.r, self.p, self.secret = r, prefix, secret
@@ -167,7 +188,7 @@ class Inbox:
             keys.INBOX(p, address=address),
             keys.SCHED(p, address=address),
             keys.LASTIN(p),
-            keys.READY(p),
+            keys.READY(p, channel=lane(address)),
             keys.DRAINERS(p),
             keys.QUOTA(p, hid=hid, minute=int(now // 60)),
             keys.DELIVERED(p, day=day - 1),
@@ -195,24 +216,26 @@ class Inbox:
             limit = 0 if msg.event or exempt(msg) else quota
             self.ingest(msg.external_id, msg.address, msg.to_json(), at, limit)
 
-    def take_ready(self, wait: float = 0.0) -> str | None:
-        """The next person with messages waiting, waiting up to ``wait`` seconds for one;
-        None if there is none. This drainer stays counted (and its count is kept alive)."""
+    def take_ready(self, wait: float = 0.0, lanes: Iterable[str] = LANES) -> str | None:
+        """The next person with messages waiting on one of ``lanes`` (in that order),
+        waiting up to ``wait`` seconds for one; None if there is none. This drainer stays
+        counted (and its count is kept alive)."""
+        ready = [keys.READY(self.p, channel=name) for name in lanes]
+        if wait <= 0:
+            return self._take(ready, stop=False)
         pipe = self.r.pipeline(transaction=False)
-        if wait > 0:
-            pipe.blpop([keys.READY(self.p)], timeout=wait)  # EXPIRE runs once it returns
-        else:
-            pipe.lpop(keys.READY(self.p))
-        pipe.expire(keys.DRAINERS(self.p), DRAINERS_TTL)
+        pipe.blpop(ready, timeout=wait)
+        pipe.expire(keys.DRAINERS(self.p), DRAINERS_TTL)  # runs once the pop returns
         popped = pipe.execute()[0]
-        if isinstance(popped, list | tuple):
-            popped = popped[1]
-        return popped.decode() if popped else None
+        return popped[1].decode() if popped else None
 
     def next_ready(self) -> str | None:
         """The next person with messages waiting, or None (and this drainer is uncounted)."""
-        k = [keys.READY(self.p), keys.DRAINERS(self.p)]
-        address = self._next_ready(keys=k, args=[DRAINERS_TTL])
+        return self._take([keys.READY(self.p, channel=name) for name in LANES], stop=True)
+
+    def _take(self, ready: list[str], stop: bool) -> str | None:
+        k = [keys.DRAINERS(self.p), *ready]
+        address = self._next_ready(keys=k, args=[DRAINERS_TTL, "1" if stop else "0"])
         return address.decode() if address else None
 
     def count_drainer(self) -> None:
@@ -220,18 +243,22 @@ class Inbox:
         self.r.incr(keys.DRAINERS(self.p))
 
     def rescue_stranded(self) -> tuple[int, int]:
-        """Put people whose queued messages nobody is draining back on the ready list:
+        """Put people whose queued messages nobody is draining back on their ready list:
         (how many, how many drainers were asked for)."""
         rescued = drainers = 0
         head = keys.INBOX(self.p, address="")
         for key in self.r.scan_iter(keys.INBOX.glob(self.p), count=1000):
             address = key.decode().removeprefix(head)
-            k = [key, keys.LOCK(self.p, address=address), keys.SCHED(self.p, address=address),
-                 keys.READY(self.p), keys.DRAINERS(self.p), keys.JOBS(self.p)]  # fmt: skip
-            args = [address, SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY]
-            result = self._rescue(keys=k, args=args)
+            result = self._rescue_one(address)
             rescued, drainers = rescued + (result > 0), drainers + (result == 2)
         return rescued, drainers
+
+    def _rescue_one(self, address: str) -> int:
+        k = [keys.INBOX(self.p, address=address), keys.LOCK(self.p, address=address),
+             keys.SCHED(self.p, address=address), keys.READY(self.p, channel=lane(address)),
+             keys.DRAINERS(self.p), keys.JOBS(self.p)]  # fmt: skip
+        return int(self._rescue(keys=k, args=[address, SCHED_TTL, DRAINERS, DRAINERS_TTL,
+                                              DRAIN_READY]))  # fmt: skip
 
     def mark_rescue(self, ttl: int) -> bool:
         """Claim this look for stranded people (one per ``ttl`` seconds across all
@@ -241,15 +268,14 @@ class Inbox:
     def nudge(self, address: str) -> bool:
         """Make someone with messages waiting and no drainer ready again (RESCUE for one
         person); True if they were."""
-        k = [keys.INBOX(self.p, address=address), keys.LOCK(self.p, address=address),
-             keys.SCHED(self.p, address=address), keys.READY(self.p), keys.DRAINERS(self.p),
-             keys.JOBS(self.p)]  # fmt: skip
-        args = [address, SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY]
-        return int(self._rescue(keys=k, args=args)) > 0
+        return self._rescue_one(address) > 0
 
     def ready_count(self) -> int:
         """People with messages waiting for a drainer."""
-        return int(self.r.llen(keys.READY(self.p)))
+        pipe = self.r.pipeline(transaction=False)
+        for name in LANES:
+            pipe.llen(keys.READY(self.p, channel=name))
+        return sum(pipe.execute())
 
     def last_inbound(self, address: str) -> float | None:
         """When this person last wrote to us (unix time), if a reply window is kept."""

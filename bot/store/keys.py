@@ -95,7 +95,8 @@ SCHED = Key("sched:{address}", "string", 300, True, Erase.KEY, True,
     "set while a drain for the address is pending")
 LOCK = Key("lock:{address}", "string", 60, True, Erase.KEY, True,
     "held by the worker draining that address")
-READY = Key("ready", "list", None, True, Erase.QUEUE, True, "people with messages waiting")
+READY = Key("ready:{channel}", "list", None, True, Erase.QUEUE, True,
+    "people with messages waiting, a lane per channel (bot/store/inbox.py)")
 DRAINERS = Key("drainers", "string", 30, False, Erase.KEEP, False, "drainer jobs running")
 JOBS = Key("jobs", "list", None, False, Erase.KEEP, False,
     "work the web process asks of the workers (a drainer, a broadcast step)")

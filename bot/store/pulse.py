@@ -12,6 +12,7 @@ import redis
 
 from bot.model.message import Inbound
 from bot.store import keys
+from bot.store.inbox import LANES
 
 FORGET_AFTER = 24 * 3600  # a worker not heard from for a day is dropped from the list
 
@@ -58,13 +59,16 @@ class Pulse:
         return {k.decode(): int(v) for k, v in self.r.hgetall(keys.COUNTS(self.p)).items()}
 
     def waiting(self) -> tuple[int, float]:
-        """People waiting for a worker, and how long the first of them has waited (s)."""
+        """People waiting for a worker, and how long the first of them (the longest waiting
+        at the head of a lane) has waited (s)."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.llen(keys.READY(self.p))
-        pipe.lindex(keys.READY(self.p), 0)
-        people, first = pipe.execute()
-        if not first:
-            return int(people), 0.0
-        oldest = self.r.lindex(keys.INBOX(self.p, address=first.decode()), 0)
-        at = Inbound.from_json(oldest).received_at if oldest else 0.0
+        for name in LANES:
+            pipe.llen(keys.READY(self.p, channel=name))
+            pipe.lindex(keys.READY(self.p, channel=name), 0)
+        got = pipe.execute()
+        people, heads = sum(got[0::2]), [h.decode() for h in got[1::2] if h]
+        for address in heads:
+            pipe.lindex(keys.INBOX(self.p, address=address), 0)
+        oldest = [Inbound.from_json(raw).received_at for raw in pipe.execute() if raw]
+        at = min((t for t in oldest if t), default=0.0)
         return int(people), max(0.0, time.time() - at) if at else 0.0

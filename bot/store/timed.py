@@ -16,7 +16,7 @@ import redis
 
 from bot.model.message import Inbound
 from bot.store import keys
-from bot.store.inbox import DRAINERS, DRAINERS_TTL, MAKE_READY, SCHED_TTL
+from bot.store.inbox import DRAINERS, DRAINERS_TTL, MAKE_READY, SCHED_TTL, lane
 from bot.store.jobs import DRAIN_READY
 
 ADD = """
@@ -30,7 +30,7 @@ return 1
 
 RELEASE = (
     """
--- KEYS: 1 timed:<address>, 2 due, 3 inbox:<address>, 4 sched:<address>, 5 ready,
+-- KEYS: 1 timed:<address>, 2 due, 3 inbox:<address>, 4 sched:<address>, 5 ready:<lane>,
 --       6 drainers, 7 jobs
 -- ARGV: 1 address, 2 now (unix s), 3 sched TTL, 4 most drainers, 5 drainers TTL,
 --       6 the drainer job request
@@ -90,7 +90,7 @@ class Timed:
         """Move one person's events due by ``now`` into their inbox; how many."""
         p = self.p
         k = [keys.TIMED(p, address=address), keys.DUE(p), keys.INBOX(p, address=address),
-             keys.SCHED(p, address=address), keys.READY(p), keys.DRAINERS(p),
+             keys.SCHED(p, address=address), keys.READY(p, channel=lane(address)), keys.DRAINERS(p),
              keys.JOBS(p)]  # fmt: skip
         args = [address, f"{now:.3f}", SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY]
         return int(self._release(keys=k, args=args))
