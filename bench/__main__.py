@@ -1,7 +1,7 @@
 """``make bench``: run every benchmark and write bench/RESULTS.md. Never part of make test.
 
 python -m bench              all of them
-python -m bench ingest e2e   some of them (ingest, e2e, broadcast, matching, memory, surge)
+python -m bench ingest e2e   some of them (ingest, e2e, broadcast, matching, memory, surge, pages)
 python -m bench --report     only rewrite RESULTS.md from bench/results.json
 """
 
@@ -13,7 +13,7 @@ import sys
 
 from bench.common import RAW, RESULTS
 
-ORDER = ["ingest", "e2e", "broadcast", "matching", "memory", "surge"]
+ORDER = ["ingest", "e2e", "broadcast", "matching", "memory", "surge", "pages"]
 HEADER = """# Benchmark results
 
 Measured by `make bench` (`python -m bench`) on the machine each section names, against

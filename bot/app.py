@@ -11,12 +11,13 @@ import time
 from typing import Any
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from bot import pulse, scrub
 from bot.admin.api import blueprint as admin_blueprint
+from bot.admin.pages import blueprint as pages_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
@@ -40,6 +41,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pollday"] = {"settings": settings, "redis": r, "store": store}
 
     app.register_blueprint(admin_blueprint(settings, store))
+    app.register_blueprint(pages_blueprint(settings, store))
+
+    @app.get("/")
+    def home() -> Any:
+        return redirect("/admin/")
 
     channels = enabled(settings)
 

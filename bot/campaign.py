@@ -150,6 +150,17 @@ DEFAULT_REMINDERS: tuple[ReminderSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class Login:
+    """A named organiser who may sign in to the organiser pages: their role (``admin`` may
+    send and import; ``viewer`` only looks) and the SHA-256 of their token (the token itself
+    is theirs, never in config.yaml; ``pollday login`` makes one)."""
+
+    name: str
+    role: str
+    token_sha256: str
+
+
+@dataclass(frozen=True)
 class Campaign:
     """The organiser's settings from config.yaml."""
 
@@ -170,6 +181,7 @@ class Campaign:
     rate_limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     broadcast_template: str = ""  # WhatsApp ContentSid for sends outside the 24-hour window
     organisers: frozenset[str] = frozenset()  # addresses allowed to /broadcast from chat
+    logins: tuple[Login, ...] = ()  # named organisers for the organiser pages
     reminders: tuple[ReminderSpec, ...] = DEFAULT_REMINDERS
     message_quota: int = 30  # messages one person may send a minute; the rest are dropped
     max_wait_seconds: int = 120  # /healthz is 503 when someone has waited longer for a reply

@@ -7,6 +7,7 @@
   pollday targets from-results FILE --party Labour --max-majority-pct 10 [-o OUT] [--import]
                                           choose targets from the HoC results file
   pollday polling-day DATE                move the data to the polling day config.yaml names
+  pollday login NAME [--role admin|viewer] a token for an organiser to sign in to the pages
   pollday purge [--dry-run]               remove personal data now (normally scheduled)
 
 Commands that touch data use ``REDIS_URL`` (``make run`` prints it). Every command takes
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import os
+import secrets
 import sys
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -30,7 +33,7 @@ import redis
 
 from bot import local, organising
 from bot.channels import enabled
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ROLES, ConfigError, Settings, load_settings
 from bot.geo import make_geocoder
 from bot.rooms import CsvError, Directory, Upload, load_rooms, load_targets
 from bot.store import Store
@@ -145,6 +148,8 @@ def run(args: argparse.Namespace, settings: Settings) -> Output:
         return targets_from_file(args, settings)
     if args.command == "polling-day":
         return move_polling_day(settings, args.date)
+    if args.command == "login":
+        return new_login(args.name, args.role)
     from workers import purge
     from workers.runtime import build
 
@@ -228,6 +233,20 @@ def move_polling_day(settings: Settings, day: date) -> Output:
     return Output(text, data)
 
 
+def new_login(name: str, role: str) -> Output:
+    """A token for a named organiser, and the lines config.yaml needs for it (only the
+    token's SHA-256 goes in the file; the token goes to the organiser, once)."""
+    token = secrets.token_urlsafe(24)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    entry = f"  - {{name: {json.dumps(name)}, role: {role}, token_sha256: {digest}}}"
+    text = (
+        f"token for {name} ({role}): {token}\n"
+        "Give it to them privately; it is not shown again. Add this to config.yaml under\n"
+        f"organiser_logins: (and restart the web process):\n{entry}"
+    )
+    return Output(text, {"name": name, "role": role, "token": token, "token_sha256": digest})
+
+
 def _when(at: datetime, settings: Settings) -> str:
     """A time as an organiser reads it: campaign time, with UTC beside it."""
     local = at.astimezone(settings.campaign.timezone)
@@ -276,6 +295,11 @@ def parser() -> argparse.ArgumentParser:
         help="move the data in Redis to the polling day config.yaml now names",
     )
     move.add_argument("date", type=date.fromisoformat, help="the new polling day: 2029-05-10")
+    login = sub.add_parser(
+        "login", parents=[common], help="make a token for an organiser to sign in with"
+    )
+    login.add_argument("name", help="who it is for, as the pages will show them")
+    login.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
     purge = sub.add_parser("purge", parents=[common], help="remove personal data now")
     purge.add_argument("--dry-run", action="store_true", help="only list what would go")
     return p

@@ -44,6 +44,7 @@ from bot.campaign import (
     PAID_TELEGRAM_RATE,
     Campaign,
     FieldError,
+    Login,
     ReminderSpec,
     Shift,
     parse_clock,
@@ -390,6 +391,32 @@ def _distinct_reminders(reminders: list[_Reminder]) -> list[_Reminder]:
     return reminders
 
 
+ROLES = ("admin", "viewer")
+
+
+class _Login(_Section):
+    looks_like: ClassVar[str] = "a mapping with name, role, token_sha256"
+    name: Annotated[Text, AfterValidator(_given)]
+    role: Annotated[Literal["admin", "viewer"], _expect(" or ".join(ROLES))]
+    token_sha256: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$"),
+        _reason(lambda _: "expected 64 hex digits, as `pollday login` prints them"),
+    ]
+
+    @property
+    def login(self) -> Login:
+        return Login(self.name, self.role, self.token_sha256)
+
+
+def _distinct_logins(logins: list[_Login]) -> list[_Login]:
+    for field_name in ("name", "token_sha256"):
+        seen = [getattr(x, field_name) for x in logins]
+        if twice := sorted({v for v in seen if seen.count(v) > 1}):
+            raise ValueError(f"two logins share a {field_name}: {twice[0]!r}")
+    return logins
+
+
 class _ConfigFile(_Section):
     """config.yaml. A setting left out (None) takes Campaign's default."""
 
@@ -424,6 +451,14 @@ class _ConfigFile(_Section):
     max_wait_seconds: PositiveWhole | None = None
     postcode_seats: Text | None = None
     telegram_paid_broadcast: Annotated[StrictBool, _expect("true or false")] | None = None
+    organiser_logins: (
+        Annotated[
+            list[_Login],
+            _a_list("a list of logins with name, role, token_sha256"),
+            AfterValidator(_distinct_logins),
+        ]
+        | None
+    ) = None
 
     @classmethod
     def _unknown(cls, key: str) -> str:
@@ -432,7 +467,7 @@ class _ConfigFile(_Section):
 
     def campaign(self, folder: Path) -> Campaign:
         """The Campaign, with CSV paths relative to ``folder``."""
-        given = self.model_dump(exclude_none=True, exclude={"rate_limits"})
+        given = self.model_dump(exclude_none=True, exclude={"rate_limits", "organiser_logins"})
         given.update(
             shifts=tuple(Shift(s.id, s.label, s.start, s.end) for s in self.shifts),
             rooms_csv=folder / given.pop("rooms"),
@@ -453,6 +488,8 @@ class _ConfigFile(_Section):
             given["organisers"] = frozenset(self.organisers)
         if self.reminders is not None:
             given["reminders"] = tuple(r.spec for r in self.reminders)
+        if self.organiser_logins is not None:
+            given["logins"] = tuple(x.login for x in self.organiser_logins)
         return Campaign(**given)
 
 

@@ -82,8 +82,8 @@ def main() -> int:
         watch.start()
         say(f"Bot running: web on port {env['PORT']}, logs in {var / 'log'}.")
         web = f"http://127.0.0.1:{env['PORT']}"
-        say(f"Organiser API: {web}/admin/api/summary with the header "
-            f"'Authorization: Bearer {env['ADMIN_TOKEN']}'; health: {web}/healthz")  # fmt: skip
+        say(f"Organiser page: {web}/admin/ (sign in with the token {env['ADMIN_TOKEN']}); "
+            f"the API takes it as 'Authorization: Bearer ...'; health: {web}/healthz")  # fmt: skip
         say("Organiser commands, in another terminal in this folder: ./pollday check")
         chat(redis.Redis.from_url(env["REDIS_URL"]), settings.key_prefix, settings.id_secret)
     except KeyboardInterrupt:

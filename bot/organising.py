@@ -151,6 +151,7 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
             "id": room.id,
             "name": room.name,
             "postcode": room.postcode,
+            "contact": room.contact,
             "constituency": room.seat_name,
             "gss_code": room.seat,
             "target": d.priority(room) is not None,

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.admin.auth import Organiser, identify
+from bot.config import Settings, load_campaign
 from tests.fakes import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,3 +261,21 @@ def test_the_pollday_script_runs_the_command_without_activating_the_virtualenv()
         [str(ROOT / "pollday"), "--help"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "organisers' command line" in done.stdout
+
+
+def test_login_makes_a_token_whose_config_line_lets_them_in(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("BOT_CONFIG", str(ROOT / "config.yaml"))
+    assert cli.main(["login", "Priya (Islington North)"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    token = out[0].removeprefix("token for Priya (Islington North) (viewer): ")
+    entry = out[-1]
+    assert entry.startswith('  - {name: "Priya (Islington North)", role: viewer, token_sha256: ')
+    assert token not in entry  # only its hash goes in the file
+    text = (ROOT / "config.yaml").read_text().replace("data/", str(ROOT / "data") + "/")
+    (tmp_path / "config.yaml").write_text(f"{text}\norganiser_logins:\n{entry}\n")
+    settings = Settings(campaign=load_campaign(tmp_path / "config.yaml"), admin_token="")
+    assert identify(settings, token) == Organiser("Priya (Islington North)", "viewer")
+    assert identify(settings, token + "x") is None and identify(settings, "") is None
+    assert cli.main(["login", "Sam", "--role", "admin", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["name"], made["role"], len(made["token_sha256"])) == ("Sam", "admin", 64)

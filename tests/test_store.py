@@ -82,6 +82,8 @@ def test_reserve_is_all_or_nothing_and_moves_a_pledge(r):
     assert s.places.reserve("a", Pledge("R2", ("afternoon",)), [3])
     assert s.places.taken([("R1", "morning"), ("R2", "afternoon")]) == [0, 1]
     assert s.places.pledge_of("a") == "R2|afternoon"
+    # The board's chart counts a first pledge once; moves and refusals are not pledges.
+    assert list(s.pulse.timeline()["pledged"].values()) == [1]  # in the hour it was made
     assert s.places.release("a") and not s.places.release("a")
     assert s.places.taken([("R2", "afternoon")]) == [0]
 
@@ -128,7 +130,11 @@ def test_erase_keeps_only_the_suppression_record(r):
     s.people.mark_unreachable(addr, "whatsapp-blocked")
     s.erase(addr)
     keys = {k.decode() for k in r.keys("*")}
-    assert keys == {"pd:seen", "pd:stopped", "pd:consent", "pd:pledged", "pd:supporters"}
+    # Totals that name no one stay, the board's hourly chart among them.
+    assert keys == {"pd:seen", "pd:stopped", "pd:consent", "pd:pledged", "pd:supporters",
+                    "pd:pulse:timeline"}  # fmt: skip
+    by_kind = {kind: list(hours.values()) for kind, hours in s.pulse.timeline().items()}
+    assert by_kind == {"joined": [1], "pledged": [1]}
     assert r.hvals("pd:consent") == [b"1|1869732000|whatsapp|v1"]
     assert r.hgetall("pd:pledge") == {} and r.hgetall("pd:unreachable") == {}
     assert s.referrals.sharer_of(code) is None and s.people.load(addr) is None

@@ -1,14 +1,15 @@
-"""The organiser API under /admin/api/: JSON, every call needing ``Bearer $ADMIN_TOKEN``."""
+"""The organiser API under /admin/api/: JSON, every call needing ``Bearer <token>`` (the
+``ADMIN_TOKEN`` or a named login's, bot/admin/auth.py; a viewer's token only reads)."""
 
 from __future__ import annotations
 
-import hmac
 from functools import cache
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
 from bot import organising
+from bot.admin.auth import identify
 from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, visible
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
@@ -32,10 +33,12 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.before_request
     def authorise() -> Any:
         request.max_content_length = MAX_UPLOAD
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {settings.admin_token}"
-        if not settings.admin_token or not hmac.compare_digest(given.encode(), expected.encode()):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        who = identify(settings, token) if scheme == "Bearer" else None
+        if who is None:
             return json_error(401, "missing or wrong Authorization: Bearer token")
+        if request.method not in ("GET", "HEAD") and not who.can_act:
+            return json_error(403, f"{who.name} is a viewer: viewers may only read")
         return None
 
     def _forced() -> bool:

@@ -12,6 +12,7 @@
   timed        reminders and held-back replies, into the inbox when due (timed.py)
   calendar     the polling day the data belongs to (calendar.py)
   pulse        worker heartbeats, counts, how long people wait (pulse.py)
+  sessions     organisers signed in to the organiser pages (sessions.py)
   broadcasts   records, recipient lists, ledgers (broadcasts.py; ``Broadcasts(store)``)
 
 DELETE (``Store.erase``) and the purge (``Store.purge``) walk keys.py (erase.py).
@@ -30,6 +31,7 @@ from bot.store.people import People
 from bot.store.places import Places
 from bot.store.pulse import Pulse
 from bot.store.referrals import Referrals
+from bot.store.sessions import Sessions
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
 
@@ -50,6 +52,7 @@ class Store:
         self.timed = Timed(r, prefix)
         self.calendar = Calendar(r, prefix)
         self.pulse = Pulse(r, prefix)
+        self.sessions = Sessions(r, prefix, key)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
     def erase(self, address: str) -> None:

@@ -194,6 +194,14 @@ WORKERS = Key("pulse:workers", "hash", None, False, Erase.KEEP, False,
     "worker process (host:pid) -> when it last reported (unix s)|1 if it runs the scheduler")
 COUNTS = Key("pulse:counts", "hash", None, False, Erase.KEEP, False,
     "what happened, counted across processes: turns, sends by channel and result")
+TIMELINE = Key("pulse:timeline", "hash", None, False, Erase.KEEP, False,
+    "joined|<hour> and pledged|<hour> -> how many (unix hour): the organisers' chart")
+
+# --- organisers signed in to the organiser pages (bot/store/sessions.py) ------------------
+SESSION = Key("session:{sid}", "hash", 12 * 3600, False, Erase.KEEP, False,
+    "a signed-in organiser: name, role, CSRF token; keyed by a hash of the cookie's id")
+SIGNIN = Key("signin:{who}:{minute}", "string", 120, False, Erase.KEEP, False,
+    "sign-in attempts from one network address (a one-way id) this clock minute")
 
 # --- fault tests only: where a test asks a worker to die (workers/faults.py) -------------------
 CRASH_AT = Key("fault:crash_at", "string", None, False, Erase.KEEP, False,

@@ -34,10 +34,11 @@ end
 SAVE_TURN = (
     """
 -- KEYS: 1 conv:<address>, 2 people, 3 supporters, 4 consented, 5 consent, 6 outbox:<address>,
---       7 stopped
+--       7 stopped, 8 timeline
 -- ARGV: 1 conversation JSON, 2 '1' if new person, 3 consent evidence ('' : unchanged),
 --       4 address, 5 channel, 6 one-way id, 7 '1' if the conversation is STOPPED,
---       8... replies to send (appended after any still waiting, so they go in order)
+--       8 this hour (unix), 9... replies to send (appended after any still waiting, so they
+--       go in order)
 -- Returns 1, or 2 when the replies are held: a STOP or DELETE came after this message.
 """
     + HELD
@@ -45,6 +46,7 @@ SAVE_TURN = (
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] == '1' and redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+  redis.call('HINCRBY', KEYS[8], 'joined|' .. ARGV[8], 1)
 end
 if ARGV[3] ~= '' then
   if string.sub(ARGV[3], 1, 1) == '1' then
@@ -54,7 +56,7 @@ if ARGV[3] ~= '' then
   end
   redis.call('HSET', KEYS[5], ARGV[6], ARGV[3])
 end
-if #ARGV > 7 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 8)) end
+if #ARGV > 8 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 9)) end
 if held(KEYS[7], KEYS[2], ARGV[6], ARGV[4], ARGV[7]) then return 2 end
 return 1
 """
@@ -125,14 +127,16 @@ class People:
         for a STOP or DELETE that arrived after this message."""
         a, p = conv.address, self.p
         k = [keys.CONV(p, address=a), keys.PEOPLE(p), keys.SUPPORTERS(p), keys.CONSENTED(p),
-             keys.CONSENT(p), keys.OUTBOX(p, address=a), keys.STOPPED(p)]  # fmt: skip
+             keys.CONSENT(p), keys.OUTBOX(p, address=a), keys.STOPPED(p),
+             keys.TIMELINE(p)]  # fmt: skip
         evidence = (
             f"{int(consent.granted)}|{consent.at}|{consent.channel}|{consent.version}"
             if consent
             else ""
         )
         args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel,
-                keys.hid(self.secret, a), _stopped(conv), *replies]  # fmt: skip
+                keys.hid(self.secret, a), _stopped(conv), int(time.time() // 3600),
+                *replies]  # fmt: skip
         return int(self._save_turn(keys=k, args=args)) == 1
 
     def sendable(self, conv: Conversation | None) -> bool:

@@ -7,6 +7,7 @@ turn replayed after a crash counts each place once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import redis
@@ -15,8 +16,9 @@ from bot.model.person import Pledge
 from bot.store import keys
 
 RESERVE = """
--- KEYS: 1 pledged, 2 pledge. ARGV: 1 address, 2 room id, 3 n shifts, then n pairs of
--- (shift id, capacity). Returns 1 taken, 0 a shift is full (nothing changed).
+-- KEYS: 1 pledged, 2 pledge, 3 timeline. ARGV: 1 address, 2 room id, 3 n shifts, then n
+-- pairs of (shift id, capacity), then this hour (unix). Returns 1 taken, 0 a shift is full
+-- (nothing changed). A first pledge (not a move) is counted in this hour's pledges.
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 local mine = {}
 if old then
@@ -37,6 +39,7 @@ for i = 0, n - 1 do
   taken[#taken + 1] = ARGV[4 + 2 * i]
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. table.concat(taken, ','))
+if not old then redis.call('HINCRBY', KEYS[3], 'pledged|' .. ARGV[#ARGV], 1) end
 return 1
 """
 
@@ -77,7 +80,9 @@ class Places:
         args: list[str | int] = [address, pledge.room_id, len(pledge.shifts)]
         for shift, cap in zip(pledge.shifts, capacities, strict=True):
             args += [shift, cap]
-        return bool(self._reserve(keys=[keys.PLEDGED(self.p), keys.PLEDGE(self.p)], args=args))
+        args.append(int(time.time() // 3600))
+        k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p)]
+        return bool(self._reserve(keys=k, args=args))
 
     def release(self, address: str) -> bool:
         """Give back this address's places; False if it had none."""

@@ -58,6 +58,14 @@ class Pulse:
         """Everything counted so far, by name."""
         return {k.decode(): int(v) for k, v in self.r.hgetall(keys.COUNTS(self.p)).items()}
 
+    def timeline(self) -> dict[str, dict[int, int]]:
+        """New supporters (``joined``) and first pledges (``pledged``), by unix hour."""
+        out: dict[str, dict[int, int]] = {"joined": {}, "pledged": {}}
+        for field, n in self.r.hgetall(keys.TIMELINE(self.p)).items():
+            kind, hour = field.decode().split("|", 1)
+            out.setdefault(kind, {})[int(hour)] = int(n)
+        return out
+
     def waiting(self) -> tuple[int, float]:
         """People waiting for a worker, and how long the first of them (the longest waiting
         at the head of a lane) has waited (s)."""

@@ -1,0 +1,128 @@
+"""The organiser pages under /admin: sign-in, sign-out and the staffing board.
+
+Server-rendered (Jinja, bot/admin/templates), styled from bot/admin/static, nothing from
+elsewhere. A signed-out visitor is sent to the sign-in form whatever they asked for; a
+viewer may look at everything and change nothing (see bot/admin/auth.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from bot import organising, pulse
+from bot.admin import auth, board
+from bot.config import Settings
+from bot.store import Store
+
+PUBLIC = {"pages.sign_in", "pages.sign_in_post", "pages.static"}
+
+
+def blueprint(settings: Settings, store: Store) -> Blueprint:
+    """The organiser pages, bound to one settings object and store."""
+    bp = Blueprint(
+        "pages", __name__, url_prefix="/admin", template_folder="templates", static_folder="static"
+    )
+    campaign = settings.campaign
+
+    @bp.before_request
+    def signed_in() -> Any:
+        g.session = store.sessions.get(request.cookies.get(auth.SESSION_COOKIE, ""))
+        if request.endpoint in PUBLIC:
+            return None
+        if g.session is None:
+            return redirect(f"/admin/sign-in?next={request.full_path.rstrip('?')}")
+        if request.method not in ("GET", "HEAD"):
+            given = request.form.get("csrf") or request.headers.get(auth.CSRF_HEADER)
+            if not auth.same(given, g.session.csrf):
+                abort(400, "this form has expired or did not come from this site: reload it")
+        return None
+
+    @bp.errorhandler(HTTPException)
+    def error_page(exc: HTTPException) -> Any:
+        page = render_template("error.html", code=exc.code, reason=exc.description)
+        return page, exc.code or 500
+
+    @bp.get("/sign-in")
+    def sign_in() -> Any:
+        return _sign_in_form(settings, "", _next(), 200)
+
+    @bp.post("/sign-in")
+    def sign_in_post() -> Any:
+        if store.sessions.attempt(request.remote_addr or "") > auth.SIGNIN_LIMIT:
+            return _sign_in_form(settings, "Too many sign-in attempts from here: wait a minute "
+                                 "and try again.", _next(), 429)  # fmt: skip
+        pair = request.cookies.get(auth.SIGNIN_COOKIE, "")
+        if not pair or not auth.same(request.form.get("csrf"), pair):
+            return _sign_in_form(settings, "This form had expired: please sign in again.",
+                                 _next(), 400)  # fmt: skip
+        who = auth.identify(settings, request.form.get("token", ""))
+        if who is None:
+            return _sign_in_form(settings, "That token was not recognised.", _next(), 401)
+        sid, _ = store.sessions.open(who.name, who.role)
+        resp = redirect(_next())
+        _cookie(settings, resp, auth.SESSION_COOKIE, sid, None)
+        resp.delete_cookie(auth.SIGNIN_COOKIE, path="/admin")
+        return resp
+
+    @bp.post("/sign-out")
+    def sign_out() -> Any:
+        store.sessions.close(request.cookies.get(auth.SESSION_COOKIE, ""))
+        resp = redirect("/admin/sign-in")
+        resp.delete_cookie(auth.SESSION_COOKIE, path="/admin")
+        return resp
+
+    @bp.get("/")
+    def staffing() -> Any:
+        report = organising.rooms_report(store, campaign)
+        labels = {s.id: s.label for s in campaign.shifts}
+        args = request.args
+        chosen = {
+            "sort": args["sort"] if args.get("sort") in board.SORTS else "short",
+            "seat": args.get("seat", ""),
+            "shift": args["shift"] if args.get("shift") in labels else "",
+        }
+        shifts = board.shifts(report, labels, **chosen)
+        health, _ = pulse.health(store, campaign)
+        now = datetime.now(campaign.timezone)
+        page = "board_part.html" if request.headers.get("X-Partial") else "board.html"
+        return render_template(
+            page, campaign=campaign, session=g.session, shifts=shifts, chosen=chosen,
+            labels=labels, sorts=board.SORTS, seats=board.seats(shifts), health=health,
+            seat_names=sorted({r["constituency"] for r in report}), now=f"{now:%H:%M:%S}",
+            summary=organising.summary(store, campaign),
+            chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
+        )  # fmt: skip
+
+    return bp
+
+
+def _next() -> str:
+    """Where to go after signing in: a page of ours, never another site."""
+    target = request.values.get("next", "/admin/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+        return "/admin/"
+    return target
+
+
+def _cookie(settings: Settings, resp: Response, name: str, value: str, age: int | None) -> None:
+    """Set one of our cookies: HttpOnly, SameSite=Lax, only for /admin, Secure over https."""
+    secure = auth.secure(settings, request.is_secure)
+    resp.set_cookie(name, value, max_age=age, path="/admin", httponly=True, samesite="Lax",
+                    secure=secure)  # fmt: skip
+
+
+def _sign_in_form(settings: Settings, error: str, next_url: str, status: int) -> Any:
+    """The sign-in form, with a fresh token paired with a short-lived cookie."""
+    pair = secrets.token_urlsafe(32)
+    resp = make_response(
+        render_template("sign_in.html", error=error, next=next_url, csrf=pair), status
+    )
+    _cookie(settings, resp, auth.SIGNIN_COOKIE, pair, 3600)
+    return resp

@@ -1,0 +1,206 @@
+"""The organiser pages on a real Redis: sign-in, sessions, CSRF, roles, the staffing board."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.admin import auth
+from bot.app import create_app
+from bot.campaign import Login
+from bot.model.person import Pledge
+from tests.people import add_supporters
+from tests.test_admin import AUTH, ROOMS, TARGETS, campaign, settings, store  # noqa: F401
+
+VIEWER_TOKEN = "viewer-token-456"
+VIEWER = Login("Priya", "viewer", hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest())
+PAGES = [("GET", "/admin/"), ("GET", "/admin/?shift=morning"), ("POST", "/admin/sign-out")]
+
+
+@pytest.fixture
+def app(settings, r):  # noqa: F811  (r: an empty Redis for each test)
+    logins = replace(settings.campaign, logins=(VIEWER,))
+    app = create_app(replace(settings, campaign=logins))
+    c = app.test_client()
+    assert c.post("/admin/api/targets/import", data=TARGETS, headers=AUTH).status_code == 200
+    assert c.post("/admin/api/rooms/import", data=ROOMS, headers=AUTH).status_code == 200
+    return app
+
+
+def sign_in(client, token: str, next_url: str = "/admin/", **request):
+    form = client.get(f"/admin/sign-in?next={next_url}", **request)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    data = {"token": token, "csrf": csrf, "next": next_url}
+    return client.post("/admin/sign-in", data=data, **request)
+
+
+def page_csrf(client) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/admin/").text).group(1)
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/"), *PAGES, ("GET", "/admin/static/admin.css")])
+def test_signed_out_visitors_are_sent_to_sign_in_and_shown_no_data(app, method, path):
+    resp = app.test_client().open(path, method=method)
+    if path.endswith(".css"):  # the stylesheet is public: the sign-in page needs it
+        assert resp.status_code == 200 and "font" in resp.text
+        return
+    assert resp.status_code == 302
+    if path == "/":
+        assert resp.headers["Location"] == "/admin/"
+    else:
+        assert resp.headers["Location"].startswith("/admin/sign-in?next=/admin/")
+        assert "Hall" not in resp.text
+
+
+def test_sign_in_with_a_token_opens_a_session_cookie(app, r):
+    client = app.test_client()
+    form = client.get("/admin/sign-in")
+    assert form.status_code == 200 and 'type="password"' in form.text
+    pair = form.headers["Set-Cookie"]
+    assert pair.startswith("pd_signin=") and "HttpOnly" in pair and "SameSite=Lax" in pair
+    resp = sign_in(client, "organiser-token-123", "/admin/?shift=morning")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/?shift=morning"
+    cookie = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("pd_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/admin" in cookie
+    assert "Secure" not in cookie  # plain http here; see the https test
+    sid = cookie.split(";")[0].split("=", 1)[1]
+    # Redis keeps the session under a hash of the cookie's id, never the id itself.
+    (key,) = r.keys("pd:session:*")
+    assert key.decode() == f"pd:session:{hashlib.sha256(sid.encode()).hexdigest()}"
+    assert 0 < r.ttl(key) <= 12 * 3600
+    board = client.get("/admin/")
+    assert board.status_code == 200 and "admin (admin)" in board.text
+
+
+@pytest.mark.parametrize(
+    "token, status, says",
+    [("wrong", 401, "not recognised"), ("", 401, "not recognised")],
+)
+def test_a_wrong_token_is_refused_with_a_reason_and_no_session(app, r, token, status, says):
+    client = app.test_client()
+    resp = sign_in(client, token)
+    assert resp.status_code == status and says in resp.text
+    assert not any(c.startswith("pd_session=") for c in resp.headers.getlist("Set-Cookie"))
+    assert r.keys("pd:session:*") == []
+
+
+def test_the_sign_in_form_must_come_from_this_site(app, r):
+    client = app.test_client()
+    resp = client.post("/admin/sign-in", data={"token": "organiser-token-123", "csrf": "x"})
+    assert resp.status_code == 400 and "expired" in resp.text
+    assert r.keys("pd:session:*") == []
+
+
+def test_sign_in_attempts_are_limited_per_address(app):
+    client = app.test_client()
+    for _ in range(auth.SIGNIN_LIMIT):
+        assert sign_in(client, "wrong").status_code == 401
+    resp = sign_in(client, "organiser-token-123")
+    assert resp.status_code == 429 and "Too many sign-in attempts" in resp.text
+    other = app.test_client()  # another address still gets in
+    env = {"REMOTE_ADDR": "10.0.0.9"}
+    form = other.get("/admin/sign-in", environ_base=env)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    ok = other.post("/admin/sign-in", environ_base=env,
+                    data={"token": "organiser-token-123", "csrf": csrf})  # fmt: skip
+    assert ok.status_code == 302
+
+
+def test_over_https_the_cookies_are_secure(settings, r):  # noqa: F811
+    app = create_app(replace(settings, public_url="https://bot.example.org"))
+    client = app.test_client()
+    resp = sign_in(client, "organiser-token-123", base_url="https://bot.example.org")
+    cookie = next(c for c in resp.headers.getlist("Set-Cookie") if c.startswith("pd_session="))
+    assert "Secure" in cookie
+
+
+@pytest.mark.parametrize("evil", ["https://evil.example/admin", "//evil.example/", "/elsewhere"])
+def test_after_sign_in_only_our_own_pages(app, evil):
+    resp = sign_in(app.test_client(), "organiser-token-123", evil)
+    assert resp.headers["Location"] == "/admin/"
+
+
+def test_sign_out_needs_the_session_token_and_ends_the_session(app, r):
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    forged = client.post("/admin/sign-out")  # another site's form cannot sign us out
+    assert forged.status_code == 400 and "did not come from this site" in forged.text
+    assert client.get("/admin/").status_code == 200
+    csrf = page_csrf(client)
+    out = client.post("/admin/sign-out", data={"csrf": csrf})
+    assert out.status_code == 302 and out.headers["Location"] == "/admin/sign-in"
+    assert r.keys("pd:session:*") == []
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_viewer_signs_in_and_reads_but_cannot_change_through_the_api(app):
+    client = app.test_client()
+    assert sign_in(client, VIEWER_TOKEN).status_code == 302
+    assert "Priya (viewer)" in client.get("/admin/").text
+    api = app.test_client()
+    viewer = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    assert api.get("/admin/api/summary", headers=viewer).status_code == 200
+    refused = api.post("/admin/api/targets/import", data=TARGETS, headers=viewer)
+    assert refused.status_code == 403 and "viewer" in refused.get_json()["error"]
+
+
+def test_the_board_lists_short_rooms_first_with_their_numbers(app, r):
+    from bot.store import Store
+
+    add_supporters(Store(r), [f"sms:+4477009000{n:02d}" for n in range(8)],
+                   pledge=Pledge("b", ("morning",)))  # fmt: skip
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    page = client.get("/admin/").text
+    morning = page[
+        page.index('id="shift-morning"') : page.index(
+            "</section>", page.index('id="shift-morning"')
+        )
+    ]
+    rows = re.findall(r"<td>(Hall [ABC])</td>", morning)
+    assert rows == ["Hall A", "Hall B", "Hall C"]  # Hendon is the target; A is 4 short
+    assert "0 / 4" in morning and "short: 4 short" in morning
+    assert "8 / 10" in morning and "filling: 2 short" in morning
+    assert "(not a target)" in morning  # Hall C, Islington North
+    assert "8 of 20 places pledged" in morning
+    assert "Workers alive: 0" in page and "Warning:" in page  # no worker in this test
+
+
+def test_the_board_filters_sorts_and_refreshes_its_part(app, r):
+    from bot.store import Store
+
+    add_supporters(Store(r), [f"sms:+4477009001{n:02d}" for n in range(3)],
+                   pledge=Pledge("c", ("morning",)))  # fmt: skip
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    evening = client.get("/admin/?shift=evening").text
+    assert 'id="shift-evening"' in evening and 'id="shift-morning"' not in evening
+    assert '<option value="evening" selected>' in evening
+    hendon = client.get("/admin/?seat=Hendon&shift=morning").text
+    assert re.findall(r"<td>(Hall [ABC])</td>", hendon) == ["Hall B", "Hall A"]  # 10, 4 short
+    by_name = client.get("/admin/?sort=name&shift=morning").text
+    assert re.findall(r"<td>(Hall [ABC])</td>", by_name) == ["Hall A", "Hall B", "Hall C"]
+    nothing = client.get("/admin/?seat=Nowhere").text
+    assert "No rooms match." in nothing
+    odd = client.get("/admin/?sort=<script>&shift=nope")  # unknown choices: the defaults
+    assert odd.status_code == 200 and "<script>" not in odd.text.split("<main>")[1].split(
+        "board.js")[0]  # fmt: skip
+    part = client.get("/admin/?shift=morning", headers={"X-Partial": "1"})
+    assert part.status_code == 200 and "<html" not in part.text
+    assert "Workers alive" in part.text and "3 / 6" in part.text  # Hall C's pledges
+    # The chart's running totals, in words as well as lines.
+    assert "3 supporters (3 this hour); 3 pledges (3 this hour)." in part.text
+    assert part.text.count("<polyline") == 2
+
+
+def test_what_people_and_organisers_wrote_is_shown_as_text_not_markup(app, r, settings):  # noqa: F811
+    hostile = ROOMS.replace("Hall C", "<script>alert(1)</script>")
+    client = app.test_client()
+    assert client.post("/admin/api/rooms/import", data=hostile, headers=AUTH).status_code == 200
+    sign_in(client, "organiser-token-123")
+    page = client.get("/admin/").text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
