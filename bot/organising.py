@@ -12,7 +12,7 @@ from typing import Any
 from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Inbound
-from bot.rooms import Directory, Source, describe, load_rooms, load_targets
+from bot.rooms import Directory, Room, Source, describe, load_rooms, load_targets
 from bot.seats import seats
 from bot.store import Store
 
@@ -107,24 +107,10 @@ def import_rooms(
     # Check the pledges and swap the rooms in one transaction, so nobody can pledge to a
     # departing room in between and never be told.
     pledges = store.rooms.replace_rooms_unless_pledged(list(rooms.values()), gone, force)
-    in_use: dict[str, int] = {}
-    for room_id, _ in pledges.values():
-        if room_id in gone:
-            in_use[room_id] = in_use.get(room_id, 0) + 1
+    in_use = _in_use(pledges, gone)
     if in_use and not force:
         raise RoomsInUse(in_use)
-    result = ImportResult(
-        rooms=len(rooms),
-        added=sorted(set(rooms) - set(old)),
-        updated=sorted(rid for rid in set(rooms) & set(old) if old[rid] != rooms[rid]),
-        removed=sorted(gone),
-    )
-    taken = store.places.by_room_shift()
-    for room in rooms.values():
-        for shift, cap in room.capacity.items():
-            if taken.get((room.id, shift), 0) > cap:
-                result.over_capacity.append(f"{room.id}|{shift}")
-    result.warnings = never_offered(directory(store))
+    result = _changes(store, old, rooms, directory(store))
     events = [
         Inbound(
             address,
@@ -139,6 +125,54 @@ def import_rooms(
     ]
     store.inbox.accept(events)
     result.moved = len(events)
+    return result
+
+
+def preview_rooms(
+    store: Store, campaign: Campaign, source: Source, geocoder: Geocoder | None
+) -> ImportResult:
+    """What importing these rooms would change, changing nothing: rooms added, updated and
+    removed, how many pledged people would be moved (``moved``), shifts left with more
+    pledges than places, and the warnings. A bad row raises CsvError, as the import does."""
+    rooms = {r.id: r for r in load_rooms(source, campaign.shift_ids, geocoder)}
+    before = directory(store)
+    gone = {rid for rid in before.rooms if rid not in rooms}
+    result = _changes(store, before.rooms, rooms, Directory(rooms.values(), before.targets))
+    in_use = _in_use(store.places.pledges(), gone)
+    result.moved = sum(in_use.values())
+    result.warnings[:0] = [
+        f"room {rid} is being removed with {n} people pledged: they will be told and "
+        "offered the nearest room that needs them"
+        for rid, n in sorted(in_use.items())
+    ]
+    return result
+
+
+def _in_use(pledges: dict[str, tuple[str, tuple[str, ...]]], gone: set[str]) -> dict[str, int]:
+    """People pledged to each room that is going."""
+    in_use: dict[str, int] = {}
+    for room_id, _ in pledges.values():
+        if room_id in gone:
+            in_use[room_id] = in_use.get(room_id, 0) + 1
+    return in_use
+
+
+def _changes(
+    store: Store, old: dict[str, Room], rooms: dict[str, Room], after: Directory
+) -> ImportResult:
+    """Rooms added, updated, removed; shifts over capacity; rooms never offered."""
+    result = ImportResult(
+        rooms=len(rooms),
+        added=sorted(set(rooms) - set(old)),
+        updated=sorted(rid for rid in set(rooms) & set(old) if old[rid] != rooms[rid]),
+        removed=sorted(set(old) - set(rooms)),
+    )
+    taken = store.places.by_room_shift()
+    for room in rooms.values():
+        for shift, cap in room.capacity.items():
+            if taken.get((room.id, shift), 0) > cap:
+                result.over_capacity.append(f"{room.id}|{shift}")
+    result.warnings = never_offered(after)
     return result
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -110,6 +111,18 @@ class Upload:
 
 
 Source = Path | Upload
+
+
+def write_rooms_csv(rooms: Iterable[Room], shift_ids: Sequence[str], out: TextIO) -> None:
+    """The rooms in the format load_rooms reads: a capacity column per shift, and the
+    contact, so a download edited and uploaded again changes only what was edited."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "name", "address", "postcode", "constituency", "latitude",
+                     "longitude", *(f"capacity_{s}" for s in shift_ids), "contact"])  # fmt: skip
+    for r in sorted(rooms, key=lambda room: room.id):
+        writer.writerow([r.id, r.name, r.address, r.postcode, r.constituency,
+                         r.location.latitude, r.location.longitude,
+                         *(r.places(s) for s in shift_ids), r.contact])  # fmt: skip
 
 
 def describe(source: Source) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import replace
 
@@ -51,7 +52,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_shown_no_data(app, method, 
     if path == "/":
         assert resp.headers["Location"] == "/admin/"
     else:
-        assert resp.headers["Location"].startswith("/admin/sign-in?next=/admin/")
+        assert resp.headers["Location"].startswith("/admin/sign-in?next=%2Fadmin%2F")
         assert "Hall" not in resp.text
 
 
@@ -204,3 +205,80 @@ def test_what_people_and_organisers_wrote_is_shown_as_text_not_markup(app, r, se
     page = client.get("/admin/").text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_deep_link_survives_signing_in(app):
+    client = app.test_client()
+    asked = client.get("/admin/?shift=morning&sort=name")
+    form = client.get(asked.headers["Location"])
+    assert 'name="next" value="/admin/?shift=morning&amp;sort=name"' in form.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    data = {"token": "organiser-token-123", "csrf": csrf, "next": "/admin/?shift=morning&sort=name"}
+    resp = client.post("/admin/sign-in", data=data)
+    assert resp.headers["Location"] == "/admin/?shift=morning&sort=name"
+
+
+def upload(client, text: str, name: str = "rooms.csv"):
+    csrf = page_csrf(client)
+    data = {"csrf": csrf, "file": (io.BytesIO(text.encode()), name)}
+    return client.post("/admin/rooms/check", data=data, content_type="multipart/form-data")
+
+
+def test_a_rooms_file_is_previewed_then_applied(app, r):
+    from bot.store import Store
+
+    add_supporters(Store(r), ["sms:+447700900201"], pledge=Pledge("a", ("morning",)))
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    before = client.get("/admin/rooms.csv")
+    assert before.headers["Content-Disposition"] == "attachment; filename=rooms.csv"
+    rows = before.text.splitlines()
+    assert rows[0] == ("id,name,address,postcode,constituency,latitude,longitude,"
+                       "capacity_morning,capacity_afternoon,capacity_evening,contact")  # fmt: skip
+    assert rows[1].startswith("a,Hall A,1 St,N7 6AA,Hendon,51.59,-0.22,4,4,4,")
+    same = upload(client, before.text).text  # the download loads back as it was
+    assert "Added (0)" in same and "Updated (0)" in same and "Removed (0)" in same
+    # Hall A removed (one person pledged there), Hall B bigger, Hall D new.
+    edited = [rows[0], rows[2].replace(",10,10,2,", ",12,12,2,"), rows[3],
+              "d,Hall D,4 St,N7 6AE,Hendon,51.57,-0.2,5,5,5,"]  # fmt: skip
+    preview = upload(client, "\n".join(edited) + "\n")
+    assert preview.status_code == 200
+    text = preview.text
+    assert "Added (1): d" in text and "Updated (1): b" in text and "Removed (1): a" in text
+    assert "who would be moved: 1" in text and "room a is being removed with 1 people" in text
+    assert len(Store(r).rooms.load().rooms) == 3 and "d" not in Store(r).rooms.load().rooms
+    uid = re.search(r'name="upload" value="([^"]+)"', text).group(1)
+    csrf = page_csrf(client)
+    refused = client.post("/admin/rooms/apply", data={"csrf": csrf, "upload": uid})
+    assert refused.status_code == 409 and "tick the box" in refused.text  # people pledged
+    done = client.post("/admin/rooms/apply", data={"csrf": csrf, "upload": uid, "move": "yes"})
+    assert done.status_code == 302
+    page = client.get(done.headers["Location"]).text
+    assert "3 rooms loaded: 1 added, 1 updated, 1 removed, 1 people moved" in page
+    assert set(Store(r).rooms.load().rooms) == {"b", "c", "d"}
+    again = client.post("/admin/rooms/apply", data={"csrf": csrf, "upload": uid, "move": "yes"})
+    assert again.status_code == 410 and "upload it again" in again.text
+
+
+def test_a_bad_row_shows_its_row_and_column_and_changes_nothing(app, r):
+    from bot.store import Store
+
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    bad = ROOMS.replace("b,Hall B,2 St,N7 6AB,Hendon,51.58,-0.21,10,2",
+                        "b,,2 St,N7 6AB,Hendon,51.58,-0.21,ten,2")  # fmt: skip
+    resp = upload(client, bad, "my rooms.csv")
+    assert resp.status_code == 400 and "my rooms.csv was not loaded: nothing changed" in resp.text
+    assert "row 3, column name" in resp.text and "row 3, column capacity" in resp.text
+    assert 'name="upload"' not in resp.text  # nothing to apply
+    assert set(Store(r).rooms.load().rooms) == {"a", "b", "c"}
+
+
+def test_a_viewer_can_download_the_rooms_but_not_change_them(app):
+    client = app.test_client()
+    sign_in(client, VIEWER_TOKEN)
+    page = client.get("/admin/rooms").text
+    assert "you can download the rooms, not change them" in page and "Check the file" not in page
+    assert client.get("/admin/rooms.csv").status_code == 200
+    resp = upload(client, ROOMS)
+    assert resp.status_code == 403 and "Priya is a viewer" in resp.text

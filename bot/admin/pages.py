@@ -7,10 +7,12 @@ viewer may look at everything and change nothing (see bot/admin/auth.py).
 
 from __future__ import annotations
 
+import io
 import secrets
 from datetime import datetime
+from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -18,6 +20,8 @@ from werkzeug.exceptions import HTTPException
 from bot import organising, pulse
 from bot.admin import auth, board
 from bot.config import Settings
+from bot.geo import Geocoder, make_geocoder
+from bot.rooms import CsvError, Upload, write_rooms_csv
 from bot.store import Store
 
 PUBLIC = {"pages.sign_in", "pages.sign_in_post", "pages.static"}
@@ -30,13 +34,17 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     )
     campaign = settings.campaign
 
+    @cache
+    def geocoder() -> Geocoder:  # for rooms given by postcode alone
+        return make_geocoder(settings.geocoder, settings.var_dir / "geo", settings.postcodes_io_url)
+
     @bp.before_request
     def signed_in() -> Any:
         g.session = store.sessions.get(request.cookies.get(auth.SESSION_COOKIE, ""))
         if request.endpoint in PUBLIC:
             return None
         if g.session is None:
-            return redirect(f"/admin/sign-in?next={request.full_path.rstrip('?')}")
+            return redirect("/admin/sign-in?" + urlencode({"next": request.full_path.rstrip("?")}))
         if request.method not in ("GET", "HEAD"):
             given = request.form.get("csrf") or request.headers.get(auth.CSRF_HEADER)
             if not auth.same(given, g.session.csrf):
@@ -98,6 +106,64 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             summary=organising.summary(store, campaign),
             chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
         )  # fmt: skip
+
+    def admin_only() -> None:
+        if g.session.role != "admin":
+            abort(403, f"{g.session.name} is a viewer: viewers may look, not change things")
+
+    def rooms_page(status: int = 200, **shown: Any) -> Any:
+        d = organising.directory(store)
+        page = render_template("rooms.html", campaign=campaign, session=g.session,
+                               rooms=len(d.rooms), targets=len(d.targets), **shown)  # fmt: skip
+        return page, status
+
+    @bp.get("/rooms")
+    def rooms() -> Any:
+        return rooms_page(done=request.args.get("done", ""))
+
+    @bp.get("/rooms.csv")
+    def rooms_csv() -> Any:
+        out = io.StringIO()
+        write_rooms_csv(organising.directory(store).rooms.values(), campaign.shift_ids, out)
+        saved_as = {"Content-Disposition": "attachment; filename=rooms.csv"}
+        return Response(out.getvalue(), mimetype="text/csv", headers=saved_as)
+
+    @bp.post("/rooms/check")
+    def rooms_check() -> Any:
+        admin_only()
+        f = request.files.get("file")
+        if f is None or not f.filename:
+            return rooms_page(400, errors=["choose a rooms CSV file first"])
+        upload = Upload(f.filename, f.read())
+        try:
+            preview = organising.preview_rooms(store, campaign, upload, geocoder())
+        except CsvError as exc:
+            return rooms_page(400, errors=exc.problems, file=upload.name)
+        uid = store.sessions.keep_upload(upload)
+        return rooms_page(preview=preview, uid=uid, file=upload.name)
+
+    @bp.post("/rooms/apply")
+    def rooms_apply() -> Any:
+        admin_only()
+        uid = request.form.get("upload", "")
+        upload = store.sessions.upload(uid)
+        if upload is None:
+            abort(
+                410, "that upload has gone (applied already, or over an hour old): upload it again"
+            )
+        try:
+            result = organising.import_rooms(store, campaign, upload, geocoder(),
+                                             force=request.form.get("move") == "yes")  # fmt: skip
+        except CsvError as exc:
+            return rooms_page(400, errors=exc.problems, file=upload.name)
+        except organising.RoomsInUse as exc:
+            return rooms_page(
+                409, errors=[f"{exc}: tick the box to move them, or keep those rooms"]
+            )
+        store.sessions.drop_upload(uid)
+        done = (f"{result.rooms} rooms loaded: {len(result.added)} added, {len(result.updated)} "
+                f"updated, {len(result.removed)} removed, {result.moved} people moved")  # fmt: skip
+        return redirect("/admin/rooms?" + urlencode({"done": done}))
 
     return bp
 

@@ -203,6 +203,9 @@ SESSION = Key("session:{sid}", "hash", 12 * 3600, False, Erase.KEEP, False,
 SIGNIN = Key("signin:{who}:{minute}", "string", 120, False, Erase.KEEP, False,
     "sign-in attempts from one network address (a one-way id) this clock minute")
 
+UPLOAD = Key("upload:{uid}", "hash", 3600, False, Erase.KEEP, True,
+    "a rooms or targets file an organiser uploaded, kept for its preview until applied")
+
 # --- fault tests only: where a test asks a worker to die (workers/faults.py) -------------------
 CRASH_AT = Key("fault:crash_at", "string", None, False, Erase.KEEP, False,
     "the crash point a fault test asked for; read only with POLLDAY_FAULTS=1")

@@ -1,4 +1,5 @@
-"""Organisers signed in to the organiser pages: a session per sign-in, kept in Redis.
+"""Organisers signed in to the organiser pages: a session per sign-in, kept in Redis, and
+the files they upload, kept between a preview and its "apply".
 
 The browser's cookie holds only a random session id; Redis keeps who it is, their role and
 the session's CSRF token under a hash of that id (so reading Redis gives no one a usable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bot.rooms import Upload
 from bot.store import keys
 
 TTL = keys.SESSION.ttl or 12 * 3600
@@ -67,3 +69,22 @@ class Sessions:
         pipe.incr(key)
         pipe.expire(key, keys.SIGNIN.ttl or 120)
         return int(pipe.execute()[0])
+
+    def keep_upload(self, upload: Upload) -> str:
+        """Keep an uploaded file for an hour, for the "apply" after its preview; its id."""
+        uid = secrets.token_urlsafe(16)
+        key = keys.UPLOAD(self.p, uid=uid)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"name": upload.name, "data": upload.data})
+        pipe.expire(key, keys.UPLOAD.ttl or 3600)
+        pipe.execute()
+        return uid
+
+    def upload(self, uid: str) -> Upload | None:
+        """An uploaded file still kept, or None (applied already, or over an hour old)."""
+        got = self.r.hgetall(keys.UPLOAD(self.p, uid=uid)) if uid else {}
+        return Upload(got[b"name"].decode(), got[b"data"]) if got else None
+
+    def drop_upload(self, uid: str) -> bool:
+        """Forget an uploaded file once applied; False if it had gone (applied twice)."""
+        return bool(self.r.delete(keys.UPLOAD(self.p, uid=uid)))
