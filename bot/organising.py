@@ -85,6 +85,15 @@ def import_targets(store: Store, source: Source, force: bool = False) -> Targets
     return TargetsResult(len(targets), never_offered(directory(store)))
 
 
+def preview_targets(store: Store, source: Source) -> tuple[dict[str, int], list[str]]:
+    """What importing these targets would load, changing nothing: seat -> priority, and
+    the rooms that would never be offered. A bad row raises CsvError, none NoTargets."""
+    targets = load_targets(source)
+    if not targets:
+        raise NoTargets(source)
+    return targets, never_offered(Directory(directory(store).rooms.values(), targets))
+
+
 def never_offered(d: Directory) -> list[str]:
     """A warning for each room whose seat is not a target: nobody will be sent there."""
     return [

@@ -141,7 +141,7 @@ def read_csv(source: Source, required: Sequence[str]) -> tuple[list[str], list[t
         rows = [(i, row) for i, row in enumerate(reader, start=2)]
     except FileNotFoundError:
         raise CsvError(name, ["file not found"]) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CsvError(name, [f"not a readable UTF-8 CSV file: {exc}"]) from None
     missing = [c for c in required if c not in header]
     if missing:

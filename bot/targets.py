@@ -13,10 +13,9 @@ import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
-from bot.rooms import MAX_ERRORS, CsvError
+from bot.rooms import MAX_ERRORS, CsvError, Source, describe, read_csv
 from bot.seats import normalise
 
 REQUIRED = ("ONS ID", "Constituency name", "First party", "Second party", "Valid votes", "Majority")
@@ -52,7 +51,7 @@ class Target:
     second: str
 
 
-def targets_from_results(path: Path, party: str, max_majority_pct: float) -> list[Target]:
+def targets_from_results(source: Source, party: str, max_majority_pct: float) -> list[Target]:
     """Seats where `party` came first or second with a majority <= max_majority_pct of valid
     votes, priority by closeness (smallest majority % first; ties by name).
 
@@ -64,7 +63,7 @@ def targets_from_results(path: Path, party: str, max_majority_pct: float) -> lis
         raise ValueError("party is empty: give a name or an abbreviation, such as Labour or Lab")
     if not 0 < max_majority_pct <= 100:
         raise ValueError(f"max majority % must be above 0 and at most 100, got {max_majority_pct}")
-    rows = _read_rows(path)
+    rows = _read_rows(source)
     wanted = _party(party, {r[c].strip() for _, r in rows for c in ("first party", "second party")})
     problems: list[str] = []
     found: list[tuple[float, str, str, str, str]] = []
@@ -91,7 +90,7 @@ def targets_from_results(path: Path, party: str, max_majority_pct: float) -> lis
             name, code = row["constituency name"].strip(), row["ons id"].strip()
             found.append((pct, name, code, first, second))
     if problems:
-        raise CsvError(path, problems[:MAX_ERRORS])
+        raise CsvError(describe(source), problems[:MAX_ERRORS])
     found.sort(key=lambda t: (t[0], t[1].casefold()))
     return [
         Target(name, code, i, round(pct, 2), first, second)
@@ -120,20 +119,12 @@ def write_targets_csv(targets: Sequence[Target], out: TextIO) -> None:
     writer.writerows([t.constituency, t.priority, t.gss_code] for t in targets)
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _read_rows(source: Source) -> list[tuple[int, dict[str, str]]]:
     """The rows with their file row numbers (the header is row 1), keyed by lower-case column."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
-            rows = [(n, row) for n, row in enumerate(reader, start=2)]
-    except FileNotFoundError:
-        raise CsvError(path, ["file not found"]) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CsvError(path, [f"not a readable UTF-8 CSV file: {exc}"]) from None
-    missing = [c for c in REQUIRED if c.lower() not in reader.fieldnames]
+    header, rows = read_csv(source, ())
+    missing = [c for c in REQUIRED if c.lower() not in header]
     if missing:
-        raise CsvError(path, [f"row 1: missing column(s) {', '.join(missing)}"])
+        raise CsvError(describe(source), [f"row 1: missing column(s) {', '.join(missing)}"])
     # A short row leaves None in the cells it lacks; treat those as empty.
     return [(n, {k: v or "" for k, v in row.items() if k is not None}) for n, row in rows]
 

@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -282,3 +283,47 @@ def test_a_viewer_can_download_the_rooms_but_not_change_them(app):
     assert client.get("/admin/rooms.csv").status_code == 200
     resp = upload(client, ROOMS)
     assert resp.status_code == 403 and "Priya is a viewer" in resp.text
+    targets = check_targets(client, TARGETS.encode(), "targets.csv", kind="targets")
+    assert targets.status_code == 403
+
+
+RESULTS = Path(__file__).parent / "data" / "results-small.csv"
+
+
+def check_targets(client, data: bytes, name: str, **form):
+    body = {"csrf": page_csrf(client), "file": (io.BytesIO(data), name), **form}
+    return client.post("/admin/targets/check", data=body, content_type="multipart/form-data")
+
+
+def test_targets_are_previewed_then_applied_from_a_file_or_the_results(app, r):
+    from bot.store import Store
+
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    both = b"constituency,priority\nHendon,1\nIslington North,2\n"
+    preview = check_targets(client, both, "targets.csv", kind="targets")
+    assert preview.status_code == 200
+    assert "2 target seats from targets.csv" in preview.text
+    assert "Hendon (priority 1)" in preview.text and "Islington North (priority 2)" in preview.text
+    assert set(Store(r).rooms.load().targets) == {"E14001279"}  # only Hendon, as before
+    uid = re.search(r'name="upload" value="([^"]+)"', preview.text).group(1)
+    applied = client.post("/admin/targets/apply", data={"csrf": page_csrf(client), "upload": uid})
+    assert applied.status_code == 302
+    assert "2 target seats loaded" in client.get(applied.headers["Location"]).text
+    assert len(Store(r).rooms.load().targets) == 2
+    # From the results file: the party and the majority chosen on the page.
+    chosen = check_targets(client, RESULTS.read_bytes(), "results.csv", kind="results",
+                           party="Lab", max_majority_pct="5")  # fmt: skip
+    assert chosen.status_code == 200 and "results.csv (Lab &lt;= 5%)" in chosen.text
+    assert "Aldershot (priority 1)" in chosen.text and "Hendon (priority 4)" in chosen.text
+    assert "room c (Islington North) is not in a target seat" in chosen.text
+    wrong = check_targets(client, RESULTS.read_bytes(), "results.csv", kind="results",
+                          party="Whigs", max_majority_pct="ten")  # fmt: skip
+    assert wrong.status_code == 400 and "give the largest majority as a number" in wrong.text
+    nobody = check_targets(client, RESULTS.read_bytes(), "results.csv", kind="results",
+                           party="Whigs", max_majority_pct="5")  # fmt: skip
+    assert nobody.status_code == 400  # (the quotes are HTML's)
+    assert "no party &#39;Whigs&#39; in the results file" in nobody.text
+    bad = check_targets(client, b"constituency,priority\nHendon,first\n", "t.csv", kind="targets")
+    assert bad.status_code == 400 and "row 2, column priority" in bad.text
+    assert len(Store(r).rooms.load().targets) == 2  # nothing changed

@@ -22,7 +22,9 @@ from bot.admin import auth, board
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.rooms import CsvError, Upload, write_rooms_csv
+from bot.seats import seats as seat_table
 from bot.store import Store
+from bot.targets import targets_from_results, write_targets_csv
 
 PUBLIC = {"pages.sign_in", "pages.sign_in_post", "pages.static"}
 
@@ -117,6 +119,17 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
                                rooms=len(d.rooms), targets=len(d.targets), **shown)  # fmt: skip
         return page, status
 
+    def kept() -> tuple[str, Upload]:
+        """The file a preview kept, for its "apply"."""
+        uid = request.form.get("upload", "")
+        upload = store.sessions.upload(uid)
+        if upload is None:
+            abort(410, "that file has gone (applied already, or over an hour old): upload it again")
+        return uid, upload
+
+    def done(what: str) -> Any:
+        return redirect("/admin/rooms?" + urlencode({"done": what}))
+
     @bp.get("/rooms")
     def rooms() -> Any:
         return rooms_page(done=request.args.get("done", ""))
@@ -145,12 +158,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.post("/rooms/apply")
     def rooms_apply() -> Any:
         admin_only()
-        uid = request.form.get("upload", "")
-        upload = store.sessions.upload(uid)
-        if upload is None:
-            abort(
-                410, "that upload has gone (applied already, or over an hour old): upload it again"
-            )
+        uid, upload = kept()
         try:
             result = organising.import_rooms(store, campaign, upload, geocoder(),
                                              force=request.form.get("move") == "yes")  # fmt: skip
@@ -161,11 +169,54 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
                 409, errors=[f"{exc}: tick the box to move them, or keep those rooms"]
             )
         store.sessions.drop_upload(uid)
-        done = (f"{result.rooms} rooms loaded: {len(result.added)} added, {len(result.updated)} "
-                f"updated, {len(result.removed)} removed, {result.moved} people moved")  # fmt: skip
-        return redirect("/admin/rooms?" + urlencode({"done": done}))
+        return done(f"{result.rooms} rooms loaded: {len(result.added)} added, "
+                    f"{len(result.updated)} updated, {len(result.removed)} removed, "
+                    f"{result.moved} people moved")  # fmt: skip
+
+    @bp.post("/targets/check")
+    def targets_check() -> Any:
+        admin_only()
+        f = request.files.get("file")
+        if f is None or not f.filename:
+            return rooms_page(400, errors=["choose a targets or results CSV file first"])
+        upload = Upload(f.filename, f.read())
+        try:
+            if request.form.get("kind") == "results":
+                upload = _chosen_targets(upload, request.form)
+            targets, warnings = organising.preview_targets(store, upload)
+        except CsvError as exc:
+            return rooms_page(400, errors=exc.problems, file=upload.name)
+        except (ValueError, organising.NoTargets) as exc:
+            return rooms_page(400, errors=[str(exc)], file=upload.name)
+        names = seat_table()  # targets are kept by GSS code; organisers read names
+        seats = sorted((n, names.name(k)) for k, n in targets.items())
+        uid = store.sessions.keep_upload(upload)
+        return rooms_page(targets_preview=seats, warnings=warnings, uid=uid, file=upload.name)
+
+    @bp.post("/targets/apply")
+    def targets_apply() -> Any:
+        admin_only()
+        uid, upload = kept()
+        try:
+            result = organising.import_targets(store, upload)
+        except (CsvError, organising.NoTargets) as exc:
+            return rooms_page(400, errors=[str(exc)], file=upload.name)
+        store.sessions.drop_upload(uid)
+        return done(f"{result.targets} target seats loaded")
 
     return bp
+
+
+def _chosen_targets(results: Upload, form: Any) -> Upload:
+    """The targets chosen from the House of Commons results file, as a targets CSV."""
+    try:
+        pct = float(form.get("max_majority_pct", ""))
+    except ValueError:
+        raise ValueError("give the largest majority as a number, such as 10") from None
+    chosen = targets_from_results(results, form.get("party", ""), pct)
+    out = io.StringIO()
+    write_targets_csv(chosen, out)
+    return Upload(f"{results.name} ({form.get('party')} <= {pct:g}%)", out.getvalue().encode())
 
 
 def _next() -> str:
