@@ -203,6 +203,28 @@ def test_a_send_left_in_flight_by_a_dead_worker_is_counted_not_repeated(rt, r, f
     assert bc.state(bid, people[1]) == "ambiguous"
 
 
+def test_a_broadcast_whose_jobs_were_all_lost_is_taken_over_by_the_clock(rt, r, fakes, monkeypatch):
+    _, tw = fakes
+    people = add_supporters(rt.store, sms(SLICE + 5))
+    bid = create(rt)
+    bc = Broadcasts(rt.store)
+    # A worker claimed slice 0 and died, and a Redis outage lost every job carrying the
+    # broadcast (the running one could not queue its successor).
+    while requests.forward_one(rt.store, wait=0.01):
+        pass
+    Queue(BROADCAST, connection=rt.redis).empty()
+    assert bc.claim_slice(bid, lease=1)[0] == 0
+    work(rt)
+    assert tw.messages() == [] and bc.live() == [bid]  # nothing carries it on by itself
+    time.sleep(1.1)  # the dead worker's lease runs out
+    assert broadcasts.look_after(rt) == 1  # the clock asks for a step
+    monkeypatch.setattr(broadcasts, "_next_look", 0.0)  # as another worker's clock would
+    assert broadcasts.look_after(rt) == 0  # one look for all workers a period
+    work(rt)
+    assert sorted(m["To"] for m in tw.messages()) == sorted(a[4:] for a in people)
+    assert bc.status(bid)["status"] == "done" and bc.live() == []
+
+
 @pytest.mark.parametrize(
     "addresses, limits, order",
     [

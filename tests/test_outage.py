@@ -11,13 +11,14 @@ broadcast reaches everyone exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -145,11 +146,15 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
     assert load.refused > 0  # the load went on through the outage...
     chats = load.chats
     assert len(chats) >= RATE * seconds  # ...at about 20 a second
-    bot.telegram.wait_for(lambda _: all(len(bot.telegram.sent(c)) >= 1 for c in chats), 120)
+    with _explained(
+        bot, resp.json()["id"], lambda: sorted(c for c in chats if not bot.telegram.sent(c))
+    ):
+        bot.telegram.wait_for(lambda _: all(bot.telegram.sent(c) for c in chats), 120)
     time.sleep(1)
     per_chat = Counter(m["chat_id"] for m in bot.telegram.sent() if int(m["chat_id"]) in chats)
     assert set(per_chat.values()) == {1}  # the welcome with its question, exactly once
-    bot.telegram.wait_for(lambda _: len(set(_broadcast_sent(bot))) >= len(fans) + 1, 60)
+    with _explained(bot, resp.json()["id"], lambda: None):
+        bot.telegram.wait_for(lambda _: len(set(_broadcast_sent(bot))) >= len(fans) + 1, 60)
     finished = time.monotonic() - back
     print(f"broadcast finished {finished:.1f} s after Redis returned, load ended {load_ended:.1f}")
     time.sleep(1)
@@ -166,6 +171,18 @@ def test_an_outage_under_load_with_work_in_flight_heals_exactly_once(system: Bot
         text = log.read_text()
         assert text.count("redis unavailable") == 1 and text.count("redis is back") == 1, text
         assert "Traceback" not in text
+
+
+@contextlib.contextmanager
+def _explained(bot: Bot, bid: int, unanswered: Callable[[], object]) -> Iterator[None]:
+    """A wait that fails says where the broadcast stood, who is unanswered and what the
+    processes logged (the fake's dump alone shows only what was sent)."""
+    try:
+        yield
+    except AssertionError as exc:
+        status = bot.admin("GET", f"/broadcasts/{bid}").json()
+        raise AssertionError(f"broadcast: {status}\nunanswered: {unanswered()}\n"
+                             f"{bot.log_tail()}\n{exc}") from None  # fmt: skip
 
 
 def _broadcast_sent(bot: Bot) -> list[str]:

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-scheduler",
         action="store_true",
-        help="also run RQ's scheduler: broadcast recovery and the purge are scheduled jobs "
+        help="also run RQ's scheduler: the purge is a scheduled job "
         "(several workers may all pass it; one holds the lock)",
     )
     args = parser.parse_args(argv)

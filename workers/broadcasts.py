@@ -6,7 +6,9 @@ Each ``step`` job claims a slice (a lease in Redis), queues its successor straig
 next whoever's channel has room: a channel at its limit does not hold up the others.
 Steps are short, so a worker goes back to people's turns
 between them: replies always go first. A slice whose worker died is taken over when its
-lease expires; see bot/broadcasts.py for the one ambiguous case.
+lease expires, by a step the clock asks for (``look_after``): so a broadcast goes on
+even when every job carrying it was lost (a Redis outage in the middle of one). See
+bot/store/broadcasts.py for the one ambiguous case.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import timedelta
 
 from rq import Queue
 
@@ -33,6 +34,26 @@ STEP_SECONDS = 1.0  # how long one job may send before letting people's turns go
 CHECK_EVERY = 10  # recipients between looks at the lease and for a cancel...
 CHECK_SECONDS = 0.5  # ...or seconds, when the pacer holds sending back
 MAX_SLEEP = 0.25  # seconds: a cancel is seen soon even while paced
+LOOK_EVERY = LEASE / 2  # seconds between looks for broadcasts nobody is sending
+_next_look = 0.0  # this process's next look (so the clock's tick rarely asks Redis)
+
+
+def look_after(rt: Runtime, at_once: bool = False) -> int:
+    """Ask for a fresh step for every broadcast still to be sent, once every LOOK_EVERY s
+    across all workers (``at_once``: now, as after an outage); how many. A step finds
+    nothing to do while every slice is leased, and takes over a slice whose lease ran out."""
+    global _next_look
+    if not at_once and time.monotonic() < _next_look:
+        return 0
+    _next_look = time.monotonic() + LOOK_EVERY
+    bc = Broadcasts(rt.store)
+    if not at_once and not bc.mark_look(int(LOOK_EVERY)):
+        return 0  # another worker looked a moment ago
+    live = bc.live()
+    q = Queue(BROADCAST, connection=rt.redis)
+    for bid in live:
+        q.enqueue(step, bid, **JOB_TTLS)
+    return len(live)
 
 
 def step(bid: int, k: int | None = None, token: str = "") -> int:
@@ -51,10 +72,9 @@ def step(bid: int, k: int | None = None, token: str = "") -> int:
     if k is None:
         claim = bc.claim_slice(bid, LEASE)
         if claim is None:
-            # Every slice is done or leased; a leased one may belong to a dead worker, so
-            # look again once its lease could have run out.
-            if bc.is_live(bid):
-                q.enqueue_in(timedelta(seconds=LEASE / 2), step, bid, **JOB_TTLS)
+            # Every slice is done or leased. A leased one may belong to a dead worker (or
+            # a job lost in an outage): the clock's look_after takes it once its lease
+            # has run out.
             return 0
         k, token = claim
         q.enqueue(step, bid, **JOB_TTLS)  # the next slice, even if this worker dies

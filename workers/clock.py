@@ -1,5 +1,6 @@
 """Each worker's clock: timed events into inboxes when due, the rescue every 30 s (and as
-soon as Redis is back from an outage), and the heartbeat (with what the process counted) every 5 s.
+soon as Redis is back from an outage), a look for broadcasts nobody is sending (every 15 s,
+and after an outage), and the heartbeat (with what the process counted) every 5 s.
 
 A thread in every worker process, not RQ's scheduler: RQ runs a scheduled job only when a
 worker is free of other jobs, and on a busy polling day the workers are busy with drainers
@@ -20,7 +21,7 @@ import time
 import redis
 
 from bot.outage import OUTAGE
-from workers import pulse
+from workers import broadcasts, pulse
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def tick(rt: Runtime, now: float | None = None) -> int:
     many events moved."""
     moved = rt.store.timed.release(time.time() if now is None else now)
     rescue(rt)
+    broadcasts.look_after(rt)
     return moved
 
 
@@ -70,6 +72,7 @@ def after_outage(rt: Runtime, stop: threading.Event) -> None:
     with contextlib.suppress(redis.RedisError):  # gone again: the next tick waits for it
         if rescued := rt.store.inbox.rescue_stranded()[0]:
             log.warning("%d people were left mid-turn by a Redis outage: draining them", rescued)
+        broadcasts.look_after(rt, at_once=True)  # its jobs in flight may have been lost
 
 
 def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 SLICE = 50  # recipients per unit of work: about a second of sending at typical limits
+LIVE = (b"queued", b"sending")  # statuses of a broadcast still to be sent
 LEDGER_TTL = keys.BC_TO.ttl  # recipient lists and ledgers name people: not kept for long
 
 CLAIM = """
@@ -165,6 +166,19 @@ class Broadcasts:
         last = int(self.r.get(keys.BC_SEQ(self.p)) or 0)
         return list(range(last, max(0, last - n), -1))
 
+    def live(self, n: int = 50) -> list[int]:
+        """The broadcasts still to be sent, among the last ``n``."""
+        ids = self.recent(n)
+        pipe = self.r.pipeline(transaction=False)
+        for bid in ids:
+            pipe.hget(keys.BC(self.p, bid=bid), "status")
+        return [b for b, s in zip(ids, pipe.execute(), strict=True) if s in LIVE]
+
+    def mark_look(self, ttl: int) -> bool:
+        """Claim this look for broadcasts nobody is sending (one per ``ttl`` seconds across
+        all workers); False if another worker looked more recently."""
+        return bool(self.r.set(keys.BC_LOOK(self.p), "1", nx=True, ex=max(1, ttl)))
+
     def status(self, bid: int | str) -> dict[str, Any] | None:
         """What an organiser sees: progress, skips by reason, times."""
         meta = self.meta(bid)
@@ -200,7 +214,7 @@ class Broadcasts:
 
     def is_live(self, bid: int | str) -> bool:
         """Still to be sent (not cancelled, not finished)."""
-        return self.r.hget(keys.BC(self.p, bid=bid), "status") in (b"queued", b"sending")
+        return self.r.hget(keys.BC(self.p, bid=bid), "status") in LIVE
 
     def claim_slice(self, bid: int | str, lease: float) -> tuple[int, str] | None:
         """A slice of recipients to send, with the lease token; None if none is free."""

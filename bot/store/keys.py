@@ -170,6 +170,8 @@ BC_LEASE = Key("bc:{bid}:lease:{slice}", "string", None, False, Erase.KEEP, True
     "held by the worker sending a slice (expires if it dies)")
 BC_BY_MESSAGE = Key("bc:bymsg:{msg}", "string", DAY, False, Erase.KEEP, True,
     "the broadcast an organiser's YES started, by that message")
+BC_LOOK = Key("bc:look", "string", 15, False, Erase.KEEP, False,
+    "set for a while after a worker looked for broadcasts nobody is sending (one look for all)")
 
 # --- pacing (bot/pacing.py) -----------------------------------------------------------------
 PACE = Key("pace:{channel}", "zset", 2, False, Erase.KEEP, False,
