@@ -91,6 +91,17 @@ class Audience:
         )
 
 
+def text_problem(text: object) -> str | None:
+    """What is wrong with a broadcast's text, said for the organiser; None if nothing."""
+    if not isinstance(text, str) or not text.strip():
+        return "text: required"
+    if not visible(text):
+        return "text: nothing visible (only spaces or invisible characters)"
+    if len(text) > MAX_TEXT:
+        return f"text: at most {MAX_TEXT} characters"
+    return None
+
+
 def visible(text: str) -> bool:
     """Whether anyone would see something: not only spaces, zero-width or control
     characters (a broadcast of nothing, sent to thousands, is a mistake)."""

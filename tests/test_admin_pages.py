@@ -19,7 +19,10 @@ from tests.test_admin import AUTH, ROOMS, TARGETS, campaign, settings, store  # 
 
 VIEWER_TOKEN = "viewer-token-456"
 VIEWER = Login("Priya", "viewer", hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest())
-PAGES = [("GET", "/admin/"), ("GET", "/admin/?shift=morning"), ("POST", "/admin/sign-out")]
+PAGES = [("GET", "/admin/"), ("GET", "/admin/?shift=morning"), ("POST", "/admin/sign-out"),
+         ("GET", "/admin/broadcasts"), ("GET", "/admin/broadcasts/1"),
+         ("POST", "/admin/broadcasts/preview"), ("POST", "/admin/broadcasts/send"),
+         ("POST", "/admin/broadcasts/1/cancel")]  # fmt: skip
 
 
 @pytest.fixture
@@ -189,7 +192,7 @@ def test_the_board_filters_sorts_and_refreshes_its_part(app, r):
     assert "No rooms match." in nothing
     odd = client.get("/admin/?sort=<script>&shift=nope")  # unknown choices: the defaults
     assert odd.status_code == 200 and "<script>" not in odd.text.split("<main>")[1].split(
-        "board.js")[0]  # fmt: skip
+        "live.js")[0]  # fmt: skip
     part = client.get("/admin/?shift=morning", headers={"X-Partial": "1"})
     assert part.status_code == 200 and "<html" not in part.text
     assert "Workers alive" in part.text and "3 / 6" in part.text  # Hall C's pledges

@@ -8,13 +8,17 @@ chromium where apt-get can.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import ADMIN_TOKEN, Bot
+from bot.model.person import Pledge
+from bot.store import Store
+from tests.harness import ADMIN_TOKEN, ID_SECRET, Bot
+from tests.people import add_supporters
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,11 +41,20 @@ FLAGS = [
 ]
 
 
+VIEWER_TOKEN = "viewer-token-in-the-browser"
+VIEWER = hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()
+FANS = [f"telegram:{800_000 + i}" for i in range(40)] + ["sms:+447700900501"]
+
+
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    system = Bot(tmp_path_factory.mktemp("browser"))
+    logins = f"organiser_logins: [{{name: Priya, role: viewer, token_sha256: {VIEWER}}}]\n"
+    system = Bot(tmp_path_factory.mktemp("browser"), config_extra=logins)
     try:
         system.start(workers=1)
+        store = Store(system.r, secret=ID_SECRET)
+        add_supporters(store, FANS[:30], pledge=Pledge("safe", ("morning",)))
+        add_supporters(store, FANS[30:])
         yield system
     finally:
         system.stop()
@@ -137,3 +150,76 @@ def test_a_rooms_file_with_a_bad_row_shows_the_row_and_changes_nothing(bot, page
     shot(page, "rooms-with-a-row-error")
     page.goto(bot.url + "/admin/")
     assert page.locator("#shift-morning tbody tr").count() == 4  # the same four rooms
+
+
+def compose(page, bot: Bot, token: str = ADMIN_TOKEN) -> None:
+    sign_in(page, bot, token)
+    page.wait_for_url(bot.url + "/admin/")
+    page.click("nav >> text=Broadcasts")
+    page.wait_for_url(bot.url + "/admin/broadcasts")
+
+
+def count(page, expected: int) -> None:
+    """Wait for the dry run's count to read ``expected``."""
+    page.wait_for_function(
+        f"document.querySelector('#count')?.dataset.count === '{expected}'", timeout=10_000
+    )
+
+
+def test_a_filter_changes_the_dry_run_count(bot, page):
+    compose(page, bot)
+    count(page, len(FANS))  # everyone who agreed, before a word is written
+    page.fill("#text", "Polls close at 10pm: one last push!")
+    page.wait_for_function("document.querySelector('#preview pre.message') !== null")
+    assert "Promoted by" in page.locator("#preview pre.message").first.inner_text()
+    page.select_option("select[name=pledged]", "yes")
+    count(page, 30)
+    page.select_option("select[name=channel]", "sms")
+    count(page, 0)
+    page.select_option("select[name=pledged]", "")
+    count(page, 1)
+    assert "1 SMS part each (GSM-7)" in page.locator("#preview").inner_text()
+    shot(page, "broadcast-composer")
+
+
+def test_send_a_broadcast_and_watch_its_progress_reach_100(bot, page):
+    compose(page, bot)
+    page.fill("#text", "Thank you! Polls are open until 10pm.")
+    page.select_option("select[name=pledged]", "yes")
+    count(page, 30)
+    page.click("text=Check before sending")
+    page.wait_for_url(bot.url + "/admin/broadcasts/review")
+    shot(page, "broadcast-review")
+    assert page.locator("#send").inner_text() == "Send to 30 people now"
+    page.click("#send")
+    page.wait_for_url(f"{bot.url}/admin/broadcasts/*")
+    page.wait_for_function(
+        "document.querySelector('#percent')?.textContent === '100%'", timeout=30_000
+    )
+    assert page.locator("#state").inner_text() == "Finished"
+    assert page.locator("#sent").inner_text() == "30"
+    shot(page, "broadcast-progress")
+    sent = [m for m in bot.telegram.sent() if m["text"].startswith("Thank you! Polls")]
+    assert sorted(int(m["chat_id"]) for m in sent) == list(range(800_000, 800_030))
+    page.click("nav >> text=Broadcasts")
+    assert "done: 30 sent of 30" in page.locator("table.past").inner_text()
+
+
+def test_a_viewer_sees_the_count_but_cannot_send(bot, page):
+    before = bot.r.get("pd:bc:seq")
+    compose(page, bot, VIEWER_TOKEN)
+    page.fill("#text", "From a viewer")
+    count(page, len(FANS))
+    page.click("text=Check before sending")
+    page.wait_for_url(bot.url + "/admin/broadcasts/review")
+    assert "viewers cannot send broadcasts" in page.content()
+    assert page.locator("#send").count() == 0
+    assert bot.r.get("pd:bc:seq") == before  # nothing was sent
+
+
+def test_signed_out_every_page_goes_to_sign_in(bot, page):
+    for path in ("/admin/", "/admin/rooms", "/admin/broadcasts", "/admin/broadcasts/1"):
+        page.goto(bot.url + path)
+        assert page.url.startswith(bot.url + "/admin/sign-in?next="), path
+        assert "Hall" not in page.content() and "Archway" not in page.content()
+    shot(page, "sign-in")

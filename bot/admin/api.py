@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 
 from bot import organising
 from bot.admin.auth import identify
-from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, visible
+from bot.broadcasts import Audience, AudienceError, render, text_problem
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.http import json_error
@@ -82,12 +82,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         if not isinstance(body, dict):
             return json_error(400, "expected a JSON object with text, audience, dry_run")
         text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return json_error(400, "text: required")
-        if not visible(text):
-            return json_error(400, "text: nothing visible (only spaces or invisible characters)")
-        if len(text) > MAX_TEXT:
-            return json_error(400, f"text: at most {MAX_TEXT} characters")
+        if problem := text_problem(text):
+            return json_error(400, problem)
         if not isinstance(body.get("dry_run", False), bool):
             return json_error(400, "dry_run: expected true or false")
         directory = organising.directory(store)

@@ -13,8 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import abort
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.store.sessions import Session
 
 SESSION_COOKIE = "pd_session"
 SIGNIN_COOKIE = "pd_signin"  # pairs with the sign-in form's hidden field (login CSRF)
@@ -59,3 +65,9 @@ def secure(settings: Settings, request_is_secure: bool) -> bool:
     """Whether cookies get the Secure flag: served over https, directly or behind a proxy
     that the public URL names."""
     return request_is_secure or settings.public_url.startswith("https://")
+
+
+def require_admin(session: Session) -> None:
+    """Refuse (403) a viewer's attempt to change something."""
+    if session.role != "admin":
+        abort(403, f"{session.name} is a viewer: viewers may look, not change things")

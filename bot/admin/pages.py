@@ -1,4 +1,5 @@
-"""The organiser pages under /admin: sign-in, sign-out and the staffing board.
+"""The organiser pages under /admin: sign-in, sign-out, the staffing board, rooms and
+targets (the broadcast pages are bot/admin/broadcast_pages.py, on the same blueprint).
 
 Server-rendered (Jinja, bot/admin/templates), styled from bot/admin/static, nothing from
 elsewhere. A signed-out visitor is sent to the sign-in form whatever they asked for; a
@@ -18,7 +19,7 @@ from flask import Blueprint, Response, abort, g, make_response, redirect, render
 from werkzeug.exceptions import HTTPException
 
 from bot import organising, pulse
-from bot.admin import auth, board
+from bot.admin import auth, board, broadcast_pages
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
 from bot.rooms import CsvError, Upload, write_rooms_csv
@@ -109,10 +110,6 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
         )  # fmt: skip
 
-    def admin_only() -> None:
-        if g.session.role != "admin":
-            abort(403, f"{g.session.name} is a viewer: viewers may look, not change things")
-
     def rooms_page(status: int = 200, **shown: Any) -> Any:
         d = organising.directory(store)
         page = render_template("rooms.html", campaign=campaign, session=g.session,
@@ -143,7 +140,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.post("/rooms/check")
     def rooms_check() -> Any:
-        admin_only()
+        auth.require_admin(g.session)
         f = request.files.get("file")
         if f is None or not f.filename:
             return rooms_page(400, errors=["choose a rooms CSV file first"])
@@ -157,7 +154,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.post("/rooms/apply")
     def rooms_apply() -> Any:
-        admin_only()
+        auth.require_admin(g.session)
         uid, upload = kept()
         try:
             result = organising.import_rooms(store, campaign, upload, geocoder(),
@@ -175,7 +172,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.post("/targets/check")
     def targets_check() -> Any:
-        admin_only()
+        auth.require_admin(g.session)
         f = request.files.get("file")
         if f is None or not f.filename:
             return rooms_page(400, errors=["choose a targets or results CSV file first"])
@@ -195,7 +192,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.post("/targets/apply")
     def targets_apply() -> Any:
-        admin_only()
+        auth.require_admin(g.session)
         uid, upload = kept()
         try:
             result = organising.import_targets(store, upload)
@@ -204,6 +201,25 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         store.sessions.drop_upload(uid)
         return done(f"{result.targets} target seats loaded")
 
+    @bp.app_template_filter("clock")
+    def clock(epoch: float | None) -> str:
+        """A time of day in the campaign's time zone (with the day, if not today)."""
+        if not epoch:
+            return ""
+        when = datetime.fromtimestamp(epoch, campaign.timezone)
+        if when.date() == datetime.now(campaign.timezone).date():
+            return f"{when:%H:%M:%S}"
+        return f"{when:%a %d %b %H:%M}"
+
+    @bp.app_template_filter("duration")
+    def duration(seconds: float) -> str:
+        """A while, as a person would say it: 40 s, 3 min, 1 h 5 min."""
+        if seconds < 60:
+            return f"{max(1, round(seconds))} s"
+        minutes = round(seconds / 60)
+        return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+    broadcast_pages.add_routes(bp, settings, store)
     return bp
 
 

@@ -40,6 +40,24 @@ _REQUESTS_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "REQUES
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
+# GSM 03.38: what one SMS part carries in 7 bits (the extension characters take two).
+GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENDED = "^{}\\[~]|€\f"
+
+
+def sms_parts(text: str) -> tuple[int, str]:
+    """How many SMS parts ``text`` is sent as, and in which encoding (what each costs)."""
+    if all(ch in GSM_BASIC or ch in GSM_EXTENDED for ch in text):
+        units = len(text) + sum(ch in GSM_EXTENDED for ch in text)
+        return (1 if units <= 160 else -(-units // 153)), "GSM-7"
+    # Anything else (an emoji, a curly quote) sends the whole message as UCS-2.
+    units = len(text.encode("utf-16-le")) // 2
+    return (1 if units <= 70 else -(-units // 67)), "Unicode"
+
+
 class TwilioChannel(Channel):
     """Twilio's messaging webhook and API, for the WhatsApp and SMS numbers configured."""
 

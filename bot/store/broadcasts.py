@@ -131,6 +131,7 @@ class Broadcasts:
                 "audience": json.dumps(audience.as_dict()),
                 "status": "queued" if recipients else "done",
                 "total": len(recipients),
+                "no_consent": no_consent,  # counted as skipped at the start, not in total
                 "slices": -(-len(recipients) // SLICE),
                 "created_at": time.time(),
             },
@@ -186,12 +187,16 @@ class Broadcasts:
             return None
         counts = self.counts(bid)
         when = lambda k: float(meta[k]) if k in meta else None  # noqa: E731
+        # Everyone the workers have dealt with (those who had not agreed at the start were
+        # counted as skipped then, and are not in the total).
+        handled = sum(counts.values()) - int(meta.get("no_consent", 0))
         return {
             "id": int(bid),
             "status": meta["status"],
             "text": meta["text"],
             "audience": json.loads(meta["audience"]),
             "total": int(meta["total"]),
+            "handled": handled,
             "sent": counts.get("sent", 0),
             "failed": counts.get("failed", 0),
             "ambiguous": counts.get("ambiguous", 0),
@@ -306,6 +311,11 @@ class Broadcasts:
             }
             for a, s, c, u, t in zip(addresses, states, consented, unreachable, lastin, strict=True)
         }
+
+    def last_inbound(self, addresses: list[str]) -> dict[str, float | None]:
+        """When each of these people last wrote (None: never, or erased)."""
+        raw = self.r.hmget(keys.LASTIN(self.p), addresses) if addresses else []
+        return {a: float(t) if t else None for a, t in zip(addresses, raw, strict=True)}
 
     def ledger(self, bid: int | str) -> Mapping[str, str]:
         """Every recipient's state (for tests and audits)."""

@@ -1,11 +1,14 @@
-// The staffing board refreshes itself: the same page, asked for its board part only.
-// Filters apply as soon as they change. Without JavaScript the page still works (Show).
+// A live part of a page (the staffing board, a broadcast's progress) refreshes itself: the
+// same page, asked for that part only (X-Partial), every data-refresh seconds, until the
+// part says it is final (a finished broadcast). Filters apply as soon as they change.
+// Without JavaScript the pages still work (reload; Show).
 (function () {
   "use strict";
-  const board = document.getElementById("board");
+  const live = document.querySelector("[data-refresh]");
   const filters = document.getElementById("filters");
-  if (!board) return;
-  const every = Number(board.dataset.refresh || 15) * 1000;
+  if (!live) return;
+  const every = Number(live.dataset.refresh || 15) * 1000;
+  let timer = null;
 
   async function refresh() {
     try {
@@ -16,7 +19,11 @@
         window.location.reload(); // signed out meanwhile: show the sign-in page
         return;
       }
-      if (resp.ok) board.innerHTML = await resp.text();
+      if (resp.ok) live.innerHTML = await resp.text();
+      if (live.querySelector("[data-final]") && timer !== null) {
+        window.clearInterval(timer); // nothing more will change
+        timer = null;
+      }
     } catch (err) {
       // Offline for a moment: the next refresh tries again.
     }
@@ -32,5 +39,5 @@
       refresh();
     });
   }
-  window.setInterval(refresh, every);
+  if (!live.querySelector("[data-final]")) timer = window.setInterval(refresh, every);
 })();
