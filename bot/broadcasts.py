@@ -64,6 +64,11 @@ class Audience:
             **{k: raw.get(k) for k in ("constituency", "room", "shift", "channel", "pledged")}
         )
 
+    @property
+    def needs_pledges(self) -> bool:
+        """Whether choosing this audience looks at people's pledges."""
+        return self.pledged is not None or bool(self.room or self.shift or self.constituency)
+
     def as_dict(self) -> dict[str, Any]:
         """The fields that were given."""
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -11,6 +11,7 @@ from bot.admin.sending import (
     by_channel,
     describe,
     progress,
+    windowed,
 )
 from bot.channels.twilio import sms_parts
 
@@ -104,17 +105,18 @@ def test_sms_parts(text, parts):
 
 def test_the_dry_run_by_channel():
     recipients = ["whatsapp:+1", "whatsapp:+2", "whatsapp:+3", "sms:+4", "console:x"]
-    seen = {"whatsapp:+1": NOW - 60, "whatsapp:+2": NOW - 25 * 3600}  # +3: never wrote
+    assert windowed(recipients) == ["whatsapp:+1", "whatsapp:+2", "whatsapp:+3"]
+    seen = {"whatsapp:+1": NOW - 60, "whatsapp:+2": NOW - 25 * 3600, "whatsapp:+3": None}
     plain = by_channel(recipients, seen, "Hi", "", NOW)
     assert [(c.label, c.people, c.text) for c in plain] == [
-        ("WhatsApp", 3, "Hi"), ("SMS", 1, "Hi"), ("Local chat", 1, "Hi")
-    ]  # fmt: skip
+        ("WhatsApp", 3, "Hi"), ("Local chat", 1, "Hi"), ("SMS", 1, "Hi")
+    ]  # fmt: skip (the largest first, then by channel)
     assert plain[0].notes == (
         "2 of them last wrote over 24 hours ago and will be skipped: WhatsApp then allows "
         "only an approved template (broadcast_template in config.yaml)",
     )
-    assert plain[1].notes == ("2 characters: 1 SMS part each (GSM-7)",)
-    assert plain[2].notes == ()
+    assert plain[1].notes == ()
+    assert plain[2].notes == ("2 characters: 1 SMS part each (GSM-7)",)
     templated = by_channel(recipients, seen, "Hi", "HX1", NOW)
     assert templated[0].notes == (
         "2 of them last wrote over 24 hours ago: they get the approved template HX1, with "

@@ -17,7 +17,6 @@ from flask import Blueprint, abort, g, redirect, render_template, request
 from bot import organising
 from bot.admin import auth, sending
 from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, text_problem
-from bot.channels import capabilities
 from bot.config import Settings
 from bot.store import Store
 from bot.store.broadcasts import Broadcasts
@@ -47,8 +46,9 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
     campaign = settings.campaign
     shifts = {s.id: s.label for s in campaign.shifts}
 
-    def dry_run(form: Any, draft: bool = False) -> DryRun:
-        """``draft``: the text may still be empty (the audience is being chosen first)."""
+    def dry_run(form: Any, draft: bool = False, ordered: bool = False) -> DryRun:
+        """``draft``: the text may still be empty (the audience is being chosen first);
+        ``ordered``: the recipients in sending order (to send, not only to count)."""
         text = form.get("text", "")
         if (text or not draft) and (problem := text_problem(text)):
             raise Refused(problem.replace("text: ", "The message: ", 1))
@@ -58,10 +58,10 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
         except AudienceError as exc:
             raise Refused(str(exc)) from None
         bc = Broadcasts(store)
-        recipients, no_consent = bc.select(audience, directory, campaign.rate_limits)
-        windowed = [a for a in recipients if _windowed(a)]
+        recipients, no_consent = bc.select(audience, directory, campaign.rate_limits, ordered)
+        last_inbound = bc.last_inbound(sending.windowed(recipients))
         shown = render(text.strip(), campaign) if text else ""
-        channels = sending.by_channel(recipients, bc.last_inbound(windowed), shown,
+        channels = sending.by_channel(recipients, last_inbound, shown,
                                       campaign.broadcast_template, time.time())  # fmt: skip
         rooms = {r.id: r.name for r in directory.rooms.values()}
         words = sending.describe(audience.as_dict(), shifts, rooms)
@@ -118,7 +118,7 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
     def broadcast_send() -> Any:
         auth.require_admin(g.session)
         try:
-            run = dry_run(request.form)
+            run = dry_run(request.form, ordered=True)
         except Refused as exc:
             return compose(400, str(exc))
         count = len(run.recipients)
@@ -155,11 +155,6 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
             abort(404, f"There is no broadcast {bid}.")
         bc.cancel(bid)  # already ended: nothing to do, and the page says how it ended
         return redirect(f"/admin/broadcasts/{bid}")
-
-
-def _windowed(address: str) -> bool:
-    """On a channel that only reaches people within a while of their last message."""
-    return capabilities(address.split(":", 1)[0]).reply_window is not None
 
 
 def _grew(confirmed: int, now: int) -> bool:

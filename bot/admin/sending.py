@@ -41,18 +41,18 @@ def by_channel(
     template: str,
     now: float,
 ) -> list[ChannelPreview]:
-    """Each channel in the audience, the largest first. ``text`` is the message as sent
-    (with the imprint); ``last_inbound``: when each person on a channel with a reply window
-    last wrote; ``template``: the WhatsApp template sent to those outside it ('' if none)."""
-    counts = Counter(a.split(":", 1)[0] for a in recipients)
+    """Each channel in the audience, the largest first (then by name). ``text``: the
+    message as sent (with the imprint); ``last_inbound``: when each of them on a channel
+    with a reply window last wrote, None if never (every one of :func:`windowed`);
+    ``template``: the WhatsApp template sent to those outside it ('' if none)."""
+    counts = Counter(a.partition(":")[0] for a in recipients)
     outside: Counter[str] = Counter()
-    for address in recipients:
-        channel = address.split(":", 1)[0]
-        caps = capabilities(channel)
-        if caps.reply_window is not None and not caps.in_window(last_inbound.get(address), now):
+    for address, when in last_inbound.items():
+        channel = address.partition(":")[0]
+        if not capabilities(channel).in_window(when, now):
             outside[channel] += 1
     previews = []
-    for channel, people in counts.most_common():
+    for channel, people in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         label, caps, notes = LABELS.get(channel, channel), capabilities(channel), []
         if outside[channel] and caps.reply_window is not None:
             late = (
@@ -70,6 +70,14 @@ def by_channel(
                          f"({encoding})")  # fmt: skip
         previews.append(ChannelPreview(channel, label, people, text, tuple(notes)))
     return previews
+
+
+def windowed(recipients: list[str]) -> list[str]:
+    """Those on a channel that reaches people only within a while of their last message
+    (whose last messages :func:`by_channel` needs)."""
+    channels = {a.partition(":")[0] for a in recipients}
+    timed = tuple(f"{c}:" for c in channels if capabilities(c).reply_window is not None)
+    return [a for a in recipients if a.startswith(timed)] if timed else []
 
 
 @dataclass(frozen=True)

@@ -98,15 +98,27 @@ class Broadcasts:
         self._settle = self.r.register_script(SETTLE)
 
     def select(
-        self, audience: Audience, directory: Directory, limits: Mapping[str, float] | None = None
+        self,
+        audience: Audience,
+        directory: Directory,
+        limits: Mapping[str, float] | None = None,
+        ordered: bool = True,
     ) -> tuple[list[str], int]:
         """(people in the audience who agreed to updates, in sending order; how many more
-        did not agree). ``limits`` are the channels' rates (see :func:`by_send_time`)."""
-        people, consented = self.store.people.everyone(), self.store.people.consented()
-        pledges = self.store.places.pledges()
-        chosen = sorted(a for a in people if audience.matches(a, pledges.get(a), directory))
-        yes = [a for a in chosen if a in consented]
-        return by_send_time(yes, limits or {}), len(chosen) - len(yes)
+        did not agree). ``limits`` are the channels' rates (see :func:`by_send_time`);
+        ``ordered=False``: in no particular order (a dry run, which only counts them)."""
+        if audience.needs_pledges and audience.pledged is not False:
+            # Only people who pledged can be in it: look through the pledges, not everyone.
+            pledges = self.store.places.pledges()
+            chosen = [a for a, p in pledges.items() if audience.matches(a, p, directory)]
+            yes = self.store.people.agreed(chosen)
+            no_consent = len(chosen) - len(yes)  # (a pledge without a conversation: none)
+        else:
+            agreed, others = self.store.people.by_consent()
+            pledges = self.store.places.pledges() if audience.needs_pledges else {}
+            yes = [a for a in agreed if audience.matches(a, pledges.get(a), directory)]
+            no_consent = sum(audience.matches(a, pledges.get(a), directory) for a in others)
+        return (by_send_time(sorted(yes), limits or {}) if ordered else yes), no_consent
 
     def create(
         self,

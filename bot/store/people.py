@@ -203,6 +203,25 @@ class People:
         """Every address that agreed to updates."""
         return {a.decode() for a in self.r.smembers(keys.CONSENTED(self.p))}
 
+    def by_consent(self) -> tuple[list[str], list[str]]:
+        """Everyone with a conversation: (those who agreed to updates, those who did not),
+        split by Redis rather than by sending both whole sets here."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.sinter(keys.PEOPLE(self.p), keys.CONSENTED(self.p))
+        pipe.sdiff(keys.PEOPLE(self.p), keys.CONSENTED(self.p))
+        agreed, others = pipe.execute()
+        return [a.decode() for a in agreed], [a.decode() for a in others]
+
+    def agreed(self, addresses: list[str]) -> list[str]:
+        """Those of ``addresses`` who have a conversation and agreed to updates."""
+        if not addresses:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        pipe.smismember(keys.PEOPLE(self.p), addresses)
+        pipe.smismember(keys.CONSENTED(self.p), addresses)
+        talking, consented = pipe.execute()
+        return [a for a, t, c in zip(addresses, talking, consented, strict=True) if t and c]
+
     def by_channel(self) -> dict[str, int]:
         """How many people have a conversation, per channel."""
         raw = self.r.hgetall(keys.SUPPORTERS(self.p))
