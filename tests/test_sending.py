@@ -109,7 +109,9 @@ def test_the_dry_run_by_channel():
     seen = {"whatsapp:+1": NOW - 60, "whatsapp:+2": NOW - 25 * 3600, "whatsapp:+3": None}
     plain = by_channel(recipients, seen, "Hi", "", NOW)
     assert [(c.label, c.people, c.text) for c in plain] == [
-        ("WhatsApp", 3, "Hi"), ("Local chat", 1, "Hi"), ("SMS", 1, "Hi")
+        ("WhatsApp", 3, "Hi"),
+        ("Local chat", 1, "Hi"),
+        ("SMS", 1, "Hi"),
     ]  # fmt: skip (the largest first, then by channel)
     assert plain[0].notes == (
         "2 of them last wrote over 24 hours ago and will be skipped: WhatsApp then allows "
