@@ -141,10 +141,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.post("/rooms/check")
     def rooms_check() -> Any:
         auth.require_admin(g.session)
-        f = request.files.get("file")
-        if f is None or not f.filename:
+        if (upload := _chosen_file()) is None:
             return rooms_page(400, errors=["choose a rooms CSV file first"])
-        upload = Upload(f.filename, f.read())
         try:
             preview = organising.preview_rooms(store, campaign, upload, geocoder())
         except CsvError as exc:
@@ -173,10 +171,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.post("/targets/check")
     def targets_check() -> Any:
         auth.require_admin(g.session)
-        f = request.files.get("file")
-        if f is None or not f.filename:
+        if (upload := _chosen_file()) is None:
             return rooms_page(400, errors=["choose a targets or results CSV file first"])
-        upload = Upload(f.filename, f.read())
         try:
             if request.form.get("kind") == "results":
                 upload = _chosen_targets(upload, request.form)
@@ -221,6 +217,12 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     broadcast_pages.add_routes(bp, settings, store)
     return bp
+
+
+def _chosen_file() -> Upload | None:
+    """The file the form's ``file`` field carries; None if none was chosen."""
+    f = request.files.get("file")
+    return Upload(f.filename, f.read()) if f is not None and f.filename else None
 
 
 def _chosen_targets(results: Upload, form: Any) -> Upload:
