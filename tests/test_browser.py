@@ -127,6 +127,11 @@ def test_on_a_phone_the_board_fits_and_signing_out_ends_it(bot, browser, request
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the board is {width} px wide on a 390 px phone"
     shot(page, request.node.name)
+    for path in ("/admin/broadcasts", "/admin/rooms"):  # the other pages fit as well
+        page.goto(bot.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"{path} is {width} px wide on a 390 px phone"
+        shot(page, f"phone-{path.rsplit('/', 1)[1]}")
     page.click("text=Sign out")
     page.wait_for_url(bot.url + "/admin/sign-in")
     page.goto(bot.url + "/admin/")
