@@ -14,6 +14,7 @@ from bot.admin import auth
 from bot.app import create_app
 from bot.campaign import Login
 from bot.model.person import Pledge
+from bot.redis_server import free_port
 from tests.people import add_supporters
 from tests.test_admin import AUTH, ROOMS, TARGETS, campaign, settings, store  # noqa: F401
 
@@ -330,3 +331,16 @@ def test_targets_are_previewed_then_applied_from_a_file_or_the_results(app, r):
     bad = check_targets(client, b"constituency,priority\nHendon,first\n", "t.csv", kind="targets")
     assert bad.status_code == 400 and "row 2, column priority" in bad.text
     assert len(Store(r).rooms.load().targets) == 2  # nothing changed
+
+
+def test_with_redis_away_the_pages_say_so_in_a_page_and_still_have_their_style(settings):  # noqa: F811
+    away = replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    client = create_app(away).test_client()
+    client.set_cookie("pd_session", "an organiser signed in before Redis went")
+    page = client.get("/admin/")
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert "The bot&#39;s database (Redis) is not answering" in page.text
+    assert client.get("/admin/static/admin.css").status_code == 200
+    client.delete_cookie("pd_session")
+    signing_in = sign_in(client, "organiser-token-123")  # the form itself needs no Redis
+    assert signing_in.status_code == 503 and "(Redis) is not answering" in signing_in.text

@@ -128,6 +128,8 @@ def test_sending_to_an_audience_that_grew_or_is_empty_asks_again(app, people, r)
         data={"csrf": csrf, "text": "Hi", "constituency": "Islington North", "count": "0"},
     )
     assert nobody.status_code == 409 and "nothing sent" in nobody.text
+    unchecked = client.post("/admin/broadcasts/send", data={"csrf": csrf, "text": "Hi"})
+    assert unchecked.status_code == 409 and "Check the broadcast and its count" in unchecked.text
     assert r.keys("pd:bc:*") == []
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.model.person import Pledge
+from bot.redis_server import RedisServer
 from bot.store import Store
 from tests.harness import ADMIN_TOKEN, ID_SECRET, Bot
 from tests.people import add_supporters
@@ -228,3 +229,20 @@ def test_signed_out_every_page_goes_to_sign_in(bot, page):
         assert page.url.startswith(bot.url + "/admin/sign-in?next="), path
         assert "Hall" not in page.content() and "Archway" not in page.content()
     shot(page, "sign-in")
+
+
+def test_a_board_that_cannot_refresh_says_so_until_it_can(bot, page):
+    """Last in this file: it stops the module's Redis, and starts it again."""
+    sign_in(page, bot)
+    page.wait_for_url(bot.url + "/admin/")
+    assert page.locator("#stale").is_hidden()
+    old = bot.redis_server
+    old.stop()
+    try:
+        page.wait_for_selector("#stale", state="visible", timeout=25_000)  # a 15 s refresh
+        assert "cannot reach its database (Redis)" in page.locator("#stale").inner_text()
+        assert page.locator("#shift-morning").is_visible()  # the last figures stay
+        shot(page, "board-not-up-to-date")
+    finally:
+        bot.redis_server = RedisServer(old.data_dir, port=old.port).start()
+    page.wait_for_selector("#stale", state="hidden", timeout=25_000)

@@ -18,6 +18,7 @@ from bot import organising
 from bot.admin import auth, sending
 from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, text_problem
 from bot.config import Settings
+from bot.rooms import Directory
 from bot.store import Store
 from bot.store.broadcasts import Broadcasts
 
@@ -63,14 +64,13 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
         shown = render(text.strip(), campaign) if text else ""
         channels = sending.by_channel(recipients, last_inbound, shown,
                                       campaign.broadcast_template, time.time())  # fmt: skip
-        rooms = {r.id: r.name for r in directory.rooms.values()}
-        words = sending.describe(audience.as_dict(), shifts, rooms)
+        words = sending.describe(audience.as_dict(), shifts, _room_names(directory))
         return DryRun(text.strip(), audience, recipients, no_consent, channels, words)
 
     def compose(status: int = 200, error: str = "", **shown: Any) -> Any:
         directory = organising.directory(store)
         bc = Broadcasts(store)
-        rooms = {r.id: r.name for r in directory.rooms.values()}
+        rooms = _room_names(directory)
         past = []
         for bid in bc.recent(PAST):
             if (st := bc.status(bid)) is not None:
@@ -125,7 +125,9 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
         if not count:
             return review(run, 409, "Nobody in this audience agreed to updates: nothing sent.")
         confirmed = request.form.get("count", "")
-        if not confirmed.isdigit() or _grew(int(confirmed), count):
+        if not confirmed.isdigit():
+            return review(run, 409, "Check the broadcast and its count before sending it.")
+        if _grew(int(confirmed), count):
             changed = f"The audience has grown since you checked it, to {count:,} people"
             return review(run, 409, f"{changed}: check it again before sending.")
         bc = Broadcasts(store)
@@ -137,8 +139,7 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
         status = Broadcasts(store).status(bid)
         if status is None:
             abort(404, f"There is no broadcast {bid}.")
-        directory = organising.directory(store)
-        rooms = {r.id: r.name for r in directory.rooms.values()}
+        rooms = _room_names(organising.directory(store))
         page = "broadcast_part.html" if request.headers.get("X-Partial") else "broadcast.html"
         return render_template(
             page, campaign=campaign, session=g.session, b=status,
@@ -155,6 +156,10 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
             abort(404, f"There is no broadcast {bid}.")
         bc.cancel(bid)  # already ended: nothing to do, and the page says how it ended
         return redirect(f"/admin/broadcasts/{bid}")
+
+
+def _room_names(directory: Directory) -> dict[str, str]:
+    return {r.id: r.name for r in directory.rooms.values()}
 
 
 def _grew(confirmed: int, now: int) -> bool:

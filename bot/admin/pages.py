@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import redis
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +23,7 @@ from bot import organising, pulse
 from bot.admin import auth, board, broadcast_pages
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
+from bot.outage import OUTAGE
 from bot.rooms import CsvError, Upload, write_rooms_csv
 from bot.seats import seats as seat_table
 from bot.store import Store
@@ -43,6 +45,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.before_request
     def signed_in() -> Any:
+        if request.endpoint == "pages.static":
+            return None  # public, and served while Redis is away (the error page needs it)
         g.session = store.sessions.get(request.cookies.get(auth.SESSION_COOKIE, ""))
         if request.endpoint in PUBLIC:
             return None
@@ -58,6 +62,14 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     def error_page(exc: HTTPException) -> Any:
         page = render_template("error.html", code=exc.code, reason=exc.description)
         return page, exc.code or 500
+
+    @bp.errorhandler(redis.RedisError)
+    def redis_down(exc: redis.RedisError) -> Any:
+        OUTAGE.went(exc)  # logged once per outage, as the app's own handler does
+        reason = ("The bot's database (Redis) is not answering, so nothing can be shown or "
+                  "changed, and supporters' messages wait until it is back. This page works "
+                  "again by itself when it is; /healthz says the same.")  # fmt: skip
+        return render_template("error.html", code=503, reason=reason), 503
 
     @bp.get("/sign-in")
     def sign_in() -> Any:

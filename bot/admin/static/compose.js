@@ -19,11 +19,24 @@
         window.location.reload(); // signed out meanwhile
         return;
       }
-      const html = await resp.text();
-      if (mine === asked) preview.innerHTML = html; // an older answer never overwrites a newer
+      if (mine !== asked) return; // an older answer never overwrites a newer one
+      if (resp.ok || resp.status === 400) {
+        preview.innerHTML = await resp.text(); // the count, or what is wrong with the fields
+      } else {
+        trouble(resp.status === 503 ? "the bot cannot reach its database (Redis)"
+                                    : "the server answered " + resp.status);
+      }
     } catch (err) {
-      // Offline for a moment: the next change asks again.
+      if (mine === asked) trouble("no connection to the server"); // the next change asks again
     }
+  }
+
+  function trouble(why) {
+    const p = document.createElement("p");
+    p.className = "warning";
+    p.setAttribute("role", "alert");
+    p.textContent = "No count: " + why + ". Change a field to try again.";
+    preview.replaceChildren(p);
   }
 
   function soon() {

@@ -9,6 +9,19 @@
   if (!live) return;
   const every = Number(live.dataset.refresh || 15) * 1000;
   let timer = null;
+  // A refresh that fails says so: figures that silently stop changing look like a quiet day.
+  const notice = document.createElement("p");
+  notice.className = "warning";
+  notice.id = "stale";
+  notice.setAttribute("role", "alert");
+  notice.hidden = true;
+  live.parentNode.insertBefore(notice, live);
+  let fresh = new Date().toLocaleTimeString();
+
+  function stale(why) {
+    notice.textContent = "Not up to date since " + fresh + ": " + why + ". Trying again.";
+    notice.hidden = false;
+  }
 
   async function refresh() {
     try {
@@ -19,13 +32,20 @@
         window.location.reload(); // signed out meanwhile: show the sign-in page
         return;
       }
-      if (resp.ok) live.innerHTML = await resp.text();
+      if (!resp.ok) {
+        stale(resp.status === 503 ? "the bot cannot reach its database (Redis)"
+                                  : "the server answered " + resp.status);
+        return;
+      }
+      live.innerHTML = await resp.text();
+      fresh = new Date().toLocaleTimeString();
+      notice.hidden = true;
       if (live.querySelector("[data-final]") && timer !== null) {
         window.clearInterval(timer); // nothing more will change
         timer = null;
       }
     } catch (err) {
-      // Offline for a moment: the next refresh tries again.
+      stale("no connection to the server"); // the next refresh tries again
     }
   }
 
