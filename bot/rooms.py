@@ -29,6 +29,10 @@ from bot.seats import GSS_CODE, seats
 DEFAULT_CAPACITY = 10
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 MAX_ERRORS = 20
+FACTS = ("step_free", "bring", "parking", "notes")  # optional columns about the room
+MAX_FACT = 200  # characters in one fact: it goes into every offer, SMS included
+YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
+          "false": False, "0": False, "": None}  # fmt: skip
 
 
 class CsvError(Exception):
@@ -51,6 +55,12 @@ class Room:
     location: Location
     capacity: dict[str, int]
     contact: str = ""
+    # What a volunteer wants to know before going (optional; shown in offers and the
+    # confirmation): step-free access (None: not said), what to bring, parking, notes.
+    step_free: bool | None = None
+    bring: str = ""
+    parking: str = ""
+    notes: str = ""
 
     @property
     def seat(self) -> str:
@@ -84,6 +94,7 @@ class Offer:
     room_id: str
     shifts: tuple[str, ...]
     km: float
+    left: tuple[int, ...] = ()  # places left in each of ``shifts`` when it was ranked
 
 
 @lru_cache(maxsize=8192)  # a room's seat is asked for at every ranking: read each name once
@@ -114,15 +125,19 @@ Source = Path | Upload
 
 
 def write_rooms_csv(rooms: Iterable[Room], shift_ids: Sequence[str], out: TextIO) -> None:
-    """The rooms in the format load_rooms reads: a capacity column per shift, and the
-    contact, so a download edited and uploaded again changes only what was edited."""
+    """The rooms in the format load_rooms reads: a capacity column per shift, the contact
+    and the room's facts, so a download edited and uploaded again changes only what was
+    edited."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", "name", "address", "postcode", "constituency", "latitude",
-                     "longitude", *(f"capacity_{s}" for s in shift_ids), "contact"])  # fmt: skip
+                     "longitude", *(f"capacity_{s}" for s in shift_ids), "contact",
+                     *FACTS])  # fmt: skip
     for r in sorted(rooms, key=lambda room: room.id):
+        step_free = {True: "yes", False: "no", None: ""}[r.step_free]
         writer.writerow([r.id, r.name, r.address, r.postcode, r.constituency,
                          r.location.latitude, r.location.longitude,
-                         *(r.places(s) for s in shift_ids), r.contact])  # fmt: skip
+                         *(r.places(s) for s in shift_ids), r.contact,
+                         step_free, r.bring, r.parking, r.notes])  # fmt: skip
 
 
 def describe(source: Source) -> str:
@@ -238,6 +253,11 @@ def _parse_room(
             capacity[sid] = places
         else:
             errors.append((col, f"expected a whole number >= 0, got {raw!r}"))
+    if cell("step_free").lower() not in YES_NO:
+        errors.append(("step_free", f"expected yes, no or nothing, got {cell('step_free')!r}"))
+    for col in ("bring", "parking", "notes"):
+        if len(cell(col)) > MAX_FACT:
+            errors.append((col, f"at most {MAX_FACT} characters (it goes into every offer)"))
     location = _room_location(cell("latitude"), cell("longitude"), match.postcode, geocoder)
     if isinstance(location, tuple):
         errors.append(location)
@@ -253,6 +273,10 @@ def _parse_room(
         location=location,
         capacity=capacity,
         contact=cell("contact"),
+        step_free=YES_NO[cell("step_free").lower()],
+        bring=cell("bring"),
+        parking=cell("parking"),
+        notes=cell("notes"),
     )
     return room, []
 
@@ -344,9 +368,10 @@ class Directory:
             left = iter(places_left(pairs)) if pairs else iter(())
             offers = []
             for room, km in near:
-                open_shifts = tuple(s for s in shifts if next(left) > 0)
+                open_shifts = tuple((s, n) for s in shifts if (n := next(left)) > 0)
                 if open_shifts:
-                    offers.append(Offer(room.id, open_shifts, round(km, 3)))  # metres
+                    ids, places = zip(*open_shifts, strict=True)
+                    offers.append(Offer(room.id, ids, round(km, 3), places))  # metres
             if offers or window >= len(self._ids):
                 return self._rank(offers, tie_km)[:limit]
         return []

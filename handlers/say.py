@@ -47,6 +47,7 @@ def shift_phrase(campaign: Campaign, shift_ids: Sequence[str]) -> str:
 
 def pledge_values(campaign: Campaign, room: Room, shift_ids: Sequence[str]) -> dict[str, str]:
     """What the confirmation, status and reminder messages say about a pledge."""
+    facts = room_facts(room)
     return {
         "room": room.name,
         "address": room.address,
@@ -55,7 +56,35 @@ def pledge_values(campaign: Campaign, room: Room, shift_ids: Sequence[str]) -> d
         "shift_phrase": shift_phrase(campaign, shift_ids),
         "polling_day": day(campaign.polling_day),
         "map_url": map_url(room),
+        "facts": "\n\n" + "\n".join(facts) if facts else "",  # a paragraph after the text
     }
+
+
+def room_facts(room: Room) -> list[str]:
+    """What the organisers said a volunteer should know about the room, a line each."""
+    lines = []
+    if room.step_free is not None:
+        lines.append(t("fact_step_free_yes" if room.step_free else "fact_step_free_no"))
+    for key, value in (("bring", room.bring), ("parking", room.parking), ("notes", room.notes)):
+        if value:
+            lines.append(t(f"fact_{key}", text=value))
+    return lines
+
+
+def why_here(conv: Conversation, campaign: Campaign, room: Room, o: Offer) -> str:
+    """The line saying why this room: its seat is a target, how many it needs, how far."""
+    if len(o.left) == 1:
+        n, label = o.left[0], campaign.shift(o.shifts[0]).label
+        people = text(conv, "person" if n == 1 else "people")
+        needed = text(conv, "offer_needs_one", n=n, people=people, shift=label)
+    elif o.left:
+        each = ", ".join(text(conv, "offer_needs_shift", n=n, shift=campaign.shift(s).label)
+                         for s, n in zip(o.shifts, o.left, strict=True))  # fmt: skip
+        needed = text(conv, "offer_needs_many", each=each)
+    else:  # an offer ranked before places left were kept with it
+        needed = text(conv, "offer_needs_some")
+    return text(conv, "offer_why", constituency=room.seat_name, needed=needed,
+                distance=distance(o.km))  # fmt: skip
 
 
 def distance(km: float) -> str:
@@ -106,9 +135,9 @@ def offer(conv: Conversation, campaign: Campaign, room: Room, o: Offer, intro: s
         room=room.name,
         address=room.address,
         postcode=room.postcode,
-        constituency=room.seat_name,
-        distance=distance(o.km),
+        why=why_here(conv, campaign, room, o),
         shift_lines=lines,
+        facts="".join(f"\n{line}" for line in room_facts(room)),
         map_url=map_url(room),
     )
     buttons = (

@@ -239,7 +239,8 @@ def test_a_rooms_file_is_previewed_then_applied(app, r):
     assert before.headers["Content-Disposition"] == "attachment; filename=rooms.csv"
     rows = before.text.splitlines()
     assert rows[0] == ("id,name,address,postcode,constituency,latitude,longitude,"
-                       "capacity_morning,capacity_afternoon,capacity_evening,contact")  # fmt: skip
+                       "capacity_morning,capacity_afternoon,capacity_evening,contact,"
+                       "step_free,bring,parking,notes")  # fmt: skip
     assert rows[1].startswith("a,Hall A,1 St,N7 6AA,Hendon,51.59,-0.22,4,4,4,")
     same = upload(client, before.text).text  # the download loads back as it was
     assert "Added (0)" in same and "Updated (0)" in same and "Removed (0)" in same

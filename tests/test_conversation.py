@@ -281,12 +281,43 @@ def test_offer_text_is_exact():
     (reply,) = turn.replies
     assert reply.text == (
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Room B\n1 B Street, N1 1AA\nSeat: Seat Two\n1.3 km (0.8 miles) from you\n"
+        "Room B\n1 B Street, N1 1AA\nWhy here: Seat Two is a target seat and this room "
+        "needs more people (5 for Morning, 5 for Evening), 1.3 km (0.8 miles) from you.\n"
         "Morning 07:00–12:00\nEvening 17:00–22:00\n"
         "Map: https://www.google.com/maps/search/?api=1&query=51.56500%2C-0.11500\n\n"
         "Reply YES to confirm, or NEXT for another option."
     )
     assert [b.payload for b in reply.buttons] == ["yes", "next"]
+
+
+def test_an_offer_and_its_confirmation_carry_the_rooms_facts_and_why_this_room():
+    world = MemoryWorld()
+    b = world.directory.rooms["B"]
+    facts = replace(b, step_free=False, bring="Comfy shoes, a brolly", parking="None nearby",
+                    notes="Ring the bell <twice>")  # fmt: skip
+    world.directory = Directory(
+        [*world.directory.rooms.values(), facts][1:], world.directory.targets
+    )
+    world.taken[("B", "morning")] = 4  # one place left
+    turn = handle(at(State.ASK_SHIFTS), msg("1"), world)
+    (offer,) = turn.replies
+    assert ("Why here: Seat Two is a target seat and this room needs 1 more person for "
+            "Morning, 1.3 km (0.8 miles) from you.\nMorning 07:00–12:00\n"
+            "No step-free access\nBring: Comfy shoes, a brolly\nParking: None nearby\n"
+            "Note: Ring the bell <twice>\nMap: ") in offer.text  # fmt: skip
+    confirmed = handle(turn.conv, msg("yes"), world).replies[0].text
+    assert (
+        "We'll remind you before your shift.\n\nNo step-free access\n"
+        "Bring: Comfy shoes, a brolly\nParking: None nearby\nNote: Ring the bell <twice>"
+    ) in confirmed
+    stored = Conversation.from_json(TG, turn.conv.to_json())  # places left are kept
+    assert stored.offers == turn.conv.offers and stored.offers[0].left == (1,)
+
+
+def test_an_offer_stored_before_places_left_were_kept_still_reads():
+    old = '{"s": "offer", "o": [["B", ["morning"], 1.3]], "i": 0}'
+    conv = Conversation.from_json(TG, old)
+    assert conv.offers[0].left == () and conv.offers[0].km == 1.3
 
 
 def test_ranking_priority_breaks_near_ties_and_safe_seats_are_never_offered():

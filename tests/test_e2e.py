@@ -69,8 +69,9 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     offer = bot.tg_sent(chat, 3)[2]
     assert offer["text"] == (
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nSeat: Islington North\n"
-        "780 m from you\nMorning 07:00–12:00\n"
+        "Holloway Labour Hall\n1 Holloway Road, N7 6BU\nWhy here: Islington North is a target "
+        "seat and this room needs 1 more person for Morning, 780 m from you.\n"
+        "Morning 07:00–12:00\n"
         "Map: https://www.google.com/maps/search/?api=1&query=51.56007%2C-0.11567\n\n"
         "Reply YES to confirm, or NEXT for another option."
     )
@@ -133,8 +134,9 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     offer = bot.tw_sent(wa, 3)[2]
     assert offer.startswith(
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Archway Centre\n2 Archway Close, N19 4LU\nSeat: Hampstead and Highgate\n"
-        "1.3 km (0.8 miles) from you\n"
+        "Archway Centre\n2 Archway Close, N19 4LU\nWhy here: Hampstead and Highgate is a "
+        "target seat and this room needs 5 more people for Morning, 1.3 km (0.8 miles) from "
+        "you.\n"
     )
     bot.tw(wa, "", ButtonText="Yes", ButtonPayload="yes")
     assert bot.tw_sent(wa, 4)[3].startswith("You're confirmed: Archway Centre")
@@ -171,8 +173,9 @@ def test_sms_journey_outcode_geocoded_room_stop_and_start(bot: Bot) -> None:
     # Whitehall had no coordinates in the CSV: the worker geocoded it via postcodes.io.
     assert offer.startswith(
         "Your nearest committee room in a target seat that needs people then:\n\n"
-        "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nSeat: Cities of London and Westminster\n"
-        "10 m from you\n"
+        "Whitehall Rooms\n4 Whitehall, SW1A 1AA\nWhy here: Cities of London and Westminster "
+        "is a target seat and this room needs more people (3 for Morning, 3 for Afternoon, 3 "
+        "for Evening), 10 m from you.\n"
         "Morning 07:00–12:00\nAfternoon 12:00–17:00\nEvening 17:00–22:00\n"
     )
     bot.tw(sms, "yes")

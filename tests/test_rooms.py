@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 from bot.geo import GeocoderUnavailable, OfflineGeocoder
 from bot.model.message import Location
-from bot.rooms import CsvError, Directory, load_rooms, load_targets, seat_key
+from bot.rooms import CsvError, Directory, load_rooms, load_targets, seat_key, write_rooms_csv
 from tests.world import room
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,3 +235,49 @@ def test_a_room_kept_with_its_seat_code_is_shown_by_name_and_matched_by_code():
     assert kept.seat_name == "Chelsea and Fulham" and kept.seat == "E14001160"
     # Targets stored by name before codes were the key still match it.
     assert Directory([kept], {"chelsea and fulham": 2}).priority(kept) == 2
+
+
+FACTS_HEADER = (
+    "id,name,address,postcode,constituency,latitude,longitude,step_free,bring,parking,notes\n"
+)
+
+
+@pytest.mark.parametrize(
+    "cells, facts",
+    [
+        (",,,", (None, "", "", "")),  # nothing said: nothing shown
+        ("yes,Comfy shoes,Free after 6pm,", (True, "Comfy shoes", "Free after 6pm", "")),
+        ("N,,,Ring the bell twice", (False, "", "", "Ring the bell twice")),
+        ("TRUE, a brolly ,,", (True, "a brolly", "", "")),
+    ],
+)
+def test_a_rooms_facts_are_optional_columns(tmp_path, cells, facts):
+    row = f"r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,{cells}\n"
+    (r,) = load_rooms(write(tmp_path, FACTS_HEADER + row), SHIFTS, None)
+    assert (r.step_free, r.bring, r.parking, r.notes) == facts
+
+
+@pytest.mark.parametrize(
+    "cells, problem",
+    [
+        ("maybe,,,", "row 2, column step_free: expected yes, no or nothing, got 'maybe'"),
+        (f",{'x' * 201},,", "row 2, column bring: at most 200 characters"),
+        (f",,,{'x' * 201}", "row 2, column notes: at most 200 characters"),
+    ],
+)
+def test_a_bad_fact_is_a_row_error(tmp_path, cells, problem):
+    path = write(tmp_path, FACTS_HEADER + f"r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,{cells}\n")
+    with pytest.raises(CsvError) as err:
+        load_rooms(path, SHIFTS, None)
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_the_rooms_download_loads_back_the_same_facts_and_all(tmp_path):
+    text = FACTS_HEADER + (
+        'r1,Hall,1 High St,N7 6AA,Hendon,51.5,-0.1,no,"Shoes, a brolly",,Bell\n'
+        "r2,Centre,2 Low St,N7 6AB,Hendon,51.6,-0.2,,,Car park,\n"
+    )
+    rooms = load_rooms(write(tmp_path, text), SHIFTS, None)
+    out = io.StringIO()
+    write_rooms_csv(rooms, SHIFTS, out)
+    assert load_rooms(write(tmp_path, out.getvalue(), "again.csv"), SHIFTS, None) == rooms

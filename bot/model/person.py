@@ -85,7 +85,7 @@ class Conversation:
         if self.location:
             d["l"] = [self.location.latitude, self.location.longitude]
         if self.offers:
-            d["o"] = [[o.room_id, list(o.shifts), o.km] for o in self.offers]
+            d["o"] = [[o.room_id, list(o.shifts), o.km, list(o.left)] for o in self.offers]
         if self.pledge:
             d["p"] = [self.pledge.room_id, list(self.pledge.shifts)]
         if self.shifts != (self.pledge.shifts if self.pledge else ()):
@@ -108,7 +108,9 @@ class Conversation:
             State(d["s"]),
             location=Location(*d["l"]) if "l" in d else None,
             shifts=tuple(d["sh"]) if "sh" in d else pledge.shifts if pledge else (),
-            offers=tuple(Offer(r, tuple(s), km) for r, s, km in d.get("o", ())),
+            # (Stored before places left were kept: three items.)
+            offers=tuple(Offer(r, tuple(s), km, tuple(left[0]) if left else ())
+                         for r, s, km, *left in d.get("o", ())),  # fmt: skip
             pledge=pledge,
             consent=Consent(bool(c[0]), c[1], address.split(":", 1)[0], c[2]) if c else None,
             **{name: d[short] for name, short in _SHORT.items() if short in d},
