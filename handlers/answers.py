@@ -246,3 +246,29 @@ def read_offer(text: str) -> OfferAnswer | None:
     if says_yes(text):
         return "yes"
     return None
+
+
+StillComing = Literal["yes", "cant", "no"]
+# Saying they can no longer come, in so many words: each frees the place at once. A "can't"
+# about anything else ("can't find the room") is not one of them.
+CANT_PHRASES = ("cant make it", "cant come", "cant do it", "cant go", "cant attend",
+                "cant help", "cant anymore", "cannot make it", "cannot come", "cannot attend",
+                "not coming", "wont make it", "wont be coming", "wont be able", "not able to",
+                "unable to", "no longer", "drop out", "pull out", "something came up",
+                "not going to make it", "not gonna make it")  # fmt: skip
+CANT_ALONE = {"cant", "cannot", "sorry cant", "sorry cannot", "i cant", "sorry i cant",
+              "im afraid i cant", "afraid not", "cant sorry"}  # fmt: skip
+COMING_PHRASES = ("still coming", "on my way", "see you", "cant wait", "still on")
+
+
+def read_still_coming(text: str) -> StillComing | None:
+    """Someone's answer to "still coming?": yes (keep the place), cant (free it), or a bare
+    no, which is asked about before anything is freed (it may answer something else)."""
+    words = normalise(text)
+    if _has(words, COMING_PHRASES):
+        return "yes"
+    if words in CANT_ALONE or _has(words, CANT_PHRASES):
+        return "cant"
+    if says_no(text):
+        return "no"
+    return "yes" if says_yes(text) else None

@@ -1,13 +1,15 @@
-"""DONE: the pledge is made; anything they send gets a reminder of it and the commands."""
+"""DONE: the pledge is made. "Still coming?" is answered here (YES keeps the place, CAN'T
+frees it and asks for other times); anything else gets a reminder of it and the commands."""
 
 from __future__ import annotations
 
 import json
 
-from bot.model.message import Inbound, Outbound
+from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
-from bot.model.turn import Turn, World
+from bot.model.turn import Release, Turn, World
 from handlers import say
+from handlers.answers import read_still_coming
 
 
 def status(conv: Conversation, world: World) -> Outbound:
@@ -19,11 +21,28 @@ def status(conv: Conversation, world: World) -> Outbound:
 
 
 def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
-    """DONE: anything they send gets a reminder of their pledge and the commands."""
+    """DONE: "still coming?" answered (the evening-before reminder asks it, but it may come
+    at any time), or else a reminder of their pledge and the commands."""
     if not conv.pledge or conv.pledge.room_id not in world.directory.rooms:
         conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
         return Turn(conv, [say.ask_location(conv)])
+    room = world.directory.rooms[conv.pledge.room_id]
+    meant = msg.payload if msg.payload in ("coming", "cant") else read_still_coming(msg.text)
+    if meant == "cant":
+        return cant_come(conv, world, room.name)
+    if meant == "no":
+        return Turn(conv, [say.say(conv, "cant_check", room=room.name)])
+    if meant in ("yes", "coming"):
+        values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
+        return Turn(conv, [say.say(conv, "still_coming_thanks", **values)])
     return Turn(conv, [status(conv, world)])
+
+
+def cant_come(conv: Conversation, world: World, room: str) -> Turn:
+    """They can no longer come: free the place at once, thank them, ask for other times."""
+    conv = conv.evolve(state=State.ASK_SHIFTS, pledge=None, shifts=(), offers=(), offer_index=0)
+    ask = say.ask_shifts(conv, world.campaign, say.text(conv, "cant_thanks", room=room))
+    return Turn(conv, [ask], [Release(conv.address)])
 
 
 def reminder(conv: Conversation, msg: Inbound, world: World) -> Turn:
@@ -41,4 +60,11 @@ def reminder(conv: Conversation, msg: Inbound, world: World) -> Turn:
     ):
         return Turn(conv)  # they changed their plans, the room went, or they said STOP
     values = say.pledge_values(world.campaign, room, about.get("about", pledge.shifts))
-    return Turn(conv, [say.say(conv, "reminder", **values)])
+    if not str(about.get("name", "")).startswith("d"):  # on the day: no time to refill it
+        return Turn(conv, [say.say(conv, "reminder", **values)])
+    # The evening before: still coming? A place freed now can go to someone else.
+    reminder = say.text(conv, "reminder", **values)
+    ask = f"{reminder}\n\n{say.text(conv, 'still_coming')}"
+    buttons = (Button(say.text(conv, "still_coming_button"), "coming"),
+               Button(say.text(conv, "cant_button"), "cant"))  # fmt: skip
+    return Turn(conv, [Outbound(conv.address, ask, buttons)])

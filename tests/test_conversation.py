@@ -9,6 +9,7 @@ import pytest
 
 from bot.model.message import Inbound, Location
 from bot.model.person import Consent, Conversation, Pledge, State
+from bot.model.turn import Release
 from bot.rooms import Directory
 from tests.world import POSTCODES, MemoryWorld, handle
 
@@ -676,8 +677,8 @@ def test_organiser_broadcast_of_nothing_or_to_nobody_is_refused(text, audience, 
     assert handle(turn.conv, msg("YES", ORG), world) and world.broadcasts == []
 
 
-def reminder(room: str = "B", shifts: tuple[str, ...] = ("morning",)) -> Inbound:
-    about = {"room": room, "shifts": list(shifts), "name": "m60", "about": ["morning"]}
+def reminder(room: str = "B", shifts: tuple[str, ...] = ("morning",), name: str = "m60") -> Inbound:
+    about = {"room": room, "shifts": list(shifts), "name": name, "about": ["morning"]}
     return Inbound(TG, event="reminder", payload=json.dumps(about), external_id="remind-1")
 
 
@@ -710,6 +711,58 @@ def test_a_reminder_goes_only_while_its_pledge_stands(conv, event, stopped, sent
         assert "Morning 07:00–12:00" in text
     else:
         assert turn.replies == []
+
+
+def test_the_evening_before_the_reminder_asks_still_coming_and_on_the_day_it_does_not():
+    world, conv = MemoryWorld(), at(State.DONE, pledge=PLEDGED_B)
+    (evening,) = handle(conv, reminder(name="d1-1800"), world).replies
+    assert evening.text.startswith("Reminder: you're helping at Room B")
+    assert evening.text.endswith(
+        "\n\nStill coming? Reply YES to keep your place, or CAN'T if you can no longer make "
+        "it, so that someone else can have it."
+    )
+    assert [b.payload for b in evening.buttons] == ["coming", "cant"]
+    (on_the_day,) = handle(conv, reminder(name="m60"), world).replies
+    assert "Still coming?" not in on_the_day.text and on_the_day.buttons == ()
+
+
+@pytest.mark.parametrize(
+    "said, payload, outcome",
+    [
+        ("can't make it", "", "freed"),
+        ("Sorry, I can't come tomorrow after all", "", "freed"),
+        ("CANT", "", "freed"),
+        ("something came up, sorry", "", "freed"),
+        ("", "cant", "freed"),  # the button
+        ("no", "", "asked"),  # a bare no might answer something else: asked first
+        ("yes", "", "kept"),
+        ("still coming!", "", "kept"),
+        ("", "coming", "kept"),
+        ("can't wait!", "", "kept"),
+        ("I can't find the room", "", "status"),  # not about coming at all
+        ("what time again?", "", "status"),
+    ],
+)  # fmt: skip
+def test_still_coming_yes_keeps_the_place_and_cant_frees_it(said, payload, outcome):
+    world = MemoryWorld(taken={("B", "morning"): 1}, pledges={TG: PLEDGED_B})
+    conv = at(State.DONE, pledge=PLEDGED_B)
+    turn = handle(conv, msg(said, payload=payload or None), world)
+    (reply,) = [r.text for r in turn.replies]
+    if outcome == "freed":
+        assert turn.conv.state is State.ASK_SHIFTS and turn.conv.pledge is None
+        assert turn.effects == [Release(TG)] and world.taken[("B", "morning")] == 0
+        assert reply.startswith("Thanks for letting us know: your place at Room B is now free")
+        assert "\n1. Morning 07:00–12:00\n" in reply  # the times, asked again
+        again = handle(turn.conv, msg("3"), world)  # another time: an offer again
+        assert again.conv.state is State.OFFER
+        return
+    assert turn.conv.pledge == PLEDGED_B and turn.effects == []
+    if outcome == "asked":
+        assert reply.startswith("Do you mean you can no longer come to Room B?")
+    elif outcome == "kept":
+        assert reply == "Brilliant, thank you! See you at Room B: Morning 07:00–12:00."
+    else:
+        assert reply.startswith("You're down for Room B")
 
 
 @pytest.mark.parametrize(

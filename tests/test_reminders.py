@@ -111,7 +111,12 @@ def test_a_reminder_is_sent_once_and_names_room_address_map_and_shift(
         "Reminder: you're helping at Hendon Labour Hall, 27 Brent Street, Hendon, London, "
         "NW4 2BA: Morning 07:00–12:00 and Evening 17:00–22:00 on polling day, Thursday 3 May. "
         "Map: https://www.google.com/maps/search/?api=1&query=51.58805%2C-0.22038 Thank you! "
-        "(Reply CHANGE if plans have changed, STOP to stop messages.)"
+        "(Reply CHANGE if plans have changed, STOP to stop messages.)\n\n"
+        # The room's facts from the rooms file, and (the evening before) still coming?
+        "Step-free access\nBring: Comfortable shoes and a phone with charge\n"
+        "Parking: Street parking after 6pm\n\n"
+        "Still coming? Reply YES to keep your place, or CAN'T if you can no longer make it, "
+        "so that someone else can have it."
     )
 
 

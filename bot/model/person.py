@@ -109,8 +109,10 @@ class Conversation:
             location=Location(*d["l"]) if "l" in d else None,
             shifts=tuple(d["sh"]) if "sh" in d else pledge.shifts if pledge else (),
             # (Stored before places left were kept: three items.)
-            offers=tuple(Offer(r, tuple(s), km, tuple(left[0]) if left else ())
-                         for r, s, km, *left in d.get("o", ())),  # fmt: skip
+            offers=tuple(
+                Offer(r, tuple(s), km, tuple(left[0]) if left else ())
+                for r, s, km, *left in d.get("o", ())
+            ),  # fmt: skip
             pledge=pledge,
             consent=Consent(bool(c[0]), c[1], address.split(":", 1)[0], c[2]) if c else None,
             **{name: d[short] for name, short in _SHORT.items() if short in d},
