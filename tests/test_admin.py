@@ -70,6 +70,7 @@ ROUTES = [
     ("POST", "/admin/api/rooms/import"),
     ("POST", "/admin/api/targets/import"),
     ("POST", "/admin/api/broadcasts"),
+    ("GET", "/admin/api/broadcasts"),
     ("GET", "/admin/api/broadcasts/1"),
     ("POST", "/admin/api/broadcasts/1/cancel"),
 ]
@@ -320,6 +321,12 @@ def test_broadcast_status_and_cancel(client, store):
     assert again.status_code == 409
     assert client.get("/admin/api/broadcasts/999", headers=AUTH).status_code == 404
     assert client.post("/admin/api/broadcasts/999/cancel", headers=AUTH).status_code == 404
+    second = client.post("/admin/api/broadcasts", json={"text": "Bye"}, headers=AUTH)
+    listed = client.get("/admin/api/broadcasts", headers=AUTH).get_json()["broadcasts"]
+    assert [(b["id"], b["text"], b["status"]) for b in listed] == [
+        (second.get_json()["id"], "Bye", "queued"),
+        (bid, "Hi", "cancelled"),
+    ]  # fmt: skip (newest first)
 
 
 def test_raw_csv_body_with_curls_default_form_type(client, store):

@@ -105,6 +105,12 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         bid = bc.create(text.strip(), audience, recipients, no_consent, launch=True)
         return jsonify(id=bid, recipients=len(recipients)), 202
 
+    @bp.get("/broadcasts")
+    def list_broadcasts() -> Any:
+        """The last 20 broadcasts, newest first, each as its status."""
+        bc = Broadcasts(store)
+        return jsonify(broadcasts=[s for b in bc.recent(20) if (s := bc.status(b))])
+
     @bp.get("/broadcasts/<int:bid>")
     def broadcast_status(bid: int) -> Any:
         status = Broadcasts(store).status(bid)
