@@ -253,9 +253,11 @@ StillComing = Literal["yes", "cant", "no"]
 # about anything else ("can't find the room") is not one of them.
 CANT_PHRASES = ("cant make it", "cant come", "cant do it", "cant go", "cant attend",
                 "cant help", "cant anymore", "cannot make it", "cannot come", "cannot attend",
-                "not coming", "wont make it", "wont be coming", "wont be able", "not able to",
-                "unable to", "no longer", "drop out", "pull out", "something came up",
-                "not going to make it", "not gonna make it")  # fmt: skip
+                "not coming", "wont make it", "wont be coming", "wont be able to come",
+                "not able to come", "not able to make it", "unable to come", "unable to make it",
+                "unable to attend", "no longer coming", "no longer able", "no longer available",
+                "drop out", "pull out", "something came up", "not going to make it",
+                "not gonna make it")  # fmt: skip
 CANT_ALONE = {"cant", "cannot", "sorry cant", "sorry cannot", "i cant", "sorry i cant",
               "im afraid i cant", "afraid not", "cant sorry"}  # fmt: skip
 COMING_PHRASES = ("still coming", "on my way", "see you", "cant wait", "still on")

@@ -739,7 +739,10 @@ def test_the_evening_before_the_reminder_asks_still_coming_and_on_the_day_it_doe
         ("still coming!", "", "kept"),
         ("", "coming", "kept"),
         ("can't wait!", "", "kept"),
+        ("I'm no longer able to come, sorry", "", "freed"),
         ("I can't find the room", "", "status"),  # not about coming at all
+        ("unable to find parking", "", "status"),
+        ("is the room no longer open?", "", "status"),
         ("what time again?", "", "status"),
     ],
 )  # fmt: skip
