@@ -87,6 +87,10 @@ def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:
         except redis.RedisError as exc:
             OUTAGE.went(exc)
             OUTAGE.wait(rt.redis, stop)
+            # What came due while Redis was away (held-back replies, reminders) goes to the
+            # front of its lane at once, ahead of the backlog of new messages arriving now.
+            with contextlib.suppress(redis.RedisError):
+                rt.store.timed.release(time.time())
             after_outage(rt, stop)
         except Exception:  # a bad event costs this tick, never the clock
             log.exception("clock tick failed")
