@@ -174,6 +174,8 @@ class Campaign:
     sms_number: str = ""  # as people dial it (the share message's way in by text)
     max_distance_km: float = 30.0
     tie_km: float = 1.0
+    standby_rooms: int = 3  # the nearest target rooms someone on standby waits for
+    standby_hold_minutes: float = 20.0  # how long a freed place is kept for them to answer
     organiser_contact: str = ""
     name: str = "our campaign"
     retention_days: int = 30

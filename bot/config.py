@@ -436,6 +436,8 @@ class _ConfigFile(_Section):
     sms_number: Text | None = None
     max_distance_km: Positive | None = None
     tie_km: Positive | None = None
+    standby_rooms: PositiveWhole | None = None
+    standby_hold_minutes: Positive | None = None
     organiser_contact: Text | None = None
     retention_days: PositiveWhole | None = None
     imprint: Text | None = None

@@ -6,6 +6,11 @@ stateDiagram-v2
     ASK_LOCATION --> ASK_LOCATION: outcode / unknown / malformed postcode
     ASK_LOCATION --> ASK_SHIFTS: postcode or location pin
     ASK_SHIFTS --> ASK_SHIFTS: not understood / every room full
+    ASK_SHIFTS --> STANDBY: STANDBY after every room was full
+    STANDBY --> STANDBY: a place held for them (event) / NO passes it on
+    STANDBY --> ASK_CONSENT: YES in time (the held place becomes theirs)
+    STANDBY --> OFFER: other times
+    STANDBY --> ASK_SHIFTS: LEAVE
     ASK_SHIFTS --> OFFER: shifts chosen, room ranked
     OFFER --> OFFER: NEXT / lost the race for the last place
     OFFER --> ASK_CONSENT: YES (place reserved atomically)
@@ -21,7 +26,8 @@ stateDiagram-v2
 
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
-1. a system event (``room_closed``, ``reminder``): never typed by a person;
+1. a system event (``room_closed``, ``reminder``, ``standby_offer``): never typed by a
+   person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
@@ -47,6 +53,7 @@ from handlers import (
     done,
     offer,
     say,
+    standby,
     stopped,
 )
 from handlers.words import Command, command
@@ -54,7 +61,11 @@ from handlers.words import Command, command
 Handler = Callable[[Conversation, Inbound, World], Turn]
 
 # Things the system tells a conversation (never typed by a person).
-EVENTS: dict[str, Handler] = {"room_closed": offer.room_closed, "reminder": done.reminder}
+EVENTS: dict[str, Handler] = {
+    "room_closed": offer.room_closed,
+    "reminder": done.reminder,
+    standby.STANDBY_EVENT: standby.offered,
+}
 
 STATES: dict[State, Handler] = {
     State.ASK_LOCATION: ask_location.ask_location,
@@ -62,6 +73,7 @@ STATES: dict[State, Handler] = {
     State.OFFER: offer.offer,
     State.ASK_CONSENT: ask_consent.consent,
     State.DONE: done.done,
+    State.STANDBY: standby.standby,
 }
 
 

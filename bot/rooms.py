@@ -376,6 +376,20 @@ class Directory:
                 return self._rank(offers, tie_km)[:limit]
         return []
 
+    def standby_rooms(
+        self, loc: Location, shifts: Sequence[str], limit: int, max_km: float
+    ) -> list[Offer]:
+        """The nearest ``limit`` target rooms that run any of ``shifts`` (full or not), for a
+        standby list: those within ``max_km``, or else the nearest one alone."""
+        near = []
+        for room, km in self.nearest_targets(loc, 50):
+            runs = tuple(s for s in shifts if room.places(s) > 0)
+            if runs:
+                near.append(Offer(room.id, runs, round(km, 3)))
+            if len(near) == limit:
+                break
+        return [o for o in near if o.km <= max_km] or near[:1]
+
     def _rank(self, offers: list[Offer], tie_km: float) -> list[Offer]:
         if not offers:
             return []

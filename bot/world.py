@@ -55,6 +55,13 @@ class LiveWorld:
         caps = [self.directory.rooms[pledge.room_id].places(s) for s in pledge.shifts]
         return self.store.places.reserve(address, pledge, caps)
 
+    def take_hold(self, address: str, room_id: str, shift: str) -> bool:
+        if not self.store.standby.take(address, room_id, shift):
+            # A replayed turn finds the hold already taken: the pledge is the answer.
+            return self.store.places.pledge_of(address) == f"{room_id}|{shift}"
+        self.store.standby.leave_lists(address)  # a place at last: waiting no more
+        return True
+
     def code_for(self, address: str) -> str:
         return self.store.referrals.code_for(address)
 

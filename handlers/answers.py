@@ -57,6 +57,18 @@ class Unsure:
     hour: int
 
 
+def read_shift_reply(
+    text: str, payload: str | None, shifts: Sequence[Shift]
+) -> tuple[str, ...] | Unsure | None:
+    """The shifts chosen by a button (payload ``shift:<id>`` or ``shift:all``: exactly a
+    shift, or all; an old button may name none) or else by the words of ``text``."""
+    pressed = payload.removeprefix("shift:") if payload else None
+    if pressed is None:
+        return read_shifts(text, shifts)
+    ids = tuple(s.id for s in shifts)
+    return ids if pressed == "all" else (pressed,) if pressed in ids else None
+
+
 def read_shifts(text: str, shifts: Sequence[Shift]) -> tuple[str, ...] | Unsure | None:
     """The shift ids ``text`` chooses, in config order; Unsure when it names an hour that
     could be morning or evening; None when it says nothing about times we can use."""
@@ -274,3 +286,22 @@ def read_still_coming(text: str) -> StillComing | None:
     if says_no(text):
         return "no"
     return "yes" if says_yes(text) else None
+
+
+# Asking to wait for a place when every room is full, and asking to stop waiting.
+STANDBY_PHRASES = ("standby", "stand by", "waiting list", "wait list", "waitlist",
+                   "reserve list", "wait for a place", "put me down", "let me know if")  # fmt: skip
+LEAVE_PHRASES = ("off the list", "off standby", "come off", "no longer wait", "dont wait",
+                 "not waiting", "stop waiting", "leave standby", "leave the list")  # fmt: skip
+LEAVE_ALONE = {"leave", "leave please", "off", "please leave", "leave it"}  # "leave at 5" is not
+
+
+def asks_for_standby(text: str) -> bool:
+    """They want to wait for a place ("standby", "put me on the waiting list")."""
+    return _has(normalise(text), STANDBY_PHRASES)
+
+
+def asks_to_leave(text: str) -> bool:
+    """They want off the standby list ("leave", "no longer waiting")."""
+    words = normalise(text)
+    return words in LEAVE_ALONE or _has(words, LEAVE_PHRASES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.model.message import Inbound
 from bot.model.person import WITHDRAWN_BY_STOP, Consent, Conversation, State
 from bot.model.turn import Erase, Forget, Release, SetStopped, Turn, World
-from handlers import done, new, say
+from handlers import done, new, say, standby
 from handlers.words import Command
 
 
@@ -20,7 +20,14 @@ def stop(conv: Conversation, msg: Inbound, world: World) -> Turn:
     if consent is not None and consent.granted:
         consent = Consent(False, say.stamp(world), conv.channel, WITHDRAWN_BY_STOP)
     stopped = conv.evolve(
-        state=State.STOPPED, pledge=None, offers=(), offer_index=0, shifts=(), consent=consent
+        state=State.STOPPED,
+        pledge=None,
+        offers=(),
+        offer_index=0,
+        shifts=(),
+        consent=consent,
+        held=None,
+        held_until=0,
     )
     effects = [Release(conv.address), SetStopped(conv.address, True), Forget(conv.address)]
     return Turn(stopped, [reply], effects)
@@ -36,9 +43,12 @@ def resume(conv: Conversation, msg: Inbound, world: World) -> Turn:
 
 
 def restart(conv: Conversation, msg: Inbound, world: World) -> Turn:
-    """START (or /start) mid-journey: show the pledge if there is one, else welcome again."""
+    """START (or /start) mid-journey: show the pledge (or the standby lists) if there is
+    one, else welcome again."""
     if conv.pledge:
         return done.done(conv.evolve(state=State.DONE), msg, world)
+    if conv.state is State.STANDBY:  # still waiting for a place: say so
+        return Turn(conv, [standby.status(conv, world)])
     conv = conv.evolve(state=State.ASK_LOCATION, offers=(), offer_index=0)
     return Turn(conv, new.welcome(conv, world))
 
@@ -62,6 +72,8 @@ def change(conv: Conversation, msg: Inbound, world: World) -> Turn:
         offers=(),
         offer_index=0,
         pledge=None,
+        held=None,
+        held_until=0,
     )
     reply = say.ask_location(conv, say.text(conv, "change"))
     return Turn(conv, [reply], [Release(conv.address)])

@@ -14,9 +14,13 @@ def first_offer(conv: Conversation, world: World, intro: str = "") -> Turn:
     c = world.campaign
     assert conv.location is not None
     offers = tuple(world.directory.choose(conv.location, conv.shifts, world.places_left, c.tie_km))
-    if not offers:
+    if not offers:  # other times, or wait on standby (handlers/standby.py)
         conv = conv.evolve(state=State.ASK_SHIFTS, offers=(), offer_index=0)
-        return Turn(conv, [say.ask_shifts(conv, c, say.text(conv, "no_rooms"))])
+        near = world.directory.standby_rooms(
+            conv.location, conv.shifts, c.standby_rooms, c.max_distance_km
+        )
+        rooms = [world.directory.rooms[o.room_id] for o in near]
+        return Turn(conv, [say.no_rooms(conv, c, rooms)])
     conv = conv.evolve(state=State.OFFER, offers=offers, offer_index=0)
     if offers[0].km > c.max_distance_km:
         intro = say.text(conv, "offer_intro_far", max_km=f"{c.max_distance_km:g}")
@@ -61,6 +65,12 @@ def confirm(conv: Conversation, world: World) -> Turn:
     room = world.directory.rooms[o.room_id]
     if not world.reserve(conv.address, pledge):
         return first_offer(conv, world, say.text(conv, "offer_intro_taken", room=room.name))
+    return confirmed(conv, world, pledge)
+
+
+def confirmed(conv: Conversation, world: World, pledge: Pledge) -> Turn:
+    """The place is theirs: confirm it, schedule its reminders, ask about updates once."""
+    room = world.directory.rooms[pledge.room_id]
     conv = conv.evolve(pledge=pledge, offers=(), offer_index=0)
     values = say.pledge_values(world.campaign, room, pledge.shifts)
     confirmed = say.say(conv, "confirmed", **values)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bot.campaign import Campaign
@@ -39,10 +39,19 @@ def day(d: date) -> str:
 
 def shift_phrase(campaign: Campaign, shift_ids: Sequence[str]) -> str:
     """``Morning 07:00–12:00 and Evening 17:00–22:00``."""
-    parts = [f"{s.label} {s.times}" for s in (campaign.shift(i) for i in shift_ids)]
-    if len(parts) == 1:
-        return parts[0]
+    return listing([f"{s.label} {s.times}" for s in (campaign.shift(i) for i in shift_ids)])
+
+
+def listing(parts: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    if len(parts) <= 1:
+        return "".join(parts)
     return t("list_last", rest=", ".join(parts[:-1]), last=parts[-1])
+
+
+def clock(campaign: Campaign, at: float) -> str:
+    """A unix time as the campaign's local clock time, ``14:05``."""
+    return datetime.fromtimestamp(at, campaign.timezone).strftime("%H:%M")
 
 
 def pledge_values(campaign: Campaign, room: Room, shift_ids: Sequence[str]) -> dict[str, str]:
@@ -145,6 +154,17 @@ def offer(conv: Conversation, campaign: Campaign, room: Room, o: Offer, intro: s
         Button(text(conv, "next_button"), "next"),
     )
     return Outbound(conv.address, body, buttons)
+
+
+def no_rooms(conv: Conversation, campaign: Campaign, rooms: Sequence[Room]) -> Outbound:
+    """Every room is full for their times: other times, or (when there are rooms to wait
+    for) standby, with a button for it."""
+    if not rooms:
+        return ask_shifts(conv, campaign, text(conv, "no_rooms"))
+    names = listing([r.name for r in rooms])
+    ask = ask_shifts(conv, campaign, text(conv, "no_rooms_standby", rooms=names))
+    wait = Button(text(conv, "standby_button"), "standby")
+    return Outbound(conv.address, ask.text, (wait, *ask.buttons))
 
 
 def referral_credit(sharer: str, count: int) -> Outbound:

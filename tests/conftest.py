@@ -35,3 +35,23 @@ def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
 def geo_cache() -> Path:
     """Where the offline postcode index is built once and reused between runs."""
     return ROOT / "var" / "geo"
+
+
+@pytest.fixture
+def rt(r, redis_server, geo_cache, monkeypatch):
+    """A worker's Runtime in this process on the test Redis, with config.yaml's campaign;
+    turns drained here use it."""
+    from bot.config import Settings, load_campaign
+    from bot.geo import OfflineGeocoder
+    from workers import turns
+    from workers.runtime import build
+
+    OfflineGeocoder.open(geo_cache)
+    settings = Settings(
+        campaign=load_campaign(ROOT / "config.yaml"),
+        redis_url=redis_server.url,
+        var_dir=geo_cache.parent,
+    )
+    runtime = build(settings)
+    monkeypatch.setattr(turns, "runtime", lambda: runtime)
+    return runtime

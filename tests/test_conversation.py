@@ -342,12 +342,23 @@ def test_far_away_supporter_is_told_plainly():
     )
 
 
-def test_every_room_full_asks_for_other_times():
+def test_every_room_full_asks_for_other_times_or_standby():
     world = MemoryWorld()
     world.taken = {(r, "morning"): 5 for r in world.directory.rooms}
     turn = handle(at(State.ASK_SHIFTS), msg("1"), world)
     assert turn.conv.state is State.ASK_SHIFTS
+    (reply,) = turn.replies
+    assert reply.text.startswith(
+        "Every committee room in a target seat near you is already full for those times."
+        " Thank you for offering! Reply STANDBY to wait for a place at Room A, Room B and"
+        " Room C: if one comes up, you'll be the first we ask."
+    )
+    assert [b.payload for b in reply.buttons][:2] == ["standby", "shift:morning"]
+    # With no target room running those times at all, there is nothing to wait for.
+    world = MemoryWorld(directory=Directory([], {}))
+    turn = handle(at(State.ASK_SHIFTS), msg("1"), world)
     assert turn.replies[0].text.startswith("Every committee room in a target seat is already full")
+    assert "STANDBY" not in turn.replies[0].text
 
 
 @pytest.mark.parametrize("text, payload", [("NEXT", None), ("2", None), ("no", None), ("", "next")])

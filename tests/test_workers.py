@@ -15,7 +15,6 @@ from rq.registry import ScheduledJobRegistry
 
 from bot.channels.telegram import TelegramSender
 from bot.config import ConfigError, Settings, load_campaign
-from bot.geo import OfflineGeocoder
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, State
 from tests.fakes import FakeTelegram
@@ -26,19 +25,6 @@ from workers.runtime import build
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDR = "console:t1"
-
-
-@pytest.fixture
-def rt(r, redis_server, geo_cache, monkeypatch):
-    OfflineGeocoder.open(geo_cache)
-    settings = Settings(
-        campaign=load_campaign(ROOT / "config.yaml"),
-        redis_url=redis_server.url,
-        var_dir=geo_cache.parent,
-    )
-    runtime = build(settings)
-    monkeypatch.setattr(turns, "runtime", lambda: runtime)
-    return runtime
 
 
 def say(rt, *texts: str) -> None:

@@ -18,6 +18,8 @@ from bot.model.turn import (
     Erase,
     FirstContact,
     Forget,
+    JoinStandby,
+    PassHold,
     Release,
     ScheduleReminders,
     SetStopped,
@@ -95,6 +97,8 @@ class MemoryWorld:
     broadcasts: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     reminders: list[tuple[str, Pledge]] = field(default_factory=list)
+    standby: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
+    holds: dict[str, tuple[str, str]] = field(default_factory=dict)  # counted in ``taken``
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -131,6 +135,25 @@ class MemoryWorld:
         old = self.pledges.pop(address, None)
         for s in old.shifts if old else ():
             self.taken[(old.room_id, s)] -= 1
+        self.standby.pop(address, None)
+        self.drop_hold(address)
+
+    def hold(self, address: str, room_id: str, shift: str) -> None:
+        """A freed place held for someone on standby (the worker's part, in tests)."""
+        self.taken[(room_id, shift)] = self.taken.get((room_id, shift), 0) + 1
+        self.holds[address] = (room_id, shift)
+
+    def drop_hold(self, address: str) -> None:
+        if held := self.holds.pop(address, None):
+            self.taken[held] -= 1
+
+    def take_hold(self, address: str, room_id: str, shift: str) -> bool:
+        if self.holds.get(address) != (room_id, shift):
+            return False
+        del self.holds[address]
+        self.pledges[address] = Pledge(room_id, (shift,))
+        self.standby.pop(address, None)
+        return True
 
     def code_for(self, address: str) -> str:
         code = f"CODE{len(self.codes) + 1:04d}"
@@ -190,6 +213,11 @@ class MemoryWorld:
                     extra.append(say.broadcast_sent(msg.address, bid, count))
                 case ScheduleReminders(address, pledge):
                     self.reminders.append((address, pledge))
+                case JoinStandby(address, lists):
+                    self.standby[address] = lists
+                case PassHold(address, room_id, shift):
+                    if self.holds.get(address) == (room_id, shift):
+                        self.drop_hold(address)
         return Turn(turn.conv, [*turn.replies, *extra], turn.effects)
 
 

@@ -1,6 +1,7 @@
 """Each worker's clock: timed events into inboxes when due, the rescue every 30 s (and as
 soon as Redis is back from an outage), a look for broadcasts nobody is sending (every 15 s,
-and after an outage), and the heartbeat (with what the process counted) every 5 s.
+and after an outage), a look for freed places and holds run out for people on standby
+(every 5 s), and the heartbeat (with what the process counted) every 5 s.
 
 A thread in every worker process, not RQ's scheduler: RQ runs a scheduled job only when a
 worker is free of other jobs, and on a busy polling day the workers are busy with drainers
@@ -21,7 +22,7 @@ import time
 import redis
 
 from bot.outage import OUTAGE
-from workers import broadcasts, pulse
+from workers import broadcasts, pulse, standby
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def tick(rt: Runtime, now: float | None = None) -> int:
     moved = rt.store.timed.release(time.time() if now is None else now)
     rescue(rt)
     broadcasts.look_after(rt)
+    standby.look(rt)
     return moved
 
 

@@ -8,13 +8,16 @@ replay before the save runs the handler again on the old conversation, so every 
 must be safe to apply twice:
 
   Release, SetStopped, Erase   idempotent by nature (a second time finds nothing to do)
+  PassHold                     a second time finds no hold
+  JoinStandby                  the same lists again
   Forget                       drops timed events; a second time finds none
   FirstContact                 the credit is remembered by the message (store/referrals)
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
   ScheduleReminders            event ids derive from the person and pledge: the same events
 
-An effect may add replies (the sharer's new total, the broadcast's id): they are sent
-with the turn's own.
+Places freed (Release, Erase, PassHold) go at once to the next person on standby
+(workers/standby.py). An effect may add replies (the sharer's new total, the broadcast's
+id): they are sent with the turn's own.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from bot.model.turn import (
     Erase,
     FirstContact,
     Forget,
+    JoinStandby,
+    PassHold,
     Release,
     ScheduleReminders,
     SetStopped,
@@ -34,7 +39,7 @@ from bot.model.turn import (
 )
 from bot.store.broadcasts import Broadcasts
 from handlers import say
-from workers import faults, reminders
+from workers import faults, reminders, standby
 from workers.runtime import Runtime
 
 
@@ -52,14 +57,17 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
     store = rt.store
     match effect:
         case Release(address):
-            store.places.release(address)
+            standby.fill(rt, store.places.release(address) + store.standby.leave(address))
+        case PassHold(address, room_id, shift):
+            if freed := store.standby.drop(address, room_id, shift):
+                standby.fill(rt, [freed])
         case SetStopped(address, stopped):
             store.suppression.set_stopped(address, stopped)
         case Forget(address):
             store.timed.forget(address)  # reminders, held-back replies
             store.people.clear_outbox(address)  # nothing queued before a STOP goes after it
         case Erase(address):
-            store.erase(address)  # timed events and the outbox too
+            standby.fill(rt, store.erase(address))  # timed events and the outbox go too
         case FirstContact(address, sharer):
             count = store.referrals.first_contact(address, sharer, message)
             if sharer and count is not None:
@@ -69,6 +77,9 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
             return [say.broadcast_sent(msg.address, bid, count)]
         case ScheduleReminders(address, pledge):
             reminders.schedule(rt, address, pledge)
+        case JoinStandby(address, lists):
+            store.standby.join(address, lists)
+            standby.fill(rt, [(room, shift) for room, shift, _ in lists])  # freed meanwhile
     return []
 
 

@@ -23,6 +23,7 @@ class State(StrEnum):
     OFFER = "offer"
     ASK_CONSENT = "ask_consent"
     DONE = "done"
+    STANDBY = "standby"  # every room full for their times: waiting for a place to free up
     STOPPED = "stopped"
 
 
@@ -63,6 +64,8 @@ class Conversation:
     code: str | None = None  # this person's referral code
     last_id: str = ""  # digest of the last message handled, so a replay is not taken twice
     draft: str | None = None  # an organiser's broadcast awaiting YES
+    held: Offer | None = None  # on standby: a freed place kept for them while they answer
+    held_until: int = 0  # unix seconds: when that hold runs out
 
     @property
     def channel(self) -> str:
@@ -90,6 +93,8 @@ class Conversation:
             d["p"] = [self.pledge.room_id, list(self.pledge.shifts)]
         if self.shifts != (self.pledge.shifts if self.pledge else ()):
             d["sh"] = list(self.shifts)  # usually the pledge's shifts, then not stored twice
+        if h := self.held:
+            d["h"] = [h.room_id, list(h.shifts), h.km, self.held_until]
         if c := self.consent:  # the channel is the address's
             d["c"] = [int(c.granted), c.at, c.version]
         for name, short in _SHORT.items():
@@ -102,7 +107,7 @@ class Conversation:
         """Rebuild from :meth:`to_json`."""
         d: dict[str, Any] = json.loads(raw)
         pledge = Pledge(d["p"][0], tuple(d["p"][1])) if "p" in d else None
-        c = d.get("c")
+        c, h = d.get("c"), d.get("h")
         return cls(
             address,
             State(d["s"]),
@@ -114,6 +119,8 @@ class Conversation:
                 for r, s, km, *left in d.get("o", ())
             ),  # fmt: skip
             pledge=pledge,
+            held=Offer(h[0], tuple(h[1]), h[2]) if h else None,
+            held_until=h[3] if h else 0,
             consent=Consent(bool(c[0]), c[1], address.split(":", 1)[0], c[2]) if c else None,
             **{name: d[short] for name, short in _SHORT.items() if short in d},
         )

@@ -66,13 +66,19 @@ class World(Protocol):
         """How many people a broadcast to everyone would reach now."""
         ...
 
+    def take_hold(self, address: str, room_id: str, shift: str) -> bool:
+        """Atomically make the place held for someone on standby their pledge; False if the
+        hold ran out (or was given to the next person). A replay finds it taken: True."""
+        ...
+
 
 # --- effects: what a turn wants done, applied by the worker in the order of EFFECT_ORDER ---
 
 
 @dataclass(frozen=True)
 class Release:
-    """Give back this person's places, if any."""
+    """Give back this person's places, if any, and any held for them; take them off the
+    standby lists. What is freed goes to the next person on standby."""
 
     address: str
 
@@ -123,19 +129,42 @@ class ScheduleReminders:
     pledge: Pledge
 
 
-Effect = Release | SetStopped | Forget | Erase | FirstContact | StartBroadcast | ScheduleReminders
+@dataclass(frozen=True)
+class JoinStandby:
+    """Put a person on the standby lists of these (room id, shift id, km), nearest first;
+    a place already free on one is offered at once."""
+
+    address: str
+    lists: tuple[tuple[str, str, float], ...]
+
+
+@dataclass(frozen=True)
+class PassHold:
+    """They said no to the place held for them at this room and shift: the next person."""
+
+    address: str
+    room_id: str
+    shift: str
+
+
+Effect = (
+    Release | PassHold | SetStopped | Forget | Erase | FirstContact
+    | StartBroadcast | ScheduleReminders | JoinStandby
+)  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
 # suppression record first (so nothing is sent against a STOP), erasure before anything
 # that could write the person again, then what only adds.
 EFFECT_ORDER: tuple[type, ...] = (
     Release,
+    PassHold,
     SetStopped,
     Forget,
     Erase,
     FirstContact,
     StartBroadcast,
     ScheduleReminders,
+    JoinStandby,
 )
 
 

@@ -5,6 +5,7 @@
   inbox        queued messages, the ready lists, the per-person lock (inbox.py)
   people       conversations, the people and consent indexes, the outbox (people.py)
   places       places taken and pledges (places.py)
+  standby      standby lists, and freed places held for someone on one (standby.py)
   referrals    codes and counts (referrals.py)
   suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
   rooms        committee rooms and target seats: the directory (directory.py)
@@ -32,6 +33,7 @@ from bot.store.places import Places
 from bot.store.pulse import Pulse
 from bot.store.referrals import Referrals
 from bot.store.sessions import Sessions
+from bot.store.standby import Standby
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
 
@@ -45,6 +47,7 @@ class Store:
         self.inbox = Inbox(r, prefix, key)
         self.people = People(r, prefix, key)
         self.places = Places(r, prefix)
+        self.standby = Standby(r, prefix)
         self.referrals = Referrals(r, prefix, key)
         self.suppression = Suppression(r, prefix, key)
         self.rooms = Rooms(r, prefix)
@@ -55,11 +58,13 @@ class Store:
         self.sessions = Sessions(r, prefix, key)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
-    def erase(self, address: str) -> None:
+    def erase(self, address: str) -> list[tuple[str, str]]:
         """Delete everything about an address except its suppression record: their places
-        are given back first, then every declared key is walked."""
-        self.places.release(address)
+        (and any held for them) are given back first, then every declared key is walked.
+        The (room, shift) places freed, for the next person on standby."""
+        freed = self.places.release(address) + self.standby.leave(address)
         self._eraser.erase(address)
+        return freed
 
     def leaving(self, address: str) -> None:
         """DELETE has just arrived (the web records it): from now on nothing is sent to

@@ -127,6 +127,20 @@ SUPPORTERS = Key("supporters", "hash", None, False, Erase.KEEP, False,
 PLEDGED = Key("pledged", "hash", None, False, Erase.KEEP, False, "room|shift -> places taken")
 PLEDGE = Key("pledge", "hash", None, True, Erase.FIELD, True, "address -> room|shift,shift")
 
+# --- standby: people waiting for a place at full rooms, and places held for them ----------
+# (bot/store/standby.py). A room id has no colon, so ``standby:{room}:{shift}`` never
+# matches the one-part keys beside it.
+STANDBY = Key("standby:{room}:{shift}", "zset", None, True, Erase.MEMBER, True,
+    "people waiting for a place at a room and shift: address -> km (nearest first)")
+STANDING = Key("standing", "hash", None, True, Erase.FIELD, True,
+    "address -> room|shift,room|shift: the standby lists a person is on")
+WAITING = Key("waiting", "set", None, False, Erase.KEEP, True,
+    "room|shift lists with anyone on them (the clock looks at these for free places)")
+HOLDS = Key("holds", "hash", None, True, Erase.FIELD, True,
+    "address -> room|shift|until: a freed place kept (and counted taken) while they answer")
+STANDBY_LOOK = Key("standby:look", "string", 5, False, Erase.KEEP, False,
+    "set for a few seconds after a worker looked for free places and holds run out")
+
 # --- referrals (bot/store/referrals.py) -----------------------------------------------------
 CODES = Key("codes", "hash", None, True, Erase.VALUE, True, "referral code -> sharer address")
 REFERRALS = Key("referrals", "hash", None, True, Erase.FIELD, True,

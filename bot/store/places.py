@@ -44,13 +44,14 @@ return 1
 """
 
 RELEASE = """
--- KEYS: 1 pledged, 2 pledge. ARGV: 1 address. Give the places back; 0 if there were none.
+-- KEYS: 1 pledged, 2 pledge. ARGV: 1 address. Give the places back; returns the pledge
+-- (room|shift,shift) freed, or false if there was none.
 local old = redis.call('HGET', KEYS[2], ARGV[1])
-if not old then return 0 end
+if not old then return false end
 local room, shifts = string.match(old, '^(.-)|(.*)$')
 for s in string.gmatch(shifts, '[^,]+') do redis.call('HINCRBY', KEYS[1], room .. '|' .. s, -1) end
 redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
+return old
 """
 
 
@@ -84,10 +85,15 @@ class Places:
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p)]
         return bool(self._reserve(keys=k, args=args))
 
-    def release(self, address: str) -> bool:
-        """Give back this address's places; False if it had none."""
+    def release(self, address: str) -> list[tuple[str, str]]:
+        """Give back this address's places; the (room, shift) pairs freed (none if it had
+        none)."""
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
-        return bool(self._release(keys=k, args=[address]))
+        old = self._release(keys=k, args=[address])
+        if not old:
+            return []
+        room, shifts = parse_pledge(old)
+        return [(room, s) for s in shifts]
 
     def pledge_of(self, address: str) -> str | None:
         """The stored ``room|shift,shift`` for an address."""
