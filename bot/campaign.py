@@ -247,5 +247,48 @@ def due_reminders(
     return sorted((d for d in due if d.at > now), key=lambda d: d.at)
 
 
+CHECK_IN_EARLY = timedelta(minutes=60)  # HERE counts from this long before a shift starts
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What HERE means now for a pledge: the shifts it checks in to (the one under way, or
+    about to start, and those pledged straight after it), or else when check-in next opens
+    (None: every pledged shift is over)."""
+
+    shifts: tuple[str, ...]
+    opens: datetime | None = None
+
+
+def shift_window(polling_day: date, tz: ZoneInfo, shift: Shift) -> tuple[datetime, datetime]:
+    """A shift's start and end on polling day, in UTC (an end at or before the start is the
+    next day's)."""
+    start, end = _utc(polling_day, shift.start, tz), _utc(polling_day, shift.end, tz)
+    if end <= start:
+        end = _utc(polling_day + timedelta(days=1), shift.end, tz)
+    return start, end
+
+
+def arrival(
+    polling_day: date, tz: ZoneInfo, shifts: Sequence[Shift], pledged: Sequence[str],
+    now: datetime,
+) -> Arrival:  # fmt: skip
+    """Which pledged shifts someone arriving ``now`` checks in to: the first whose window
+    (CHECK_IN_EARLY before its start, to its end) holds now, and the pledged shifts that
+    follow it with no gap (they are staying on)."""
+    mine = [(s, *shift_window(polling_day, tz, s)) for s in shifts if s.id in set(pledged)]
+    for i, (shift, start, end) in enumerate(mine):
+        if start - CHECK_IN_EARLY <= now < end:
+            run, last_end = [shift.id], end
+            for later, later_start, later_end in mine[i + 1 :]:
+                if later_start > last_end:
+                    break
+                run.append(later.id)
+                last_end = later_end
+            return Arrival(tuple(run))
+    upcoming = [start - CHECK_IN_EARLY for _, start, _ in mine if start - CHECK_IN_EARLY > now]
+    return Arrival((), min(upcoming) if upcoming else None)
+
+
 def _utc(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)

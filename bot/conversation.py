@@ -18,6 +18,7 @@ stateDiagram-v2
     ASK_CONSENT --> DONE: YES / NO recorded, share message sent
     DONE --> DONE: status
     state "any state" as ANY
+    ANY --> ANY: HERE (checked in for the shift under way, or told why not)
     ANY --> STOPPED: STOP (pledge released, confirmed once)
     STOPPED --> ASK_LOCATION: START
     ANY --> ASK_LOCATION: CHANGE (pledge released)
@@ -33,7 +34,8 @@ Precedence: the first rule in ``RULES`` whose test matches takes the message.
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
 5. STOPPED: silence until START (DELETE still works);
 6. a command (STOP, START, HELP, CHANGE, DELETE), in any other state;
-7. the handler for the conversation's state (``STATES``).
+7. HERE (or its button), in any other state: checking in at the room (handlers/checkin.py);
+8. the handler for the conversation's state (``STATES``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from handlers import (
     ask_location,
     ask_shifts,
     broadcast_draft,
+    checkin,
     commands,
     done,
     offer,
@@ -56,6 +59,7 @@ from handlers import (
     standby,
     stopped,
 )
+from handlers.answers import says_here
 from handlers.words import Command, command
 
 Handler = Callable[[Conversation, Inbound, World], Turn]
@@ -125,6 +129,12 @@ def _command(s: Seen) -> Turn | None:
     return commands.FALLBACKS[s.cmd](s.conv, s.msg, s.world)
 
 
+def _here(s: Seen) -> Turn | None:
+    if s.conv is None or not (s.msg.payload == "here" or says_here(s.msg.text)):
+        return None
+    return checkin.here(s.conv, s.msg, s.world)
+
+
 def _state(s: Seen) -> Turn | None:
     assert s.conv is not None
     return STATES[s.conv.state](s.conv, s.msg, s.world)
@@ -138,6 +148,7 @@ RULES: tuple[Callable[[Seen], Turn | None], ...] = (
     _unknown,
     _stopped,
     _command,
+    _here,
     _state,
 )
 

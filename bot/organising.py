@@ -6,6 +6,7 @@ Used by the admin API (bot/admin/api.py) and the ``pollday`` command line (bot/c
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,9 +187,15 @@ def _changes(
 
 
 def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
-    """Every room with its seat, and per shift: capacity, pledged, places left."""
+    """Every room with its seat, and per shift: capacity, pledged (places taken, counting
+    those held for someone on standby), places left, held, waiting on standby, and
+    checked in."""
     d = directory(store)
     taken = store.places.by_room_shift()
+    pairs = [(room_id, s) for room_id in d.rooms for s in campaign.shift_ids]
+    waiting = dict(zip(pairs, store.standby.sizes(pairs), strict=True))
+    arrived = dict(zip(pairs, store.arrivals.counts(pairs), strict=True))
+    held = Counter((room_id, s) for room_id, s, _ in store.standby.held().values())
     return [
         {
             "id": room.id,
@@ -204,6 +211,9 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
                     "capacity": room.places(s),
                     "pledged": taken.get((room.id, s), 0),
                     "left": max(0, room.places(s) - taken.get((room.id, s), 0)),
+                    "held": held[(room.id, s)],
+                    "waiting": waiting[(room.id, s)],
+                    "arrived": arrived[(room.id, s)],
                 }
                 for s in campaign.shift_ids
             },

@@ -305,3 +305,19 @@ def asks_to_leave(text: str) -> bool:
     """They want off the standby list ("leave", "no longer waiting")."""
     words = normalise(text)
     return words in LEAVE_ALONE or _has(words, LEAVE_PHRASES)
+
+
+# Checking in at the room on polling day, when that is all a message says.
+HERE_PHRASES = {"here", "im here", "i am here", "here now", "arrived", "ive arrived",
+                "i have arrived", "just arrived", "checking in", "check in", "check me in",
+                "checked in", "made it", "im at the room", "at the room", "we are here",
+                "were here", "here at the room", "reporting for duty", "i made it"}  # fmt: skip
+HERE_AROUND = {"hi", "hello", "ok", "okay", "thanks", "now", "yes", "just", "all", "hey",
+               "morning", "evening", "afternoon", "good", "and", "ready"}  # fmt: skip
+
+
+def says_here(text: str) -> bool:
+    """They have arrived ("HERE", "I'm here!", "just arrived 👋"), and nothing else."""
+    words = normalise(text)
+    kept = " ".join(w for w in words.split() if w not in HERE_AROUND)
+    return words in HERE_PHRASES or kept in HERE_PHRASES

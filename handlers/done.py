@@ -60,8 +60,10 @@ def reminder(conv: Conversation, msg: Inbound, world: World) -> Turn:
     ):
         return Turn(conv)  # they changed their plans, the room went, or they said STOP
     values = say.pledge_values(world.campaign, room, about.get("about", pledge.shifts))
-    if not str(about.get("name", "")).startswith("d"):  # on the day: no time to refill it
-        return Turn(conv, [say.say(conv, "reminder", **values)])
+    if not str(about.get("name", "")).startswith("d"):  # on the day: check in on arrival
+        text = f"{say.text(conv, 'reminder', **values)}\n\n{say.text(conv, 'here_prompt')}"
+        here = Button(say.text(conv, "here_button"), "here")
+        return Turn(conv, [Outbound(conv.address, text, (here,))])
     # The evening before: still coming? A place freed now can go to someone else.
     reminder = say.text(conv, "reminder", **values)
     ask = f"{reminder}\n\n{say.text(conv, 'still_coming')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,14 +96,21 @@ def test_no_admin_token_configured_means_no_admin_api(settings, r):
     assert client.get("/admin/api/rooms", headers={"Authorization": "Bearer "}).status_code == 401
 
 
-def test_rooms_report_capacity_pledged_left(client, store):
+def test_rooms_report_capacity_pledged_left_held_waiting_arrived(client, store):
     add_supporters(store, ["sms:+447700900001"], pledge=Pledge("b", ("morning", "evening")))
     rooms = {r["id"]: r for r in client.get("/admin/api/rooms", headers=AUTH).get_json()["rooms"]}
     assert rooms["b"]["constituency"] == "Hendon" and rooms["b"]["target"] is True
+    store.arrivals.check_in("sms:+447700900001", "b", ("morning",), 1000)
+    store.standby.join("telegram:9", [("b", "evening", 1.5)])
+    store.standby.join("telegram:8", [("b", "evening", 2.5)])
+    assert store.standby.offer("b", "evening", 2, time.time() + 60, 0) == ("telegram:9", 1.5)
+    rooms = {r["id"]: r for r in client.get("/admin/api/rooms", headers=AUTH).get_json()["rooms"]}
+    none = {"held": 0, "waiting": 0, "arrived": 0}
     assert rooms["b"]["shifts"] == {
-        "morning": {"capacity": 10, "pledged": 1, "left": 9},
-        "afternoon": {"capacity": 10, "pledged": 0, "left": 10},
-        "evening": {"capacity": 2, "pledged": 1, "left": 1},
+        "morning": {"capacity": 10, "pledged": 1, "left": 9, **none, "arrived": 1},
+        "afternoon": {"capacity": 10, "pledged": 0, "left": 10, **none},
+        # One place held for the nearest on standby (counted taken), one still waiting.
+        "evening": {"capacity": 2, "pledged": 2, "left": 0, "held": 1, "waiting": 1, "arrived": 0},
     }
     assert rooms["c"]["target"] is False and rooms["c"]["priority"] is None
 

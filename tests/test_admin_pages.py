@@ -156,8 +156,14 @@ def test_a_viewer_signs_in_and_reads_but_cannot_change_through_the_api(app):
 def test_the_board_lists_short_rooms_first_with_their_numbers(app, r):
     from bot.store import Store
 
-    add_supporters(Store(r), [f"sms:+4477009000{n:02d}" for n in range(8)],
+    s = Store(r)
+    add_supporters(s, [f"sms:+4477009000{n:02d}" for n in range(8)],
                    pledge=Pledge("b", ("morning",)))  # fmt: skip
+    for n in range(3):  # three of them have checked in
+        s.arrivals.check_in(f"sms:+4477009000{n:02d}", "b", ("morning",), 1000)
+    for n, km in ((1, 1.0), (2, 2.0)):  # two wait for Hall A; a place is held for one
+        s.standby.join(f"telegram:{n}", [("a", "morning", km)])
+    s.standby.offer("a", "morning", 4, 2**31, 0)
     client = app.test_client()
     sign_in(client, "organiser-token-123")
     page = client.get("/admin/").text
@@ -167,11 +173,11 @@ def test_the_board_lists_short_rooms_first_with_their_numbers(app, r):
         )
     ]
     rows = re.findall(r"<td>(Hall [ABC])</td>", morning)
-    assert rows == ["Hall A", "Hall B", "Hall C"]  # Hendon is the target; A is 4 short
-    assert "0 / 4" in morning and "short: 4 short" in morning
-    assert "8 / 10" in morning and "filling: 2 short" in morning
+    assert rows == ["Hall A", "Hall B", "Hall C"]  # Hendon is the target; A is 3 short
+    assert "1 / 4" in morning and "short: 3 short · 1 held for standby · 1 waiting" in morning
+    assert "8 / 10 · 3 here" in morning and "filling: 2 short" in morning
     assert "(not a target)" in morning  # Hall C, Islington North
-    assert "8 of 20 places pledged" in morning
+    assert "9 of 20 places pledged" in morning
     assert "Workers alive: 0" in page and "Warning:" in page  # no worker in this test
 
 

@@ -724,7 +724,7 @@ def test_a_reminder_goes_only_while_its_pledge_stands(conv, event, stopped, sent
         assert turn.replies == []
 
 
-def test_the_evening_before_the_reminder_asks_still_coming_and_on_the_day_it_does_not():
+def test_the_evening_before_the_reminder_asks_still_coming_and_on_the_day_check_in():
     world, conv = MemoryWorld(), at(State.DONE, pledge=PLEDGED_B)
     (evening,) = handle(conv, reminder(name="d1-1800"), world).replies
     assert evening.text.startswith("Reminder: you're helping at Room B")
@@ -734,7 +734,9 @@ def test_the_evening_before_the_reminder_asks_still_coming_and_on_the_day_it_doe
     )
     assert [b.payload for b in evening.buttons] == ["coming", "cant"]
     (on_the_day,) = handle(conv, reminder(name="m60"), world).replies
-    assert "Still coming?" not in on_the_day.text and on_the_day.buttons == ()
+    assert "Still coming?" not in on_the_day.text
+    assert on_the_day.text.endswith("\n\nWhen you get there, reply HERE to check in.")
+    assert [(b.label, b.payload) for b in on_the_day.buttons] == [("📍 I'm here", "here")]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from bot.geo import GeocoderUnavailable
 from bot.model.message import Inbound, Location, Outbound
 from bot.model.person import Conversation, Pledge
 from bot.model.turn import (
+    CheckIn,
     Erase,
     FirstContact,
     Forget,
@@ -99,6 +100,7 @@ class MemoryWorld:
     reminders: list[tuple[str, Pledge]] = field(default_factory=list)
     standby: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     holds: dict[str, tuple[str, str]] = field(default_factory=dict)  # counted in ``taken``
+    arrived: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -213,6 +215,9 @@ class MemoryWorld:
                     extra.append(say.broadcast_sent(msg.address, bid, count))
                 case ScheduleReminders(address, pledge):
                     self.reminders.append((address, pledge))
+                case CheckIn(address, room_id, shifts, at):
+                    for shift in shifts:
+                        self.arrived.setdefault((room_id, shift), {}).setdefault(address, at)
                 case JoinStandby(address, lists):
                     self.standby[address] = lists
                 case PassHold(address, room_id, shift):

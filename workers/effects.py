@@ -10,6 +10,7 @@ must be safe to apply twice:
   Release, SetStopped, Erase   idempotent by nature (a second time finds nothing to do)
   PassHold                     a second time finds no hold
   JoinStandby                  the same lists again
+  CheckIn                      the first arrival time stays
   Forget                       drops timed events; a second time finds none
   FirstContact                 the credit is remembered by the message (store/referrals)
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
@@ -25,6 +26,7 @@ from __future__ import annotations
 from bot.broadcasts import Audience
 from bot.model.message import Inbound, Outbound
 from bot.model.turn import (
+    CheckIn,
     Effect,
     Erase,
     FirstContact,
@@ -57,7 +59,9 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
     store = rt.store
     match effect:
         case Release(address):
-            standby.fill(rt, store.places.release(address) + store.standby.leave(address))
+            freed = store.places.release(address)
+            store.arrivals.forget(address, freed)  # no longer expected, so not "here" either
+            standby.fill(rt, freed + store.standby.leave(address))
         case PassHold(address, room_id, shift):
             if freed := store.standby.drop(address, room_id, shift):
                 standby.fill(rt, [freed])
@@ -77,6 +81,8 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
             return [say.broadcast_sent(msg.address, bid, count)]
         case ScheduleReminders(address, pledge):
             reminders.schedule(rt, address, pledge)
+        case CheckIn(address, room_id, shifts, at):
+            store.arrivals.check_in(address, room_id, shifts, at)
         case JoinStandby(address, lists):
             store.standby.join(address, lists)
             standby.fill(rt, [(room, shift) for room, shift, _ in lists])  # freed meanwhile

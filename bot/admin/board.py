@@ -16,8 +16,11 @@ class Row:
     seat: str
     contact: str
     target: bool
-    pledged: int
+    pledged: int  # places taken, those held for someone on standby included
     places: int
+    held: int = 0  # kept for someone on standby while they answer
+    waiting: int = 0  # on standby for this room and shift
+    arrived: int = 0  # checked in (HERE)
 
     @property
     def short(self) -> int:
@@ -95,6 +98,9 @@ def shifts(
                     r["target"],
                     r["shifts"][shift_id]["pledged"],
                     r["shifts"][shift_id]["capacity"],
+                    r["shifts"][shift_id].get("held", 0),
+                    r["shifts"][shift_id].get("waiting", 0),
+                    r["shifts"][shift_id].get("arrived", 0),
                 ),
                 r["priority"],
             )  # fmt: skip

@@ -147,9 +147,19 @@ class PassHold:
     shift: str
 
 
+@dataclass(frozen=True)
+class CheckIn:
+    """They have arrived at their room for these shifts (HERE), at this unix time."""
+
+    address: str
+    room_id: str
+    shifts: tuple[str, ...]
+    at: int
+
+
 Effect = (
     Release | PassHold | SetStopped | Forget | Erase | FirstContact
-    | StartBroadcast | ScheduleReminders | JoinStandby
+    | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn
 )  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
@@ -165,6 +175,7 @@ EFFECT_ORDER: tuple[type, ...] = (
     StartBroadcast,
     ScheduleReminders,
     JoinStandby,
+    CheckIn,
 )
 
 

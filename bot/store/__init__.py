@@ -5,6 +5,7 @@
   inbox        queued messages, the ready lists, the per-person lock (inbox.py)
   people       conversations, the people and consent indexes, the outbox (people.py)
   places       places taken and pledges (places.py)
+  arrivals     who has checked in at their room, per shift (arrivals.py)
   standby      standby lists, and freed places held for someone on one (standby.py)
   referrals    codes and counts (referrals.py)
   suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import redis
 
+from bot.store.arrivals import Arrivals
 from bot.store.calendar import Calendar
 from bot.store.directory import Rooms
 from bot.store.erase import Eraser
@@ -48,6 +50,7 @@ class Store:
         self.people = People(r, prefix, key)
         self.places = Places(r, prefix)
         self.standby = Standby(r, prefix)
+        self.arrivals = Arrivals(r, prefix)
         self.referrals = Referrals(r, prefix, key)
         self.suppression = Suppression(r, prefix, key)
         self.rooms = Rooms(r, prefix)

@@ -141,6 +141,10 @@ HOLDS = Key("holds", "hash", None, True, Erase.FIELD, True,
 STANDBY_LOOK = Key("standby:look", "string", 5, False, Erase.KEEP, False,
     "set for a few seconds after a worker looked for free places and holds run out")
 
+# --- polling day in the rooms: who has arrived (bot/store/arrivals.py) --------------------
+ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
+    "address -> when they checked in (unix s): HERE, or the room's coordinator")
+
 # --- referrals (bot/store/referrals.py) -----------------------------------------------------
 CODES = Key("codes", "hash", None, True, Erase.VALUE, True, "referral code -> sharer address")
 REFERRALS = Key("referrals", "hash", None, True, Erase.FIELD, True,
