@@ -176,6 +176,7 @@ class Campaign:
     tie_km: float = 1.0
     standby_rooms: int = 3  # the nearest target rooms someone on standby waits for
     standby_hold_minutes: float = 20.0  # how long a freed place is kept for them to answer
+    no_show_wait_minutes: float = 30.0  # after a shift starts: chased; as long again: no-show
     organiser_contact: str = ""
     name: str = "our campaign"
     retention_days: int = 30
@@ -288,6 +289,23 @@ def arrival(
             return Arrival(tuple(run))
     upcoming = [start - CHECK_IN_EARLY for _, start, _ in mine if start - CHECK_IN_EARLY > now]
     return Arrival((), min(upcoming) if upcoming else None)
+
+
+CHASE, NO_SHOW = "chase", "no_show"  # the two steps after a shift starts without them
+
+
+def chases(
+    polling_day: date, tz: ZoneInfo, shifts: Sequence[Shift], pledged: Sequence[str],
+    wait: timedelta, now: datetime,
+) -> list[tuple[str, str, datetime]]:  # fmt: skip
+    """For each pledged shift: (shift id, CHASE, its start + ``wait``) and (shift id,
+    NO_SHOW, its start + twice ``wait``), leaving out any not after ``now``."""
+    out = []
+    for shift in shifts:
+        if shift.id in set(pledged):
+            start, _ = shift_window(polling_day, tz, shift)
+            out += [(shift.id, CHASE, start + wait), (shift.id, NO_SHOW, start + 2 * wait)]
+    return [c for c in out if c[2] > now]
 
 
 def _utc(day: date, clock: time, tz: ZoneInfo) -> datetime:

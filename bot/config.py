@@ -438,6 +438,7 @@ class _ConfigFile(_Section):
     tie_km: Positive | None = None
     standby_rooms: PositiveWhole | None = None
     standby_hold_minutes: Positive | None = None
+    no_show_wait_minutes: Positive | None = None
     organiser_contact: Text | None = None
     retention_days: PositiveWhole | None = None
     imprint: Text | None = None

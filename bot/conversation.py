@@ -16,7 +16,8 @@ stateDiagram-v2
     OFFER --> ASK_CONSENT: YES (place reserved atomically)
     OFFER --> DONE: YES, consent already asked before a CHANGE
     ASK_CONSENT --> DONE: YES / NO recorded, share message sent
-    DONE --> DONE: status
+    DONE --> DONE: status / on my way / asked if on their way (event)
+    DONE --> ASK_SHIFTS: CAN'T, or a no-show with no shift left (event)
     state "any state" as ANY
     ANY --> ANY: HERE (checked in for the shift under way, or told why not)
     ANY --> STOPPED: STOP (pledge released, confirmed once)
@@ -27,8 +28,8 @@ stateDiagram-v2
 
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
-1. a system event (``room_closed``, ``reminder``, ``standby_offer``): never typed by a
-   person;
+1. a system event (``room_closed``, ``reminder``, ``attendance``, ``standby_offer``):
+   never typed by a person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
@@ -50,6 +51,7 @@ from handlers import (
     ask_consent,
     ask_location,
     ask_shifts,
+    attendance,
     broadcast_draft,
     checkin,
     commands,
@@ -68,6 +70,7 @@ Handler = Callable[[Conversation, Inbound, World], Turn]
 EVENTS: dict[str, Handler] = {
     "room_closed": offer.room_closed,
     "reminder": done.reminder,
+    "attendance": attendance.attendance,
     standby.STANDBY_EVENT: standby.offered,
 }
 

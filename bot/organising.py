@@ -16,6 +16,7 @@ from bot.model.message import Inbound
 from bot.rooms import Directory, Room, Source, describe, load_rooms, load_targets
 from bot.seats import seats
 from bot.store import Store
+from bot.store.arrivals import HERE, NO_SHOW, ON_THE_WAY
 
 ROOM_CLOSED = "room_closed"
 
@@ -189,7 +190,7 @@ def _changes(
 def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
     """Every room with its seat, and per shift: capacity, pledged (places taken, counting
     those held for someone on standby), places left, held, waiting on standby, and
-    checked in."""
+    checked in, on the way and no-shows."""
     d = directory(store)
     taken = store.places.by_room_shift()
     pairs = [(room_id, s) for room_id in d.rooms for s in campaign.shift_ids]
@@ -213,7 +214,9 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
                     "left": max(0, room.places(s) - taken.get((room.id, s), 0)),
                     "held": held[(room.id, s)],
                     "waiting": waiting[(room.id, s)],
-                    "arrived": arrived[(room.id, s)],
+                    "arrived": arrived[(room.id, s)][HERE],
+                    "on_the_way": arrived[(room.id, s)][ON_THE_WAY],
+                    "no_show": arrived[(room.id, s)][NO_SHOW],
                 }
                 for s in campaign.shift_ids
             },

@@ -55,6 +55,9 @@ class LiveWorld:
         caps = [self.directory.rooms[pledge.room_id].places(s) for s in pledge.shifts]
         return self.store.places.reserve(address, pledge, caps)
 
+    def arrival(self, address: str, room_id: str, shift: str) -> str | None:
+        return self.store.arrivals.status(address, room_id, shift)
+
     def take_hold(self, address: str, room_id: str, shift: str) -> bool:
         if not self.store.standby.take(address, room_id, shift):
             # A replayed turn finds the hold already taken: the pledge is the answer.

@@ -1,13 +1,15 @@
 """DONE: the pledge is made. "Still coming?" is answered here (YES keeps the place, CAN'T
-frees it and asks for other times); anything else gets a reminder of it and the commands."""
+frees it and asks for other times; on the day, in their shift's time, YES or ON MY WAY
+tells the room they are coming); anything else gets a reminder of it and the commands."""
 
 from __future__ import annotations
 
 import json
 
+from bot.campaign import arrival
 from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
-from bot.model.turn import Release, Turn, World
+from bot.model.turn import OnTheWay, Release, Turn, World
 from handlers import say
 from handlers.answers import read_still_coming
 
@@ -27,12 +29,19 @@ def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
         conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
         return Turn(conv, [say.ask_location(conv)])
     room = world.directory.rooms[conv.pledge.room_id]
-    meant = msg.payload if msg.payload in ("coming", "cant") else read_still_coming(msg.text)
+    meant = (
+        msg.payload if msg.payload in ("coming", "cant", "onway") else read_still_coming(msg.text)
+    )
     if meant == "cant":
         return cant_come(conv, world, room.name)
     if meant == "no":
         return Turn(conv, [say.say(conv, "cant_check", room=room.name)])
-    if meant in ("yes", "coming"):
+    if meant in ("yes", "coming", "onway"):
+        c = world.campaign
+        came = arrival(c.polling_day, c.timezone, c.shifts, conv.pledge.shifts, world.now())
+        if came.shifts:  # on the day, in their shift's time: tell the room they are coming
+            on_way = OnTheWay(conv.address, room.id, came.shifts, say.stamp(world))
+            return Turn(conv, [say.say(conv, "on_my_way_thanks", room=room.name)], [on_way])
         values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
         return Turn(conv, [say.say(conv, "still_coming_thanks", **values)])
     return Turn(conv, [status(conv, world)])

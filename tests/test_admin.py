@@ -105,12 +105,12 @@ def test_rooms_report_capacity_pledged_left_held_waiting_arrived(client, store):
     store.standby.join("telegram:8", [("b", "evening", 2.5)])
     assert store.standby.offer("b", "evening", 2, time.time() + 60, 0) == ("telegram:9", 1.5)
     rooms = {r["id"]: r for r in client.get("/admin/api/rooms", headers=AUTH).get_json()["rooms"]}
-    none = {"held": 0, "waiting": 0, "arrived": 0}
+    none = {"held": 0, "waiting": 0, "arrived": 0, "on_the_way": 0, "no_show": 0}
     assert rooms["b"]["shifts"] == {
         "morning": {"capacity": 10, "pledged": 1, "left": 9, **none, "arrived": 1},
         "afternoon": {"capacity": 10, "pledged": 0, "left": 10, **none},
         # One place held for the nearest on standby (counted taken), one still waiting.
-        "evening": {"capacity": 2, "pledged": 2, "left": 0, "held": 1, "waiting": 1, "arrived": 0},
+        "evening": {"capacity": 2, "pledged": 2, "left": 0, **none, "held": 1, "waiting": 1},
     }
     assert rooms["c"]["target"] is False and rooms["c"]["priority"] is None
 

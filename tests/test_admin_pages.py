@@ -159,8 +159,10 @@ def test_the_board_lists_short_rooms_first_with_their_numbers(app, r):
     s = Store(r)
     add_supporters(s, [f"sms:+4477009000{n:02d}" for n in range(8)],
                    pledge=Pledge("b", ("morning",)))  # fmt: skip
-    for n in range(3):  # three of them have checked in
+    for n in range(3):  # three of them have checked in, one is on the way, one a no-show
         s.arrivals.check_in(f"sms:+4477009000{n:02d}", "b", ("morning",), 1000)
+    s.arrivals.mark("sms:+447700900003", "b", ("morning",), "onway", 1000)
+    s.arrivals.mark("sms:+447700900004", "b", ("morning",), "noshow", 1000)
     for n, km in ((1, 1.0), (2, 2.0)):  # two wait for Hall A; a place is held for one
         s.standby.join(f"telegram:{n}", [("a", "morning", km)])
     s.standby.offer("a", "morning", 4, 2**31, 0)
@@ -175,7 +177,8 @@ def test_the_board_lists_short_rooms_first_with_their_numbers(app, r):
     rows = re.findall(r"<td>(Hall [ABC])</td>", morning)
     assert rows == ["Hall A", "Hall B", "Hall C"]  # Hendon is the target; A is 3 short
     assert "1 / 4" in morning and "short: 3 short · 1 held for standby · 1 waiting" in morning
-    assert "8 / 10 · 3 here" in morning and "filling: 2 short" in morning
+    assert "8 / 10 · 3 here · 1 on the way · 1 no-show" in morning
+    assert "filling: 2 short" in morning
     assert "(not a target)" in morning  # Hall C, Islington North
     assert "9 of 20 places pledged" in morning
     assert "Workers alive: 0" in page and "Warning:" in page  # no worker in this test

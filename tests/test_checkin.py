@@ -65,7 +65,7 @@ def test_here_checks_in_for_the_shift_under_way(said, payload):
         "Thank you for coming! You're checked in at Room B: Morning 07:00–12:00. The room's"
         " coordinator can see you're here."
     )
-    assert world.arrived == {("B", "morning"): {TG: int(utc(6, 40).timestamp())}}
+    assert world.arrived == {("B", "morning"): {TG: ("here", int(utc(6, 40).timestamp()))}}
 
 
 @pytest.mark.parametrize(
@@ -112,10 +112,18 @@ def test_arrivals_keep_the_first_time_and_go_with_the_place_and_with_delete(rt, 
         assert s.places.reserve(who, Pledge("A", ("morning", "afternoon")), [5, 5])
         s.arrivals.check_in(who, "A", ("morning", "afternoon"), 1000)
     s.arrivals.check_in("telegram:1", "A", ("morning",), 2000)  # HERE again: first time stays
-    assert s.arrivals.at("A", "morning") == {"telegram:1": 1000, "telegram:2": 1000}
-    assert s.arrivals.counts([("A", "morning"), ("A", "evening")]) == [2, 0]
+    assert s.arrivals.at("A", "morning") == {"telegram:1": ("here", 1000),
+                                             "telegram:2": ("here", 1000)}  # fmt: skip
+    assert s.arrivals.counts([("A", "morning"), ("A", "evening")]) == [{"here": 2}, {}]
+    # A chase that crossed the arrival changes nothing; before it, "on my way" counts.
+    assert s.arrivals.mark("telegram:1", "A", ("morning",), "noshow", 3000) == 0
+    assert s.arrivals.mark("telegram:3", "A", ("morning",), "onway", 3000) == 1
+    assert s.arrivals.status("telegram:3", "A", "morning") == "onway"
+    s.arrivals.check_in("telegram:3", "A", ("morning",), 3100)
+    assert s.arrivals.status("telegram:3", "A", "morning") == "here"
+    s.arrivals.forget("telegram:3", [("A", "morning")])
     # CAN'T (or CHANGE, STOP) gives the place up: no longer counted as there.
     effects.apply(rt, Release("telegram:1"), Inbound("telegram:1", text="cant"), "m1")
-    assert s.arrivals.counts([("A", "morning"), ("A", "afternoon")]) == [1, 1]
+    assert s.arrivals.counts([("A", "morning"), ("A", "afternoon")]) == [{"here": 1}] * 2
     s.erase("telegram:2")
-    assert s.arrivals.counts([("A", "morning"), ("A", "afternoon")]) == [0, 0]
+    assert s.arrivals.counts([("A", "morning"), ("A", "afternoon")]) == [{}, {}]

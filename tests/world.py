@@ -20,6 +20,8 @@ from bot.model.turn import (
     FirstContact,
     Forget,
     JoinStandby,
+    NoShow,
+    OnTheWay,
     PassHold,
     Release,
     ScheduleReminders,
@@ -100,7 +102,8 @@ class MemoryWorld:
     reminders: list[tuple[str, Pledge]] = field(default_factory=list)
     standby: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     holds: dict[str, tuple[str, str]] = field(default_factory=dict)  # counted in ``taken``
-    arrived: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    # (room, shift) -> address -> (here | onway | noshow, when)
+    arrived: dict[tuple[str, str], dict[str, tuple[str, int]]] = field(default_factory=dict)
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -148,6 +151,16 @@ class MemoryWorld:
     def drop_hold(self, address: str) -> None:
         if held := self.holds.pop(address, None):
             self.taken[held] -= 1
+
+    def mark(self, address: str, room: str, shifts: Sequence[str], status: str, at: int) -> None:
+        for shift in shifts:
+            there = self.arrived.setdefault((room, shift), {})
+            if there.get(address, ("",))[0] != "here":
+                there[address] = (status, at)
+
+    def arrival(self, address: str, room_id: str, shift: str) -> str | None:
+        got = self.arrived.get((room_id, shift), {}).get(address)
+        return got[0] if got else None
 
     def take_hold(self, address: str, room_id: str, shift: str) -> bool:
         if self.holds.get(address) != (room_id, shift):
@@ -216,8 +229,17 @@ class MemoryWorld:
                 case ScheduleReminders(address, pledge):
                     self.reminders.append((address, pledge))
                 case CheckIn(address, room_id, shifts, at):
-                    for shift in shifts:
-                        self.arrived.setdefault((room_id, shift), {}).setdefault(address, at)
+                    self.mark(address, room_id, shifts, "here", at)
+                case OnTheWay(address, room_id, shifts, at):
+                    self.mark(address, room_id, shifts, "onway", at)
+                case NoShow(address, room_id, shift, at):
+                    old = self.pledges[address]
+                    kept = tuple(s for s in old.shifts if s != shift)
+                    self.pledges[address] = Pledge(room_id, kept)
+                    if not kept:
+                        del self.pledges[address]
+                    self.taken[(room_id, shift)] -= 1
+                    self.mark(address, room_id, (shift,), "noshow", at)
                 case JoinStandby(address, lists):
                     self.standby[address] = lists
                 case PassHold(address, room_id, shift):

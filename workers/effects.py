@@ -10,13 +10,14 @@ must be safe to apply twice:
   Release, SetStopped, Erase   idempotent by nature (a second time finds nothing to do)
   PassHold                     a second time finds no hold
   JoinStandby                  the same lists again
-  CheckIn                      the first arrival time stays
+  CheckIn, OnTheWay            nothing overwrites "here"; the same status again
+  NoShow                       the shift's place is freed once (a second time finds none)
   Forget                       drops timed events; a second time finds none
   FirstContact                 the credit is remembered by the message (store/referrals)
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
   ScheduleReminders            event ids derive from the person and pledge: the same events
 
-Places freed (Release, Erase, PassHold) go at once to the next person on standby
+Places freed (Release, Erase, PassHold, NoShow) go at once to the next person on standby
 (workers/standby.py). An effect may add replies (the sharer's new total, the broadcast's
 id): they are sent with the turn's own.
 """
@@ -32,6 +33,8 @@ from bot.model.turn import (
     FirstContact,
     Forget,
     JoinStandby,
+    NoShow,
+    OnTheWay,
     PassHold,
     Release,
     ScheduleReminders,
@@ -39,6 +42,7 @@ from bot.model.turn import (
     StartBroadcast,
     in_order,
 )
+from bot.store.arrivals import HERE, NO_SHOW, ON_THE_WAY
 from bot.store.broadcasts import Broadcasts
 from handlers import say
 from workers import faults, reminders, standby
@@ -82,7 +86,14 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
         case ScheduleReminders(address, pledge):
             reminders.schedule(rt, address, pledge)
         case CheckIn(address, room_id, shifts, at):
-            store.arrivals.check_in(address, room_id, shifts, at)
+            store.arrivals.mark(address, room_id, shifts, HERE, at)
+        case OnTheWay(address, room_id, shifts, at):
+            store.arrivals.mark(address, room_id, shifts, ON_THE_WAY, at)
+        case NoShow(address, room_id, shift, at):
+            freed = store.places.release_shift(address, room_id, shift)
+            store.arrivals.mark(address, room_id, [shift], NO_SHOW, at)
+            if freed:
+                standby.fill(rt, [(room_id, shift)])
         case JoinStandby(address, lists):
             store.standby.join(address, lists)
             standby.fill(rt, [(room, shift) for room, shift, _ in lists])  # freed meanwhile

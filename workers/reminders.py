@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from bot.campaign import due_reminders
+from bot.campaign import chases, due_reminders
 from bot.model.message import Inbound
 from bot.model.person import Pledge
 from workers.runtime import Runtime
 
 REMINDER = "reminder"  # the event's name (bot/conversation.py's EVENTS)
+ATTENDANCE = "attendance"  # after a shift starts: on your way? then a no-show (handlers/)
 
 
 def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = None) -> int:
-    """Keep this pledge's reminders for their times (those still in the future); how many."""
+    """Keep this pledge's reminders for their times (those still in the future), and the
+    checks after each shift starts (on your way? then a no-show); how many reminders."""
     c = rt.settings.campaign
-    due = due_reminders(
-        c.polling_day, c.timezone, c.shifts, pledge.shifts, c.reminders, now or datetime.now(UTC)
-    )
+    now = now or datetime.now(UTC)
+    due = due_reminders(c.polling_day, c.timezone, c.shifts, pledge.shifts, c.reminders, now)
     for d in due:
         about = {"room": pledge.room_id, "shifts": list(pledge.shifts), "name": d.spec.name,
                  "about": list(d.shift_ids)}  # fmt: skip
@@ -39,6 +40,18 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
             received_at=d.at.timestamp(),  # its place in the send line: when it falls due
         )
         rt.store.timed.add(event, d.at.timestamp())
+    wait = timedelta(minutes=c.no_show_wait_minutes)
+    for shift, step, at in chases(c.polling_day, c.timezone, c.shifts, pledge.shifts, wait, now):
+        about = {"room": pledge.room_id, "shifts": list(pledge.shifts), "shift": shift,
+                 "step": step}  # fmt: skip
+        event = Inbound(
+            address,
+            event=ATTENDANCE,
+            payload=json.dumps(about, separators=(",", ":")),
+            external_id=_event_id(rt, address, pledge, step, (shift,)),
+            received_at=at.timestamp(),
+        )
+        rt.store.timed.add(event, at.timestamp())
     return len(due)
 
 
@@ -48,6 +61,7 @@ def reschedule_all(rt: Runtime, now: datetime | None = None) -> int:
     moved = 0
     for address, (room_id, shifts) in rt.store.places.pledges().items():
         rt.store.timed.drop(address, REMINDER)
+        rt.store.timed.drop(address, ATTENDANCE)
         moved += bool(schedule(rt, address, Pledge(room_id, shifts), now))
     return moved
 

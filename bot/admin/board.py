@@ -21,6 +21,8 @@ class Row:
     held: int = 0  # kept for someone on standby while they answer
     waiting: int = 0  # on standby for this room and shift
     arrived: int = 0  # checked in (HERE)
+    on_the_way: int = 0  # said so when chased after the shift started
+    no_show: int = 0  # not there nor heard from after the waits: their place was freed
 
     @property
     def short(self) -> int:
@@ -101,6 +103,8 @@ def shifts(
                     r["shifts"][shift_id].get("held", 0),
                     r["shifts"][shift_id].get("waiting", 0),
                     r["shifts"][shift_id].get("arrived", 0),
+                    r["shifts"][shift_id].get("on_the_way", 0),
+                    r["shifts"][shift_id].get("no_show", 0),
                 ),
                 r["priority"],
             )  # fmt: skip

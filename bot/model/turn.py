@@ -66,6 +66,10 @@ class World(Protocol):
         """How many people a broadcast to everyone would reach now."""
         ...
 
+    def arrival(self, address: str, room_id: str, shift: str) -> str | None:
+        """``here``, ``onway`` or ``noshow`` for a pledged shift, or None (not heard from)."""
+        ...
+
     def take_hold(self, address: str, room_id: str, shift: str) -> bool:
         """Atomically make the place held for someone on standby their pledge; False if the
         hold ran out (or was given to the next person). A replay finds it taken: True."""
@@ -157,9 +161,30 @@ class CheckIn:
     at: int
 
 
+@dataclass(frozen=True)
+class OnTheWay:
+    """Chased or not, they said they are on their way to these shifts at their room."""
+
+    address: str
+    room_id: str
+    shifts: tuple[str, ...]
+    at: int
+
+
+@dataclass(frozen=True)
+class NoShow:
+    """Not at the room, nor heard from, after the waits: that shift's place is freed (for
+    standby) and they are counted a no-show there."""
+
+    address: str
+    room_id: str
+    shift: str
+    at: int
+
+
 Effect = (
-    Release | PassHold | SetStopped | Forget | Erase | FirstContact
-    | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn
+    Release | PassHold | NoShow | SetStopped | Forget | Erase | FirstContact
+    | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn | OnTheWay
 )  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
@@ -168,6 +193,7 @@ Effect = (
 EFFECT_ORDER: tuple[type, ...] = (
     Release,
     PassHold,
+    NoShow,
     SetStopped,
     Forget,
     Erase,
@@ -176,6 +202,7 @@ EFFECT_ORDER: tuple[type, ...] = (
     ScheduleReminders,
     JoinStandby,
     CheckIn,
+    OnTheWay,
 )
 
 

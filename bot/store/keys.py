@@ -143,7 +143,7 @@ STANDBY_LOOK = Key("standby:look", "string", 5, False, Erase.KEEP, False,
 
 # --- polling day in the rooms: who has arrived (bot/store/arrivals.py) --------------------
 ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
-    "address -> when they checked in (unix s): HERE, or the room's coordinator")
+    "address -> here|onway|noshow:<unix s>: checked in, said they are on their way, or no-show")
 
 # --- referrals (bot/store/referrals.py) -----------------------------------------------------
 CODES = Key("codes", "hash", None, True, Erase.VALUE, True, "referral code -> sharer address")

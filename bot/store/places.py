@@ -55,6 +55,28 @@ return old
 """
 
 
+RELEASE_SHIFT = """
+-- KEYS: 1 pledged, 2 pledge. ARGV: 1 address, 2 room, 3 shift. Give back one shift's place
+-- of their pledge (a no-show), keeping the rest; 0 if the pledge has no such place.
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return 0 end
+local room, shifts = string.match(old, '^(.-)|(.*)$')
+if room ~= ARGV[2] then return 0 end
+local kept, found = {}, false
+for s in string.gmatch(shifts, '[^,]+') do
+  if s == ARGV[3] then found = true else kept[#kept + 1] = s end
+end
+if not found then return 0 end
+redis.call('HINCRBY', KEYS[1], room .. '|' .. ARGV[3], -1)
+if #kept == 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], room .. '|' .. table.concat(kept, ','))
+end
+return 1
+"""
+
+
 def parse_pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
     """``room|shift,shift`` as (room, shifts)."""
     room, shifts = raw.decode().split("|", 1)
@@ -68,6 +90,7 @@ class Places:
         self.r, self.p = r, prefix
         self._reserve = r.register_script(RESERVE)
         self._release = r.register_script(RELEASE)
+        self._release_shift = r.register_script(RELEASE_SHIFT)
 
     def taken(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Places taken for each (room, shift)."""
@@ -94,6 +117,12 @@ class Places:
             return []
         room, shifts = parse_pledge(old)
         return [(room, s) for s in shifts]
+
+    def release_shift(self, address: str, room: str, shift: str) -> bool:
+        """Give back one shift's place of their pledge, keeping the rest; False if their
+        pledge holds no such place."""
+        k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
+        return bool(self._release_shift(keys=k, args=[address, room, shift]))
 
     def pledge_of(self, address: str) -> str | None:
         """The stored ``room|shift,shift`` for an address."""
