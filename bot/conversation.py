@@ -18,6 +18,7 @@ stateDiagram-v2
     ASK_CONSENT --> DONE: YES / NO recorded, share message sent
     DONE --> DONE: status / on my way / asked if on their way (event)
     DONE --> ASK_SHIFTS: CAN'T, or a no-show with no shift left (event)
+    DONE --> OFFER: FULL on the day (a short room nearby; STAY goes back to DONE)
     state "any state" as ANY
     ANY --> ANY: HERE (checked in for the shift under way, or told why not)
     ANY --> STOPPED: STOP (pledge released, confirmed once)

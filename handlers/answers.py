@@ -321,3 +321,24 @@ def says_here(text: str) -> bool:
     words = normalise(text)
     kept = " ".join(w for w in words.split() if w not in HERE_AROUND)
     return words in HERE_PHRASES or kept in HERE_PHRASES
+
+
+# At the room on the day: more people than it needs, and staying put after all.
+FULL_PHRASES = {"full", "its full", "room is full", "were full", "we are full", "too many",
+                "too many people", "too many here", "too many of us", "theres too many",
+                "there are too many", "too many people here", "no room here", "packed",
+                "its packed", "overcrowded", "nothing to do", "not needed here"}  # fmt: skip
+STAY_PHRASES = {"stay", "ill stay", "i will stay", "staying", "stay here", "no ill stay",
+                "ill stay here", "no stay", "no thanks ill stay", "im staying"}  # fmt: skip
+
+
+def says_full(text: str) -> bool:
+    """Their room has more people than it needs ("FULL", "too many of us here")."""
+    words = normalise(text)
+    kept = " ".join(w for w in words.split() if w not in HERE_AROUND | {"here", "the"})
+    return words in FULL_PHRASES or kept in FULL_PHRASES
+
+
+def asks_to_stay(text: str) -> bool:
+    """They would rather stay where they are ("STAY", "no, I'll stay")."""
+    return normalise(text) in STAY_PHRASES

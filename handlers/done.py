@@ -1,6 +1,7 @@
 """DONE: the pledge is made. "Still coming?" is answered here (YES keeps the place, CAN'T
 frees it and asks for other times; on the day, in their shift's time, YES or ON MY WAY
-tells the room they are coming); anything else gets a reminder of it and the commands."""
+tells the room they are coming); FULL offers a room that is short (handlers/surplus.py);
+anything else gets a reminder of it and the commands."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from bot.campaign import arrival
 from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import OnTheWay, Release, Turn, World
-from handlers import say
-from handlers.answers import read_still_coming
+from handlers import say, surplus
+from handlers.answers import read_still_coming, says_full
 
 
 def status(conv: Conversation, world: World) -> Outbound:
@@ -29,6 +30,8 @@ def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
         conv = conv.evolve(state=State.ASK_LOCATION, pledge=None)  # nothing to show: start again
         return Turn(conv, [say.ask_location(conv)])
     room = world.directory.rooms[conv.pledge.room_id]
+    if msg.payload == "full" or says_full(msg.text):  # too many at their room: move?
+        return surplus.full(conv, world)
     meant = (
         msg.payload if msg.payload in ("coming", "cant", "onway") else read_still_coming(msg.text)
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
-from bot.model.turn import Release, ScheduleReminders, Turn, World
+from bot.model.turn import LeftRoom, Release, ScheduleReminders, Turn, World
 from handlers import ask_consent, say
-from handlers.answers import read_offer
+from handlers.answers import asks_to_stay, read_offer
 
 
 def first_offer(conv: Conversation, world: World, intro: str = "") -> Turn:
@@ -38,6 +38,12 @@ def offer(conv: Conversation, msg: Inbound, world: World) -> Turn:
     """YES (or 1) confirms, NEXT (or 2) shows the next option, anything else re-asks."""
     if any(o.room_id not in world.directory.rooms for o in conv.offers):
         return first_offer(conv, world)  # an import removed a room on the list: rank afresh
+    if conv.pledge and (msg.payload == "stay" or asks_to_stay(msg.text)):
+        # Offered a move from a full room (handlers/surplus.py), they stay where they are.
+        stay = conv.pledge.room_id
+        conv = conv.evolve(state=State.DONE, offers=(), offer_index=0)
+        name = world.directory.rooms[stay].name if stay in world.directory.rooms else ""
+        return Turn(conv, [say.say(conv, "surplus_stay", room=name)])
     meant = msg.payload if msg.payload in ("yes", "next") else read_offer(msg.text)
     if meant == "yes":
         return confirm(conv, world)
@@ -65,7 +71,10 @@ def confirm(conv: Conversation, world: World) -> Turn:
     room = world.directory.rooms[o.room_id]
     if not world.reserve(conv.address, pledge):
         return first_offer(conv, world, say.text(conv, "offer_intro_taken", room=room.name))
-    return confirmed(conv, world, pledge)
+    turn = confirmed(conv, world, pledge)
+    if (old := conv.pledge) and old.room_id != pledge.room_id:  # moved: not there any more
+        turn.effects.append(LeftRoom(conv.address, old.room_id, old.shifts))
+    return turn
 
 
 def confirmed(conv: Conversation, world: World, pledge: Pledge) -> Turn:

@@ -20,6 +20,7 @@ from bot.model.turn import (
     FirstContact,
     Forget,
     JoinStandby,
+    LeftRoom,
     NoShow,
     OnTheWay,
     PassHold,
@@ -240,6 +241,9 @@ class MemoryWorld:
                         del self.pledges[address]
                     self.taken[(room_id, shift)] -= 1
                     self.mark(address, room_id, (shift,), "noshow", at)
+                case LeftRoom(address, room_id, shifts):
+                    for shift in shifts:
+                        self.arrived.get((room_id, shift), {}).pop(address, None)
                 case JoinStandby(address, lists):
                     self.standby[address] = lists
                 case PassHold(address, room_id, shift):

@@ -11,6 +11,7 @@ must be safe to apply twice:
   PassHold                     a second time finds no hold
   JoinStandby                  the same lists again
   CheckIn, OnTheWay            nothing overwrites "here"; the same status again
+  LeftRoom                     a second time finds nothing to forget
   NoShow                       the shift's place is freed once (a second time finds none)
   Forget                       drops timed events; a second time finds none
   FirstContact                 the credit is remembered by the message (store/referrals)
@@ -33,6 +34,7 @@ from bot.model.turn import (
     FirstContact,
     Forget,
     JoinStandby,
+    LeftRoom,
     NoShow,
     OnTheWay,
     PassHold,
@@ -94,6 +96,8 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
             store.arrivals.mark(address, room_id, [shift], NO_SHOW, at)
             if freed:
                 standby.fill(rt, [(room_id, shift)])
+        case LeftRoom(address, room_id, shifts):
+            store.arrivals.forget(address, [(room_id, s) for s in shifts])
         case JoinStandby(address, lists):
             store.standby.join(address, lists)
             standby.fill(rt, [(room, shift) for room, shift, _ in lists])  # freed meanwhile

@@ -182,9 +182,18 @@ class NoShow:
     at: int
 
 
+@dataclass(frozen=True)
+class LeftRoom:
+    """Their place moved to another room (FULL, then YES): no longer counted at this one."""
+
+    address: str
+    room_id: str
+    shifts: tuple[str, ...]
+
+
 Effect = (
     Release | PassHold | NoShow | SetStopped | Forget | Erase | FirstContact
-    | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn | OnTheWay
+    | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn | OnTheWay | LeftRoom
 )  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
@@ -203,6 +212,7 @@ EFFECT_ORDER: tuple[type, ...] = (
     JoinStandby,
     CheckIn,
     OnTheWay,
+    LeftRoom,
 )
 
 
