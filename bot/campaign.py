@@ -292,6 +292,12 @@ def arrival(
 
 
 CHASE, NO_SHOW = "chase", "no_show"  # the two steps after a shift starts without them
+POLLS_OPEN, POLLS_CLOSE = time(7), time(22)  # UK parliamentary polls (and the vote message)
+
+
+def vote_message_at(polling_day: date, tz: ZoneInfo) -> datetime:
+    """When the "have you voted?" message goes: as the polls open, in UTC."""
+    return _utc(polling_day, POLLS_OPEN, tz)
 
 
 def chases(

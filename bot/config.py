@@ -76,6 +76,8 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     geocoder: GeocoderKind = "offline"
     postcodes_io_url: str = "https://api.postcodes.io"
+    democracy_club_api_key: str = ""  # polling stations in the morning message (optional)
+    democracy_club_api_url: str = "https://developers.democracyclub.org.uk/api/v1"
     admin_token: str = ""
     var_dir: Path = Path("var")
     key_prefix: str = "pd"
@@ -528,6 +530,8 @@ class _Environment(BaseModel):
     twilio_api_url: Url | None = None
     geocoder: Geocoder | None = None
     postcodes_io_url: Url | None = None
+    democracy_club_api_key: str | None = None
+    democracy_club_api_url: Url | None = None
     admin_token: str | None = None
     var_dir: Path | None = None
     key_prefix: str | None = None

@@ -16,7 +16,7 @@ stateDiagram-v2
     OFFER --> ASK_CONSENT: YES (place reserved atomically)
     OFFER --> DONE: YES, consent already asked before a CHANGE
     ASK_CONSENT --> DONE: YES / NO recorded, share message sent
-    DONE --> DONE: status / on my way / asked if on their way (event)
+    DONE --> DONE: status / on my way / VOTED / asked if on their way or voted (events)
     DONE --> ASK_SHIFTS: CAN'T, or a no-show with no shift left (event)
     DONE --> OFFER: FULL on the day (a short room nearby; STAY goes back to DONE)
     state "any state" as ANY
@@ -29,8 +29,8 @@ stateDiagram-v2
 
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
-1. a system event (``room_closed``, ``reminder``, ``attendance``, ``standby_offer``):
-   never typed by a person;
+1. a system event (``room_closed``, ``reminder``, ``attendance``, ``vote``,
+   ``standby_offer``): never typed by a person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
@@ -61,6 +61,7 @@ from handlers import (
     say,
     standby,
     stopped,
+    vote,
 )
 from handlers.answers import says_here
 from handlers.words import Command, command
@@ -72,6 +73,7 @@ EVENTS: dict[str, Handler] = {
     "room_closed": offer.room_closed,
     "reminder": done.reminder,
     "attendance": attendance.attendance,
+    "vote": vote.vote,
     standby.STANDBY_EVENT: standby.offered,
 }
 

@@ -11,6 +11,7 @@ from bot.campaign import Campaign
 from bot.geo import Geocoder
 from bot.model.message import Location
 from bot.model.person import Pledge
+from bot.polling_stations import PollingStations
 from bot.postcode_seats import PostcodeSeats, Unknown
 from bot.rooms import Directory
 from bot.store import Store
@@ -28,9 +29,11 @@ class LiveWorld:
         directory: DirectoryCache,
         geocoder: Geocoder,
         seats: PostcodeSeats | None = None,
+        stations: PollingStations | None = None,
     ) -> None:
         self.store, self.campaign, self.cache, self.geocoder = store, campaign, directory, geocoder
         self.seats = seats or Unknown()
+        self.stations = stations  # None: no DEMOCRACY_CLUB_API_KEY
 
     @property
     def directory(self) -> Directory:
@@ -54,6 +57,9 @@ class LiveWorld:
     def reserve(self, address: str, pledge: Pledge) -> bool:
         caps = [self.directory.rooms[pledge.room_id].places(s) for s in pledge.shifts]
         return self.store.places.reserve(address, pledge, caps)
+
+    def polling_station(self, postcode: str) -> str | None:
+        return self.stations.station(postcode) if self.stations else None
 
     def arrival(self, address: str, room_id: str, shift: str) -> str | None:
         return self.store.arrivals.status(address, room_id, shift)

@@ -342,3 +342,16 @@ def says_full(text: str) -> bool:
 def asks_to_stay(text: str) -> bool:
     """They would rather stay where they are ("STAY", "no, I'll stay")."""
     return normalise(text) in STAY_PHRASES
+
+
+VOTED_PHRASES = {"voted", "ive voted", "i have voted", "i voted", "already voted", "done it",
+                 "just voted", "yes voted", "yes ive voted", "voted already", "postal vote",
+                 "i voted by post", "voted by post", "ive already voted",
+                 "already voted by post", "ive voted by post"}  # fmt: skip
+
+
+def says_voted(text: str) -> bool:
+    """They have voted ("VOTED", "I've voted!", "already voted by post")."""
+    words = normalise(text)
+    kept = " ".join(w for w in words.split() if w not in HERE_AROUND)
+    return words in VOTED_PHRASES or kept in VOTED_PHRASES

@@ -27,8 +27,9 @@ def here(conv: Conversation, msg: Inbound, world: World) -> Turn:
     values = say.pledge_values(c, room, pledge.shifts)
     if came.shifts:
         phrase = say.shift_phrase(c, came.shifts)
-        done = CheckIn(conv.address, room.id, came.shifts, say.stamp(world))
-        return Turn(conv, [say.say(conv, "checked_in", room=room.name, shifts=phrase)], [done])
+        arrived = CheckIn(conv.address, room.id, came.shifts, say.stamp(world))
+        reply = say.say(conv, "checked_in", room=room.name, shifts=phrase)
+        return Turn(conv, [reply], [arrived])
     if came.opens is None:
         return Turn(conv, [say.say(conv, "checkin_over", room=room.name)])
     opens = say.clock(c, came.opens.timestamp())

@@ -12,7 +12,7 @@ from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import OnTheWay, Release, Turn, World
 from handlers import say, surplus
-from handlers.answers import read_still_coming, says_full
+from handlers.answers import read_still_coming, says_full, says_voted
 
 
 def status(conv: Conversation, world: World) -> Outbound:
@@ -32,6 +32,8 @@ def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
     room = world.directory.rooms[conv.pledge.room_id]
     if msg.payload == "full" or says_full(msg.text):  # too many at their room: move?
         return surplus.full(conv, world)
+    if msg.payload == "voted" or says_voted(msg.text):  # the polling-day morning message
+        return Turn(conv, [say.say(conv, "voted_thanks")])
     meant = (
         msg.payload if msg.payload in ("coming", "cant", "onway") else read_still_coming(msg.text)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from bot.campaign import Campaign
 from bot.model.message import Button, Outbound
@@ -102,6 +103,13 @@ def distance(km: float) -> str:
     if km < 0.995:
         return f"{max(10, round(km * 100) * 10)} m"
     return f"{km:.1f} km ({km / KM_PER_MILE:.1f} miles)"
+
+
+def where_to_vote(postcode: str | None) -> str:
+    """Democracy Club's polling station finder, opened at the postcode when we have one."""
+    if not postcode:
+        return "https://wheredoivote.co.uk/"
+    return f"https://wheredoivote.co.uk/postcode/{quote(postcode.replace(' ', ''), safe='')}/"
 
 
 def map_url(room: Room) -> str:

@@ -121,8 +121,9 @@ def test_moving_the_polling_day_is_a_command_that_moves_reminders_and_the_purge(
     )
     assert store.calendar.polling_day() == date(2029, 5, 10)
     after = sorted(at for _, at in store.timed.pending("telegram:1"))
-    # Two reminders and the two checks after the shift starts (on your way? no-show?).
-    assert [a - b for a, b in zip(after, before, strict=True)] == [7 * 86400] * 4  # a week on
+    # Two reminders, the two checks after the shift starts (on your way? no-show?) and the
+    # vote message.
+    assert [a - b for a, b in zip(after, before, strict=True)] == [7 * 86400] * 5  # a week on
     assert cli.main(["polling-day", "2029-05-10"]) == 0
     assert "already for polling day 2029-05-10" in capsys.readouterr().out
     assert cli.main(["polling-day", "2029-05-10", "--json"]) == 0

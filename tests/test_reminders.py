@@ -36,9 +36,9 @@ def runtime_for(day: date, r, redis_server, geo_cache, monkeypatch):
 def scheduled(rt) -> list[tuple[datetime, str, list[str]]]:
     out = []
     for event, at in rt.store.timed.pending(WHO):
-        assert event.event in ("reminder", "attendance") and event.address == WHO
+        assert event.event in ("reminder", "attendance", "vote") and event.address == WHO
         if event.event != "reminder":
-            continue  # the checks after a shift starts: tests/test_attendance.py
+            continue  # the checks after a shift starts, have you voted: their own tests
         about = json.loads(event.payload)
         out.append((datetime.fromtimestamp(at, UTC), about["name"], about["about"]))
     return sorted(out)
@@ -130,9 +130,9 @@ def test_stop_change_and_delete_cancel_reminders(r, redis_server, geo_cache, mon
     turns.take_turn(rt, Inbound(WHO, text=command, external_id="x"))
     rt.redis.delete("pd:console:console:rem")
     if command == "CHANGE":
-        # 3 reminders and 4 checks after the shifts start come due, find the pledge gone
-        # and say nothing.
-        assert fire_all(rt) == 7
+        # 3 reminders, 4 checks after the shifts start and the vote message come due, find
+        # the pledge gone and say nothing.
+        assert fire_all(rt) == 8
     else:
         assert scheduled(rt) == []  # the events named them: gone
         assert not rt.redis.keys("pd:timed:*") and not rt.redis.exists("pd:due")

@@ -93,9 +93,9 @@ def test_a_worker_killed_at_each_point_of_a_turn_does_each_effect_once(system: B
     assert bot.r.hget("pd:pledged", "holloway|morning") == b"1"  # counted once
     store = Store(bot.r, secret=ID_SECRET)
     pending = [e for e, _ in store.timed.pending(f"telegram:{NEWCOMER}")]
-    # The evening before, an hour before the shift, and the two checks after it starts:
-    # once each.
-    assert sorted(e.event for e in pending) == ["attendance"] * 2 + ["reminder"] * 2
+    # The evening before, an hour before the shift, the two checks after it starts, and
+    # the vote message: once each.
+    assert sorted(e.event for e in pending) == ["attendance"] * 2 + ["reminder"] * 2 + ["vote"]
 
     # Killed after the turn was saved, before anything was sent.
     crash_at(bot, "saved", NEWCOMER, text="yes")

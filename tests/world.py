@@ -103,6 +103,7 @@ class MemoryWorld:
     reminders: list[tuple[str, Pledge]] = field(default_factory=list)
     standby: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     holds: dict[str, tuple[str, str]] = field(default_factory=dict)  # counted in ``taken``
+    stations: dict[str, str] = field(default_factory=dict)  # postcode -> polling station
     # (room, shift) -> address -> (here | onway | noshow, when)
     arrived: dict[tuple[str, str], dict[str, tuple[str, int]]] = field(default_factory=dict)
     audience: int = 0
@@ -158,6 +159,9 @@ class MemoryWorld:
             there = self.arrived.setdefault((room, shift), {})
             if there.get(address, ("",))[0] != "here":
                 there[address] = (status, at)
+
+    def polling_station(self, postcode: str) -> str | None:
+        return self.stations.get(postcode)
 
     def arrival(self, address: str, room_id: str, shift: str) -> str | None:
         got = self.arrived.get((room_id, shift), {}).get(address)

@@ -14,45 +14,51 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.campaign import chases, due_reminders
+from bot.campaign import chases, due_reminders, vote_message_at
 from bot.model.message import Inbound
 from bot.model.person import Pledge
 from workers.runtime import Runtime
 
 REMINDER = "reminder"  # the event's name (bot/conversation.py's EVENTS)
 ATTENDANCE = "attendance"  # after a shift starts: on your way? then a no-show (handlers/)
+VOTE = "vote"  # as the polls open: have you voted? (handlers/vote.py)
 
 
 def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = None) -> int:
-    """Keep this pledge's reminders for their times (those still in the future), and the
-    checks after each shift starts (on your way? then a no-show); how many reminders."""
+    """Keep this pledge's reminders for their times (those still in the future), the
+    checks after each shift starts (on your way? then a no-show), and the "have you
+    voted?" message as the polls open; how many reminders."""
     c = rt.settings.campaign
     now = now or datetime.now(UTC)
     due = due_reminders(c.polling_day, c.timezone, c.shifts, pledge.shifts, c.reminders, now)
     for d in due:
-        about = {"room": pledge.room_id, "shifts": list(pledge.shifts), "name": d.spec.name,
-                 "about": list(d.shift_ids)}  # fmt: skip
-        event = Inbound(
-            address,
-            event=REMINDER,
-            payload=json.dumps(about, separators=(",", ":")),
-            external_id=_event_id(rt, address, pledge, d.spec.name, d.shift_ids),
-            received_at=d.at.timestamp(),  # its place in the send line: when it falls due
-        )
-        rt.store.timed.add(event, d.at.timestamp())
+        about = {"name": d.spec.name, "about": list(d.shift_ids)}
+        _keep(rt, address, pledge, REMINDER, about, d.spec.name, d.shift_ids, d.at)
     wait = timedelta(minutes=c.no_show_wait_minutes)
     for shift, step, at in chases(c.polling_day, c.timezone, c.shifts, pledge.shifts, wait, now):
-        about = {"room": pledge.room_id, "shifts": list(pledge.shifts), "shift": shift,
-                 "step": step}  # fmt: skip
-        event = Inbound(
-            address,
-            event=ATTENDANCE,
-            payload=json.dumps(about, separators=(",", ":")),
-            external_id=_event_id(rt, address, pledge, step, (shift,)),
-            received_at=at.timestamp(),
-        )
-        rt.store.timed.add(event, at.timestamp())
+        _keep(rt, address, pledge, ATTENDANCE, {"shift": shift, "step": step}, step, (shift,), at)
+    if (vote_at := vote_message_at(c.polling_day, c.timezone)) > now:
+        _keep(rt, address, pledge, VOTE, {}, VOTE, (), vote_at)
     return len(due)
+
+
+def _keep(
+    rt: Runtime, address: str, pledge: Pledge, event: str, about: dict[str, object],
+    name: str, shifts: Sequence[str], at: datetime,
+) -> None:  # fmt: skip
+    """Keep one timed event about this pledge until ``at``; its place in the send line is
+    when it falls due, and its id derives from the person, pledge and ``name``."""
+    payload = {"room": pledge.room_id, "shifts": list(pledge.shifts), **about}
+    rt.store.timed.add(
+        Inbound(
+            address,
+            event=event,
+            payload=json.dumps(payload, separators=(",", ":")),
+            external_id=_event_id(rt, address, pledge, name, shifts),
+            received_at=at.timestamp(),
+        ),
+        at.timestamp(),
+    )
 
 
 def reschedule_all(rt: Runtime, now: datetime | None = None) -> int:
@@ -62,6 +68,7 @@ def reschedule_all(rt: Runtime, now: datetime | None = None) -> int:
     for address, (room_id, shifts) in rt.store.places.pledges().items():
         rt.store.timed.drop(address, REMINDER)
         rt.store.timed.drop(address, ATTENDANCE)
+        rt.store.timed.drop(address, VOTE)
         moved += bool(schedule(rt, address, Pledge(room_id, shifts), now))
     return moved
 

@@ -13,6 +13,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.geo import Geocoder, make_geocoder
 from bot.organising import seed_from_config
 from bot.pacing import Pacer
+from bot.polling_stations import PollingStations
 from bot.postcode_seats import postcode_seats
 from bot.store import Store
 from bot.store.directory import DirectoryCache
@@ -62,7 +63,10 @@ def build(settings: Settings) -> Runtime:
         seats = postcode_seats(geocoder, c.postcode_seats_file)
     except ValueError as exc:
         raise ConfigError(f"{c.source}: postcode_seats: {exc}") from None
-    world = LiveWorld(store, c, cache, geocoder, seats)
+    stations = None
+    if settings.democracy_club_api_key:
+        stations = PollingStations(settings.democracy_club_api_key, settings.democracy_club_api_url)
+    world = LiveWorld(store, c, cache, geocoder, seats, stations)
     pacer = Pacer(r, c.rate_limits, settings.key_prefix, secret=store.secret)
     return Runtime(settings, r, store, world, pacer, senders)
 

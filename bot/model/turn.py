@@ -66,6 +66,11 @@ class World(Protocol):
         """How many people a broadcast to everyone would reach now."""
         ...
 
+    def polling_station(self, postcode: str) -> str | None:
+        """Where someone with this postcode votes (``address, postcode``), when the optional
+        Democracy Club API knows and answers now; None otherwise."""
+        ...
+
     def arrival(self, address: str, room_id: str, shift: str) -> str | None:
         """``here``, ``onway`` or ``noshow`` for a pledged shift, or None (not heard from)."""
         ...
