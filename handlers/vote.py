@@ -2,8 +2,9 @@
 when polls are open and that photo ID is needed, where their polling station is (or how to
 find it), and when their shift leaves them time to vote. VOTED is thanked (handlers/done.py).
 
-A ``vote`` system event (workers/reminders.py schedules it with a pledge's reminders), sent
-only while that pledge stands and they have not said STOP.
+A ``vote`` system event (workers/reminders.py schedules it with a pledge's reminders, each
+person at their own point of the hour after the polls open), sent only while that pledge
+stands and they have not said STOP.
 """
 
 from __future__ import annotations

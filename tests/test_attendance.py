@@ -153,3 +153,22 @@ def test_a_pledge_schedules_its_checks_and_a_no_show_reaches_standby(rt, r):
     assert s.arrivals.status("console:a", "hendon-brent-st", "morning") == "noshow"
     assert list(s.standby.held()) == ["console:b"]
     assert r.hget("pd:pledged", "hendon-brent-st|morning") == b"12"  # freed, and held again
+
+
+def test_vote_messages_are_spread_over_the_hour_after_the_polls_open(rt):
+    """One each, at a point of 07:00-08:00 fixed by the person, not all at 07:00."""
+    from workers import reminders
+
+    pledge = Pledge("hendon-brent-st", ("evening",))
+    times = []
+    for n in range(200):
+        who = f"console:v{n}"
+        for _ in range(2):  # scheduled again (a replayed turn): the same one
+            reminders.schedule(rt, who, pledge, datetime(2029, 5, 1, tzinfo=UTC))
+        (at,) = [at for e, at in rt.store.timed.pending(who) if e.event == "vote"]
+        times.append(at)
+    opens = utc(6).timestamp()  # 07:00 British Summer Time
+    assert all(opens <= at < opens + 3600 for at in times)
+    per_ten_minutes = [sum(opens + 600 * k <= at < opens + 600 * (k + 1) for at in times)
+                       for k in range(6)]  # fmt: skip
+    assert min(per_ten_minutes) >= 15  # 200 people: about 33 in each ten minutes
