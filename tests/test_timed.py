@@ -118,3 +118,25 @@ def test_stop_forgets_them_and_delete_and_the_purge_erase_them(r):
     s.purge()
     assert not r.keys("pd:timed:*") and not r.exists("pd:due")
     assert s.timed.release(10.0) == 0
+
+
+def test_someone_taken_off_the_ready_list_whose_drain_never_started_is_rescued(r):
+    """A drainer's blocking pop takes someone off the ready list, and Redis goes before the
+    drainer starts on them: they are on no list, unlocked, yet still marked as scheduled.
+    The next look (the one straight after an outage) must not leave them for the mark's
+    five minutes; someone made ready since the lists were read is left in line."""
+    s = Store(r)
+    who, later = "telegram:301", "telegram:302"
+    s.inbox.ingest("telegram:u1", who, Inbound(who, text="hi").to_json())
+    assert s.inbox.take_ready(0.1) == who  # ... and the drainer lost Redis here
+    assert r.exists(f"pd:sched:{who}") and not r.exists(f"pd:lock:{who}")
+    # The lists are read; then someone new is made ready (marked after that read).
+    waiting, at = s.inbox._in_line()
+    s.inbox.ingest("telegram:u2", later, Inbound(later, text="hi").to_json())
+    assert s.inbox._rescue_one(later, later in waiting, at) == 0  # in line: left in place
+    assert [a.decode() for a in r.lrange("pd:ready:telegram", 0, -1)] == [later]
+    assert s.inbox.rescue_stranded()[0] == 1
+    assert [a.decode() for a in r.lrange("pd:ready:telegram", 0, -1)] == [who, later]
+    assert s.inbox.rescue_stranded() == (0, 0)  # once
+    token, batch = s.inbox.take(s.inbox.take_ready(), 10, first=True)
+    assert token and [Inbound.from_json(b).text for b in batch] == ["hi"]

@@ -121,20 +121,30 @@ RESCUE = (
     """
 -- KEYS: 1 inbox:<address>, 2 lock:<address>, 3 sched:<address>, 4 ready:<lane>, 5 drainers,
 --       6 jobs
--- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request
--- Messages waiting with nobody draining them (their worker was killed mid-turn, or gave
--- the turn up in a Redis outage): ready again, at the front, as they wrote before anyone
--- still waiting. Someone whose scheduled mark merely ran out while they waited in a surge's
--- ready list keeps their place (never ahead of those who wrote before them), and a drainer
--- is asked for if too few are left. Returns as MAKE_READY, or 0 when there is nothing to do.
+-- ARGV: 1 address, 2 sched TTL, 3 most drainers, 4 drainers TTL, 5 drainer job request,
+--       6 '1': on a ready list when they were read, 7 when they were read (Redis ms)
+-- Messages waiting with nobody draining them (their worker was killed mid-turn, gave the
+-- turn up in a Redis outage, or lost Redis between taking them off the ready list and
+-- starting): ready again, at the front, as they wrote before anyone still waiting.
+-- Someone still in line keeps their place (never ahead of those who wrote before them),
+-- with a drainer asked for if their mark ran out and too few are left. Someone made ready
+-- since the lists were read is in line too. Returns as MAKE_READY, or 0: nothing to do.
 """
     + MAKE_READY
     + """
 if redis.call('LLEN', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if redis.call('LPOS', KEYS[4], ARGV[1]) then
+local left = redis.call('PTTL', KEYS[3])
+if ARGV[6] == '1' then
+  if left > 0 then return 0 end
   redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
   return ask_drainer(KEYS[5], ARGV[3], ARGV[4], KEYS[6], ARGV[5])
+end
+if left > 0 then
+  local now = redis.call('TIME')
+  local marked = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    - (tonumber(ARGV[2]) * 1000 - left)
+  if marked >= tonumber(ARGV[7]) then return 0 end
+  redis.call('DEL', KEYS[3])  -- taken off the list and never started: the mark is stale
 end
 return make_ready(KEYS[3], ARGV[2], KEYS[4], ARGV[1], KEYS[5], ARGV[3], ARGV[4],
                   KEYS[6], ARGV[5], true)
@@ -246,19 +256,31 @@ class Inbox:
         """Put people whose queued messages nobody is draining back on their ready list:
         (how many, how many drainers were asked for)."""
         rescued = drainers = 0
+        waiting, at = self._in_line()
         head = keys.INBOX(self.p, address="")
         for key in self.r.scan_iter(keys.INBOX.glob(self.p), count=1000):
             address = key.decode().removeprefix(head)
-            result = self._rescue_one(address)
+            result = self._rescue_one(address, address in waiting, at)
             rescued, drainers = rescued + (result > 0), drainers + (result == 2)
         return rescued, drainers
 
-    def _rescue_one(self, address: str) -> int:
+    def _in_line(self) -> tuple[set[str], int]:
+        """Everyone on a ready list, and when (Redis's clock, ms), read in one step. Read
+        once per look because a drainer's blocking pop can change nothing else: someone it
+        took just before losing Redis is on no list yet still marked as scheduled."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.time()
+        for name in LANES:
+            pipe.lrange(keys.READY(self.p, channel=name), 0, -1)
+        (secs, micros), *lanes = pipe.execute()
+        return {a.decode() for lane in lanes for a in lane}, secs * 1000 + micros // 1000
+
+    def _rescue_one(self, address: str, waiting: bool, at: int) -> int:
         k = [keys.INBOX(self.p, address=address), keys.LOCK(self.p, address=address),
              keys.SCHED(self.p, address=address), keys.READY(self.p, channel=lane(address)),
              keys.DRAINERS(self.p), keys.JOBS(self.p)]  # fmt: skip
-        return int(self._rescue(keys=k, args=[address, SCHED_TTL, DRAINERS, DRAINERS_TTL,
-                                              DRAIN_READY]))  # fmt: skip
+        args = [address, SCHED_TTL, DRAINERS, DRAINERS_TTL, DRAIN_READY, int(waiting), at]
+        return int(self._rescue(keys=k, args=args))
 
     def mark_rescue(self, ttl: int) -> bool:
         """Claim this look for stranded people (one per ``ttl`` seconds across all
@@ -268,7 +290,8 @@ class Inbox:
     def nudge(self, address: str) -> bool:
         """Make someone with messages waiting and no drainer ready again (RESCUE for one
         person); True if they were."""
-        return self._rescue_one(address) > 0
+        waiting, at = self._in_line()
+        return self._rescue_one(address, address in waiting, at) > 0
 
     def ready_count(self) -> int:
         """People with messages waiting for a drainer."""
