@@ -177,6 +177,7 @@ class Campaign:
     standby_rooms: int = 3  # the nearest target rooms someone on standby waits for
     standby_hold_minutes: float = 20.0  # how long a freed place is kept for them to answer
     no_show_wait_minutes: float = 30.0  # after a shift starts: chased; as long again: no-show
+    backfill_wave_minutes: float = 10.0  # a room still short asks the next nearest this often
     organiser_contact: str = ""
     name: str = "our campaign"
     retention_days: int = 30
@@ -304,14 +305,16 @@ def chases(
     polling_day: date, tz: ZoneInfo, shifts: Sequence[Shift], pledged: Sequence[str],
     wait: timedelta, now: datetime,
 ) -> list[tuple[str, str, datetime]]:  # fmt: skip
-    """For each pledged shift: (shift id, CHASE, its start + ``wait``) and (shift id,
-    NO_SHOW, its start + twice ``wait``), leaving out any not after ``now``."""
+    """For each pledged shift not over: (shift id, CHASE, its start + ``wait``) and (shift
+    id, NO_SHOW, its start + twice ``wait``). Someone pledging after the start (asked to
+    fill a gap) has the waits from ``now``: time to get there."""
     out = []
     for shift in shifts:
-        if shift.id in set(pledged):
-            start, _ = shift_window(polling_day, tz, shift)
-            out += [(shift.id, CHASE, start + wait), (shift.id, NO_SHOW, start + 2 * wait)]
-    return [c for c in out if c[2] > now]
+        start, end = shift_window(polling_day, tz, shift)
+        if shift.id in set(pledged) and end > now:
+            base = max(start, now)
+            out += [(shift.id, CHASE, base + wait), (shift.id, NO_SHOW, base + 2 * wait)]
+    return out
 
 
 def _utc(day: date, clock: time, tz: ZoneInfo) -> datetime:

@@ -441,6 +441,7 @@ class _ConfigFile(_Section):
     standby_rooms: PositiveWhole | None = None
     standby_hold_minutes: Positive | None = None
     no_show_wait_minutes: Positive | None = None
+    backfill_wave_minutes: Positive | None = None
     organiser_contact: Text | None = None
     retention_days: PositiveWhole | None = None
     imprint: Text | None = None

@@ -21,6 +21,7 @@ stateDiagram-v2
     DONE --> OFFER: FULL on the day (a short room nearby; STAY goes back to DONE)
     state "any state" as ANY
     ANY --> ANY: HERE (checked in for the shift under way, or told why not)
+    ANY --> DONE: YES to a room short of people nearby (asked on the day, an event)
     ANY --> STOPPED: STOP (pledge released, confirmed once)
     STOPPED --> ASK_LOCATION: START
     ANY --> ASK_LOCATION: CHANGE (pledge released)
@@ -30,14 +31,16 @@ stateDiagram-v2
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
 1. a system event (``room_closed``, ``reminder``, ``attendance``, ``vote``,
-   ``standby_offer``): never typed by a person;
+   ``standby_offer``, ``backfill_ask``): never typed by a person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
 5. STOPPED: silence until START (DELETE still works);
 6. a command (STOP, START, HELP, CHANGE, DELETE), in any other state;
 7. HERE (or its button), in any other state: checking in at the room (handlers/checkin.py);
-8. the handler for the conversation's state (``STATES``).
+8. YES or NO while a room short of people nearby has asked them (handlers/backfill.py);
+   anything else carries on below, the ask still open until its shift ends;
+9. the handler for the conversation's state (``STATES``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from handlers import (
     ask_location,
     ask_shifts,
     attendance,
+    backfill,
     broadcast_draft,
     checkin,
     commands,
@@ -75,6 +79,7 @@ EVENTS: dict[str, Handler] = {
     "attendance": attendance.attendance,
     "vote": vote.vote,
     standby.STANDBY_EVENT: standby.offered,
+    backfill.BACKFILL_EVENT: backfill.asked,
 }
 
 STATES: dict[State, Handler] = {
@@ -141,6 +146,14 @@ def _here(s: Seen) -> Turn | None:
     return checkin.here(s.conv, s.msg, s.world)
 
 
+def _asked(s: Seen) -> Turn | None:
+    if s.conv is None or s.conv.asked is None:
+        return None
+    if s.world.now().timestamp() >= s.conv.asked_until:  # that shift is over: the ask lapses
+        return handle(s.conv.evolve(asked=None, asked_until=0), s.msg, s.world)
+    return backfill.answer(s.conv, s.msg, s.world)
+
+
 def _state(s: Seen) -> Turn | None:
     assert s.conv is not None
     return STATES[s.conv.state](s.conv, s.msg, s.world)
@@ -155,6 +168,7 @@ RULES: tuple[Callable[[Seen], Turn | None], ...] = (
     _stopped,
     _command,
     _here,
+    _asked,
     _state,
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.campaign import Campaign
@@ -223,6 +224,29 @@ def rooms_report(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
         }
         for room in sorted(d.rooms.values(), key=lambda r: (r.seat_name, r.id))
     ]
+
+
+def backfills(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
+    """Every room that has been short on the day and asked supporters nearby, newest
+    first: when it began, places short at the last wave, how many were asked and how they
+    answered, and whether it is covered, still asking, or has nobody left to ask."""
+    rooms, labels = directory(store).rooms, {s.id: s.label for s in campaign.shifts}
+    out = []
+    for gap in reversed(store.backfill.gaps()):
+        room = rooms.get(gap.room)
+        out.append({
+            "room": gap.room, "name": room.name if room else gap.room,
+            "shift": gap.shift, "shift_label": labels.get(gap.shift, gap.shift),
+            "started": _clock(gap.started, campaign), "status": gap.status,
+            "covered": _clock(gap.covered, campaign) if gap.covered else None,
+            "short": gap.short, "waves": gap.waves, "asked": gap.asked, "took": gap.took,
+            "late": gap.late, "declined": gap.declined, "outside_window": gap.outside_window,
+        })  # fmt: skip
+    return out
+
+
+def _clock(at: int, campaign: Campaign) -> str:
+    return datetime.fromtimestamp(at, campaign.timezone).strftime("%H:%M")
 
 
 def summary(store: Store, campaign: Campaign, top: int = 10) -> dict[str, Any]:

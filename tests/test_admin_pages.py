@@ -354,3 +354,32 @@ def test_with_redis_away_the_pages_say_so_in_a_page_and_still_have_their_style(s
     client.delete_cookie("pd_session")
     signing_in = sign_in(client, "organiser-token-123")  # the form itself needs no Redis
     assert signing_in.status_code == 503 and "(Redis) is not answering" in signing_in.text
+
+
+def test_the_board_and_the_api_list_the_rooms_that_asked_for_people_and_how_it_went(app, r):
+    from bot.store import Store
+
+    s = Store(r)
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    assert "No room has needed to ask yet." in client.get("/admin/").text
+    start = 1_872_000_000  # 2029-04-27 17:00 BST
+    assert s.backfill.ask("a", "evening", 3, ["sms:+1", "sms:+2", "sms:+3"], start, 600) == [
+        "sms:+1", "sms:+2", "sms:+3"
+    ]  # fmt: skip
+    s.backfill.answered("sms:+1", "a", "evening", "took")
+    s.backfill.answered("sms:+2", "a", "evening", "declined")
+    assert s.backfill.ask("b", "morning", 1, ["whatsapp:+4"], start + 60, 600, 2) == ["whatsapp:+4"]
+    s.backfill.answered("whatsapp:+4", "b", "morning", "took")
+    s.backfill.covered("b", "morning", start + 900)
+    page = client.get("/admin/", headers={"X-Partial": "1"}).text
+    rows = page[page.index('class="backfills"') : page.index("By seat")]
+    assert re.findall(r"<td>(Hall [ABC])</td>", rows) == ["Hall B", "Hall A"]  # newest first
+    assert "covered at 17:15" in rows and "asking: 3 short" in rows
+    assert "3 in 1 wave" in rows and "1 coming · 0 too late · 1 can't" in rows
+    assert "(2 on WhatsApp not asked: outside their 24 h)" in rows
+    got = client.get("/admin/api/backfills", headers=AUTH).json["backfills"]
+    assert [(b["room"], b["shift"], b["status"], b["asked"], b["took"]) for b in got] == [
+        ("b", "morning", "covered", 1, 1), ("a", "evening", "asking", 3, 1)
+    ]  # fmt: skip
+    assert got[1]["started"] == "17:00" and got[1]["declined"] == 1

@@ -29,8 +29,12 @@ def test_the_checks_fall_due_a_wait_and_two_waits_after_each_shift_starts():
     got = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, BOTH.shifts, WAIT, utc(0))
     assert got == [("morning", CHASE, utc(6, 30)), ("morning", NO_SHOW, utc(7)),
                    ("evening", CHASE, utc(16, 30)), ("evening", NO_SHOW, utc(17))]  # fmt: skip
+    # Pledged an hour into the morning (asked to fill a gap): the waits count from then.
     later = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, BOTH.shifts, WAIT, utc(7))
-    assert [step for _, step, _ in later] == [CHASE, NO_SHOW]  # the evening's only
+    assert later == [("morning", CHASE, utc(7, 30)), ("morning", NO_SHOW, utc(8)),
+                     ("evening", CHASE, utc(16, 30)), ("evening", NO_SHOW, utc(17))]  # fmt: skip
+    over = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, BOTH.shifts, WAIT, utc(12))
+    assert [(s, step) for s, step, _ in over] == [("evening", CHASE), ("evening", NO_SHOW)]
 
 
 def done(pledge: Pledge = BOTH, **kw) -> Conversation:

@@ -15,6 +15,7 @@ from bot.geo import GeocoderUnavailable
 from bot.model.message import Inbound, Location, Outbound
 from bot.model.person import Conversation, Pledge
 from bot.model.turn import (
+    BackfillAnswer,
     CheckIn,
     Erase,
     FirstContact,
@@ -106,6 +107,8 @@ class MemoryWorld:
     stations: dict[str, str] = field(default_factory=dict)  # postcode -> polling station
     # (room, shift) -> address -> (here | onway | noshow, when)
     arrived: dict[tuple[str, str], dict[str, tuple[str, int]]] = field(default_factory=dict)
+    # (room, shift) -> address -> how they answered being asked to fill that gap
+    answers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -250,6 +253,8 @@ class MemoryWorld:
                         self.arrived.get((room_id, shift), {}).pop(address, None)
                 case JoinStandby(address, lists):
                     self.standby[address] = lists
+                case BackfillAnswer(address, room_id, shift, outcome):
+                    self.answers.setdefault((room_id, shift), {})[address] = outcome
                 case PassHold(address, room_id, shift):
                     if self.holds.get(address) == (room_id, shift):
                         self.drop_hold(address)

@@ -22,7 +22,7 @@ import time
 import redis
 
 from bot.outage import OUTAGE
-from workers import broadcasts, pulse, standby
+from workers import backfill, broadcasts, pulse, standby
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def tick(rt: Runtime, now: float | None = None) -> int:
     rescue(rt)
     broadcasts.look_after(rt)
     standby.look(rt)
+    backfill.look(rt)
     return moved
 
 

@@ -17,6 +17,7 @@ must be safe to apply twice:
   FirstContact                 the credit is remembered by the message (store/referrals)
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
   ScheduleReminders            event ids derive from the person and pledge: the same events
+  BackfillAnswer               their answer is kept with their ask: the same answer again
 
 Places freed (Release, Erase, PassHold, NoShow) go at once to the next person on standby
 (workers/standby.py). An effect may add replies (the sharer's new total, the broadcast's
@@ -28,6 +29,7 @@ from __future__ import annotations
 from bot.broadcasts import Audience
 from bot.model.message import Inbound, Outbound
 from bot.model.turn import (
+    BackfillAnswer,
     CheckIn,
     Effect,
     Erase,
@@ -98,6 +100,8 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
                 standby.fill(rt, [(room_id, shift)])
         case LeftRoom(address, room_id, shifts):
             store.arrivals.forget(address, [(room_id, s) for s in shifts])
+        case BackfillAnswer(address, room_id, shift, outcome):
+            store.backfill.answered(address, room_id, shift, outcome)
         case JoinStandby(address, lists):
             store.standby.join(address, lists)
             standby.fill(rt, [(room, shift) for room, shift, _ in lists])  # freed meanwhile

@@ -48,6 +48,10 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     def rooms() -> Any:
         return jsonify(rooms=organising.rooms_report(store, campaign))
 
+    @bp.get("/backfills")
+    def backfills() -> Any:
+        return jsonify(backfills=organising.backfills(store, campaign))
+
     @bp.get("/summary")
     def summary() -> Any:
         return jsonify(organising.summary(store, campaign))

@@ -119,6 +119,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             labels=labels, sorts=board.SORTS, seats=board.seats(shifts), health=health,
             seat_names=sorted({r["constituency"] for r in report}), now=f"{now:%H:%M:%S}",
             summary=organising.summary(store, campaign),
+            backfills=organising.backfills(store, campaign),
             chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
         )  # fmt: skip
 

@@ -66,6 +66,8 @@ class Conversation:
     draft: str | None = None  # an organiser's broadcast awaiting YES
     held: Offer | None = None  # on standby: a freed place kept for them while they answer
     held_until: int = 0  # unix seconds: when that hold runs out
+    asked: Offer | None = None  # on the day: a room short of people asked them to come
+    asked_until: int = 0  # unix seconds: the end of that shift (the ask lapses then)
 
     @property
     def channel(self) -> str:
@@ -95,6 +97,8 @@ class Conversation:
             d["sh"] = list(self.shifts)  # usually the pledge's shifts, then not stored twice
         if h := self.held:
             d["h"] = [h.room_id, list(h.shifts), h.km, self.held_until]
+        if b := self.asked:
+            d["b"] = [b.room_id, list(b.shifts), b.km, self.asked_until]
         if c := self.consent:  # the channel is the address's
             d["c"] = [int(c.granted), c.at, c.version]
         for name, short in _SHORT.items():
@@ -107,7 +111,7 @@ class Conversation:
         """Rebuild from :meth:`to_json`."""
         d: dict[str, Any] = json.loads(raw)
         pledge = Pledge(d["p"][0], tuple(d["p"][1])) if "p" in d else None
-        c, h = d.get("c"), d.get("h")
+        c, h, b = d.get("c"), d.get("h"), d.get("b")
         return cls(
             address,
             State(d["s"]),
@@ -121,6 +125,8 @@ class Conversation:
             pledge=pledge,
             held=Offer(h[0], tuple(h[1]), h[2]) if h else None,
             held_until=h[3] if h else 0,
+            asked=Offer(b[0], tuple(b[1]), b[2]) if b else None,
+            asked_until=b[3] if b else 0,
             consent=Consent(bool(c[0]), c[1], address.split(":", 1)[0], c[2]) if c else None,
             **{name: d[short] for name, short in _SHORT.items() if short in d},
         )

@@ -196,9 +196,21 @@ class LeftRoom:
     shifts: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BackfillAnswer:
+    """Someone asked to fill a room short of people answered: ``took`` (a place), ``late``
+    (YES once it was covered) or ``declined``; the room's gap counts it."""
+
+    address: str
+    room_id: str
+    shift: str
+    outcome: str
+
+
 Effect = (
     Release | PassHold | NoShow | SetStopped | Forget | Erase | FirstContact
     | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn | OnTheWay | LeftRoom
+    | BackfillAnswer
 )  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
@@ -218,6 +230,7 @@ EFFECT_ORDER: tuple[type, ...] = (
     CheckIn,
     OnTheWay,
     LeftRoom,
+    BackfillAnswer,
 )
 
 

@@ -6,6 +6,7 @@
   people       conversations, the people and consent indexes, the outbox (people.py)
   places       places taken and pledges (places.py)
   arrivals     who has checked in at their room, per shift (arrivals.py)
+  backfill     who is near, and each room short of people on the day (backfill.py)
   standby      standby lists, and freed places held for someone on one (standby.py)
   referrals    codes and counts (referrals.py)
   suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import redis
 
 from bot.store.arrivals import Arrivals
+from bot.store.backfill import Backfill
 from bot.store.calendar import Calendar
 from bot.store.directory import Rooms
 from bot.store.erase import Eraser
@@ -51,6 +53,7 @@ class Store:
         self.places = Places(r, prefix)
         self.standby = Standby(r, prefix)
         self.arrivals = Arrivals(r, prefix)
+        self.backfill = Backfill(r, prefix)
         self.referrals = Referrals(r, prefix, key)
         self.suppression = Suppression(r, prefix, key)
         self.rooms = Rooms(r, prefix)

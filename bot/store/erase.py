@@ -81,6 +81,7 @@ class Eraser:
     def leave(self, address: str) -> None:
         """Leave the people index (and the count of supporters): no broadcast or reply
         reaches them from now on (store/people.py: held replies)."""
+        self.r.zrem(keys.NEARBY(self.p), address)  # nor is anyone asked to help
         if self.r.srem(keys.PEOPLE(self.p), address):
             self.r.hincrby(keys.SUPPORTERS(self.p), address.split(":", 1)[0], -1)
 

@@ -141,6 +141,18 @@ HOLDS = Key("holds", "hash", None, True, Erase.FIELD, True,
 STANDBY_LOOK = Key("standby:look", "string", 5, False, Erase.KEEP, False,
     "set for a few seconds after a worker looked for free places and holds run out")
 
+# --- backfill: rooms short of people on the day, filled from nearby (bot/store/backfill.py)
+NEARBY = Key("nearby", "zset", None, True, Erase.MEMBER, True,
+    "geo index: people who agreed to updates and did not STOP, at their point (who is near)")
+GAP = Key("gap:{room}:{shift}", "hash", None, False, Erase.KEEP, True,
+    "a room short for a shift: when it began, waves, places short, covered (the board)")
+ASKED = Key("asked:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
+    "address -> asked|took|late|declined: who was asked to fill that gap (once) and answered")
+GAPS = Key("gaps", "zset", None, False, Erase.KEEP, True,
+    "room|shift of each gap, by when it began")
+GAP_LOOK = Key("gaplook", "string", 30, False, Erase.KEEP, False,
+    "set for a while after a worker looked for rooms short of people")
+
 # --- polling day in the rooms: who has arrived (bot/store/arrivals.py) --------------------
 ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
     "address -> here|onway|noshow:<unix s>: checked in, said they are on their way, or no-show")

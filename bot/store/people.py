@@ -34,11 +34,12 @@ end
 SAVE_TURN = (
     """
 -- KEYS: 1 conv:<address>, 2 people, 3 supporters, 4 consented, 5 consent, 6 outbox:<address>,
---       7 stopped, 8 timeline
+--       7 stopped, 8 timeline, 9 nearby
 -- ARGV: 1 conversation JSON, 2 '1' if new person, 3 consent evidence ('' : unchanged),
 --       4 address, 5 channel, 6 one-way id, 7 '1' if the conversation is STOPPED,
---       8 this hour (unix), 9... replies to send (appended after any still waiting, so they
---       go in order)
+--       8 this hour (unix), 9 'longitude latitude' if they may be asked to help nearby
+--       ('' : not), 10... replies to send (appended after any still waiting, so they go in
+--       order)
 -- Returns 1, or 2 when the replies are held: a STOP or DELETE came after this message.
 """
     + HELD
@@ -56,7 +57,13 @@ if ARGV[3] ~= '' then
   end
   redis.call('HSET', KEYS[5], ARGV[6], ARGV[3])
 end
-if #ARGV > 8 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 9)) end
+if ARGV[9] ~= '' then
+  local lon, lat = string.match(ARGV[9], '^(%S+) (%S+)$')
+  redis.call('GEOADD', KEYS[9], lon, lat, ARGV[4])
+else
+  redis.call('ZREM', KEYS[9], ARGV[4])
+end
+if #ARGV > 9 then redis.call('RPUSH', KEYS[6], unpack(ARGV, 10)) end
 if held(KEYS[7], KEYS[2], ARGV[6], ARGV[4], ARGV[7]) then return 2 end
 return 1
 """
@@ -128,7 +135,7 @@ class People:
         a, p = conv.address, self.p
         k = [keys.CONV(p, address=a), keys.PEOPLE(p), keys.SUPPORTERS(p), keys.CONSENTED(p),
              keys.CONSENT(p), keys.OUTBOX(p, address=a), keys.STOPPED(p),
-             keys.TIMELINE(p)]  # fmt: skip
+             keys.TIMELINE(p), keys.NEARBY(p)]  # fmt: skip
         evidence = (
             f"{int(consent.granted)}|{consent.at}|{consent.channel}|{consent.version}"
             if consent
@@ -136,8 +143,16 @@ class People:
         )
         args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel,
                 keys.hid(self.secret, a), _stopped(conv), int(time.time() // 3600),
-                *replies]  # fmt: skip
+                _nearby(conv), *replies]  # fmt: skip
         return int(self._save_turn(keys=k, args=args)) == 1
+
+    def load_many(self, addresses: Sequence[str]) -> list[Conversation | None]:
+        """The stored conversations of several people, in order (None: none kept)."""
+        if not addresses:
+            return []
+        raws = self.r.mget([keys.CONV(self.p, address=a) for a in addresses])
+        return [Conversation.from_json(a, raw) if raw else None
+                for a, raw in zip(addresses, raws, strict=True)]  # fmt: skip
 
     def sendable(self, conv: Conversation | None) -> bool:
         """False while this person's replies are held for a STOP or DELETE queued behind
@@ -226,6 +241,15 @@ class People:
         """How many people have a conversation, per channel."""
         raw = self.r.hgetall(keys.SUPPORTERS(self.p))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _nearby(conv: Conversation) -> str:
+    """Where they may be asked to help from (backfill): only with a yes to updates, a
+    point, and no STOP."""
+    c, at = conv.consent, conv.location
+    if c is None or not c.granted or at is None or conv.state is State.STOPPED:
+        return ""
+    return f"{at.longitude} {at.latitude}"
 
 
 def _stopped(conv: Conversation) -> str:
