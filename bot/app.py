@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from bot import pulse, scrub
 from bot.admin.api import blueprint as admin_blueprint
 from bot.admin.pages import blueprint as pages_blueprint
+from bot.admin.room_page import blueprint as room_blueprint
 from bot.channels import Webhook, capabilities, enabled
 from bot.config import Settings, load_settings
 from bot.http import json_error
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(admin_blueprint(settings, store))
     app.register_blueprint(pages_blueprint(settings, store))
+    app.register_blueprint(room_blueprint(settings, store))
 
     @app.get("/")
     def home() -> Any:

@@ -17,6 +17,8 @@ stateDiagram-v2
     OFFER --> DONE: YES, consent already asked before a CHANGE
     ASK_CONSENT --> DONE: YES / NO recorded, share message sent
     DONE --> DONE: status / on my way / VOTED / asked if on their way or voted (events)
+    DONE --> DONE: their room's coordinator's message (event); a reply goes to the room
+    DONE --> OFFER: the room has too many (event): the nearest short room
     DONE --> ASK_SHIFTS: CAN'T, or a no-show with no shift left (event)
     DONE --> OFFER: FULL on the day (a short room nearby; STAY goes back to DONE)
     state "any state" as ANY
@@ -31,7 +33,8 @@ stateDiagram-v2
 Precedence: the first rule in ``RULES`` whose test matches takes the message.
 
 1. a system event (``room_closed``, ``reminder``, ``attendance``, ``vote``,
-   ``standby_offer``, ``backfill_ask``): never typed by a person;
+   ``standby_offer``, ``backfill_ask``, ``room_message``, ``move_ask``): never typed by a
+   person;
 2. an organiser's ``/broadcast <text>``: a preview, sent only after YES;
 3. an organiser's pending draft: YES sends it, anything else drops it and carries on;
 4. someone with no conversation (new, or erased): ``handlers/stopped.unknown``;
@@ -60,6 +63,7 @@ from handlers import (
     broadcast_draft,
     checkin,
     commands,
+    coordinator,
     done,
     offer,
     say,
@@ -80,6 +84,8 @@ EVENTS: dict[str, Handler] = {
     "vote": vote.vote,
     standby.STANDBY_EVENT: standby.offered,
     backfill.BACKFILL_EVENT: backfill.asked,
+    coordinator.ROOM_MESSAGE: coordinator.room_message,
+    coordinator.MOVE_ASK: coordinator.move_ask,
 }
 
 STATES: dict[State, Handler] = {
@@ -181,5 +187,7 @@ def handle(conv: Conversation | None, msg: Inbound, world: World) -> Turn:
     seen = Seen(conv, msg, world, cmd)
     for rule in RULES:
         if (turn := rule(seen)) is not None:
+            if msg.name and turn.conv is not None and turn.conv.name != msg.name:
+                turn = replace(turn, conv=turn.conv.evolve(name=msg.name))  # for their room
             return replace(turn, replies=merged(turn.replies))
     raise AssertionError("the last rule always answers")

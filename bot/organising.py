@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.campaign import Campaign
+from bot.coordinating import link_expiry
 from bot.geo import Geocoder
 from bot.model.message import Inbound
 from bot.rooms import Directory, Room, Source, describe, load_rooms, load_targets
@@ -243,6 +244,41 @@ def backfills(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
             "late": gap.late, "declined": gap.declined, "outside_window": gap.outside_window,
         })  # fmt: skip
     return out
+
+
+def coordinator_link(
+    store: Store, campaign: Campaign, room_id: str, base_url: str
+) -> dict[str, str] | None:
+    """A new secret link to the room's coordinator page (the old one stops working):
+    ``url`` and ``expires`` (ISO 8601, as polling day ends); None for an unknown room."""
+    if room_id not in directory(store).rooms:
+        return None
+    ends = link_expiry(campaign)
+    token = store.coordinators.create_link(room_id, ends)
+    return {
+        "room": room_id,
+        "url": f"{base_url.rstrip('/')}/room/{token}",
+        "expires": datetime.fromtimestamp(ends, campaign.timezone).isoformat(),
+    }
+
+
+def moves(store: Store, campaign: Campaign) -> list[dict[str, Any]]:
+    """Every room that reported too many people, newest first: how many, how many were
+    asked to move, and how many moved."""
+    rooms, labels = directory(store).rooms, {s.id: s.label for s in campaign.shifts}
+    return [
+        {
+            "room": m.room,
+            "name": rooms[m.room].name if m.room in rooms else m.room,
+            "shift": m.shift,
+            "shift_label": labels.get(m.shift, m.shift),
+            "at": _clock(m.at, campaign),
+            "too_many": m.too_many,
+            "offered": m.offered,
+            "moved": m.moved,
+        }  # fmt: skip
+        for m in store.coordinators.surpluses()
+    ]
 
 
 def _clock(at: int, campaign: Campaign) -> str:

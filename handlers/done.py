@@ -11,7 +11,7 @@ from bot.campaign import arrival
 from bot.model.message import Button, Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import OnTheWay, Release, Turn, World
-from handlers import say, surplus
+from handlers import coordinator, say, surplus
 from handlers.answers import read_still_coming, says_full, says_voted
 
 
@@ -49,6 +49,8 @@ def done(conv: Conversation, msg: Inbound, world: World) -> Turn:
             return Turn(conv, [say.say(conv, "on_my_way_thanks", room=room.name)], [on_way])
         values = say.pledge_values(world.campaign, room, conv.pledge.shifts)
         return Turn(conv, [say.say(conv, "still_coming_thanks", **values)])
+    if relayed := coordinator.relay(conv, msg, world):  # answering their room's coordinator
+        return relayed
     return Turn(conv, [status(conv, world)])
 
 

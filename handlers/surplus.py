@@ -12,8 +12,9 @@ from bot.model.turn import Turn, World
 from handlers import offer, say
 
 
-def full(conv: Conversation, world: World) -> Turn:
-    """Offer the nearest short room, or say kindly why not (not the day, none short)."""
+def full(conv: Conversation, world: World, intro: str = "") -> Turn:
+    """Offer the nearest short room, or say kindly why not (not the day, none short).
+    ``intro``: what comes before the offer (by default, thanks for telling us)."""
     c = world.campaign
     assert conv.pledge is not None
     room = world.directory.rooms[conv.pledge.room_id]
@@ -25,5 +26,5 @@ def full(conv: Conversation, world: World) -> Turn:
     if not offers:
         return Turn(conv, [say.say(conv, "surplus_none", room=room.name)])
     conv = conv.evolve(state=State.OFFER, offers=offers, offer_index=0)
-    intro = say.text(conv, "surplus_intro", room=room.name)
+    intro = intro or say.text(conv, "surplus_intro", room=room.name)
     return Turn(conv, [offer.current(conv, world, intro)])

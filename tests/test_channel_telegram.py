@@ -60,6 +60,7 @@ def group_message() -> dict:
     return update
 
 
+NAME = "Ann_*[x]<b>&"  # the first name in the recorded updates: kept as text, shown escaped
 U = 1  # an update_id for hand-written bodies
 PRIVATE = {"id": 1, "type": "private"}
 
@@ -69,19 +70,22 @@ INBOUND = [
     pytest.param(
         hook("telegram_message"),
         200,
-        ids("telegram_message", Inbound("telegram:4242", text="hi")),
+        ids("telegram_message", Inbound("telegram:4242", text="hi", name=NAME)),
         id="text",
     ),
     pytest.param(
         hook("telegram_start_code"),
         200,
-        ids("telegram_start_code", Inbound("telegram:4242", text="/start AB12CD34")),
+        ids("telegram_start_code", Inbound("telegram:4242", text="/start AB12CD34", name=NAME)),
         id="deep-link-start",
     ),
     pytest.param(
         hook("telegram_location"),
         200,
-        ids("telegram_location", Inbound("telegram:4242", location=Location(51.5541, -0.1097))),
+        ids(
+            "telegram_location",
+            Inbound("telegram:4242", location=Location(51.5541, -0.1097), name=NAME),
+        ),
         id="location",
     ),
     pytest.param(
@@ -89,14 +93,14 @@ INBOUND = [
         200,
         ids(
             "telegram_callback_query",
-            Inbound("telegram:4242", payload="shift:morning", callback_id="<its id>"),
+            Inbound("telegram:4242", payload="shift:morning", callback_id="<its id>", name=NAME),
         ),
         id="button-press",
     ),
     pytest.param(
         hook("telegram_sticker"),
         200,
-        ids("telegram_sticker", Inbound("telegram:4242", unsupported=True)),
+        ids("telegram_sticker", Inbound("telegram:4242", unsupported=True, name=NAME)),
         id="sticker",
     ),
     # Acknowledged and ignored: Telegram retries anything but a 2xx.

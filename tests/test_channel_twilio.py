@@ -46,12 +46,13 @@ def tampered() -> Webhook:
     return hook(form | {"Body": "STOP"}, signature=sign(URL, form, TEST_AUTH_TOKEN))
 
 
-def expect(name: str, address: str, **fields) -> list[Inbound]:
-    sid = load(name)["MessageSid"]
+def expect(recorded: str, address: str, **fields) -> list[Inbound]:
+    sid = load(recorded)["MessageSid"]
     return [Inbound(address, external_id=f"twilio:{sid}", received_at=NOW, **fields)]
 
 
 SMS, WA = "sms:+447700900123", "whatsapp:+447700900123"
+NAME = "Ann_*[x]<b>&"  # WhatsApp's ProfileName in the recorded forms (SMS has none)
 GOOD = {"MessageSid": "SM1", "From": "+447700900123"}
 
 # (request, HTTP status, Inbounds queued). The app answers exactly this (tests/test_app.py
@@ -61,25 +62,25 @@ INBOUND = [
     pytest.param(
         hook("twilio_whatsapp_text"),
         200,
-        expect("twilio_whatsapp_text", WA, text="Hi"),
+        expect("twilio_whatsapp_text", WA, text="Hi", name=NAME),
         id="whatsapp-text",
     ),
     pytest.param(
         hook("twilio_whatsapp_location"),
         200,
-        expect("twilio_whatsapp_location", WA, location=Location(51.5541, -0.1097)),
+        expect("twilio_whatsapp_location", WA, location=Location(51.5541, -0.1097), name=NAME),
         id="whatsapp-location",
     ),
     pytest.param(
         hook("twilio_whatsapp_button"),
         200,
-        expect("twilio_whatsapp_button", WA, text="Yes", payload="yes"),
+        expect("twilio_whatsapp_button", WA, text="Yes", payload="yes", name=NAME),
         id="whatsapp-button",
     ),
     pytest.param(
         hook(load("twilio_whatsapp_text") | {"Body": "", "NumMedia": "1"}),
         200,
-        expect("twilio_whatsapp_text", WA, unsupported=True),
+        expect("twilio_whatsapp_text", WA, unsupported=True, name=NAME),
         id="media-without-text",
     ),
     pytest.param(

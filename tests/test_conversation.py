@@ -40,9 +40,9 @@ def offered(world: MemoryWorld, address: str = TG) -> Conversation:
 @pytest.mark.parametrize(
     "address, text, id_kind",
     [
-        ("telegram:42", "hi", "Telegram chat ID"),
-        ("telegram:42", "/start", "Telegram chat ID"),
-        ("whatsapp:+447700900123", "Hello there", "WhatsApp number"),
+        ("telegram:42", "hi", "Telegram chat ID and first name"),
+        ("telegram:42", "/start", "Telegram chat ID and first name"),
+        ("whatsapp:+447700900123", "Hello there", "WhatsApp number and first name"),
         ("sms:+447700900123", "N7 6AA", "phone number"),
     ],
 )

@@ -52,7 +52,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     bot.tg(chat, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
     (welcome,) = bot.tg_sent(chat, 1)  # one message: the welcome, then the question
     hello, ask = welcome["text"].rsplit("\n\n", 1)
-    assert hello == WELCOME.format(kind="Telegram chat ID")
+    assert hello == WELCOME.format(kind="Telegram chat ID and first name")
     assert welcome["parse_mode"] is None
     assert ask.startswith("Where are you? Send your postcode (like N7 6AA) or tap")
     assert welcome["reply_markup"]["keyboard"] == [
@@ -119,7 +119,7 @@ def test_telegram_journey_with_buttons_duplicates_and_bad_secret(bot: Bot) -> No
     bot.tw(wa, f"Hi! I'd like to help on polling day. (ref {code})")
     (welcome,) = bot.tw_sent(wa, 1)
     hello, ask = welcome.rsplit("\n\n", 1)
-    assert hello == WELCOME.format(kind="WhatsApp number")
+    assert hello == WELCOME.format(kind="WhatsApp number and first name")
     assert ask == (
         "Where are you? Send your postcode (like N7 6AA) or share a location pin "
         "(📎 then Location)."

@@ -25,6 +25,7 @@ from bot.model.turn import (
     NoShow,
     OnTheWay,
     PassHold,
+    RelayReply,
     Release,
     ScheduleReminders,
     SetStopped,
@@ -109,6 +110,7 @@ class MemoryWorld:
     arrived: dict[tuple[str, str], dict[str, tuple[str, int]]] = field(default_factory=dict)
     # (room, shift) -> address -> how they answered being asked to fill that gap
     answers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    relayed: list[tuple[str, str, str]] = field(default_factory=list)  # (room, name, text)
     audience: int = 0
     geocoder_down: bool = False
     clock: datetime = datetime(2029, 4, 20, 12, 0, tzinfo=UTC)
@@ -253,6 +255,8 @@ class MemoryWorld:
                         self.arrived.get((room_id, shift), {}).pop(address, None)
                 case JoinStandby(address, lists):
                     self.standby[address] = lists
+                case RelayReply(_, room_id, name, text, _):
+                    self.relayed.append((room_id, name, text))
                 case BackfillAnswer(address, room_id, shift, outcome):
                     self.answers.setdefault((room_id, shift), {})[address] = outcome
                 case PassHold(address, room_id, shift):

@@ -18,6 +18,7 @@ must be safe to apply twice:
   StartBroadcast               created with the message's id (store/broadcasts.started_by)
   ScheduleReminders            event ids derive from the person and pledge: the same events
   BackfillAnswer               their answer is kept with their ask: the same answer again
+  RelayReply                   the same reply kept twice (shown twice on the room's page)
 
 Places freed (Release, Erase, PassHold, NoShow) go at once to the next person on standby
 (workers/standby.py). An effect may add replies (the sharer's new total, the broadcast's
@@ -40,6 +41,7 @@ from bot.model.turn import (
     NoShow,
     OnTheWay,
     PassHold,
+    RelayReply,
     Release,
     ScheduleReminders,
     SetStopped,
@@ -100,6 +102,10 @@ def apply(rt: Runtime, effect: Effect, msg: Inbound, message: str) -> list[Outbo
                 standby.fill(rt, [(room_id, shift)])
         case LeftRoom(address, room_id, shifts):
             store.arrivals.forget(address, [(room_id, s) for s in shifts])
+            for shift in shifts:  # a room that said it had too many sees the move
+                store.coordinators.moved(room_id, shift)
+        case RelayReply(address, room_id, name, text, at):
+            store.coordinators.reply(room_id, address, name, text, at)
         case BackfillAnswer(address, room_id, shift, outcome):
             store.backfill.answered(address, room_id, shift, outcome)
         case JoinStandby(address, lists):

@@ -48,9 +48,25 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     def rooms() -> Any:
         return jsonify(rooms=organising.rooms_report(store, campaign))
 
+    @bp.post("/rooms/<room_id>/coordinator-link")
+    def coordinator_link(room_id: str) -> Any:
+        base = settings.public_url or request.host_url
+        made = organising.coordinator_link(store, campaign, room_id, base)
+        if made is None:
+            return json_error(404, f"no room {room_id!r}")
+        return jsonify(made), 201
+
+    @bp.delete("/rooms/<room_id>/coordinator-link")
+    def revoke_coordinator_link(room_id: str) -> Any:
+        if not store.coordinators.revoke(room_id):
+            return json_error(404, f"room {room_id!r} has no coordinator link")
+        return "", 204
+
     @bp.get("/backfills")
     def backfills() -> Any:
-        return jsonify(backfills=organising.backfills(store, campaign))
+        return jsonify(
+            backfills=organising.backfills(store, campaign), moves=organising.moves(store, campaign)
+        )
 
     @bp.get("/summary")
     def summary() -> Any:

@@ -120,13 +120,16 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             seat_names=sorted({r["constituency"] for r in report}), now=f"{now:%H:%M:%S}",
             summary=organising.summary(store, campaign),
             backfills=organising.backfills(store, campaign),
+            moves=organising.moves(store, campaign),
             chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
         )  # fmt: skip
 
     def rooms_page(status: int = 200, **shown: Any) -> Any:
         d = organising.directory(store)
+        names = sorted((r.name, r.id) for r in d.rooms.values())
         page = render_template("rooms.html", campaign=campaign, session=g.session,
-                               rooms=len(d.rooms), targets=len(d.targets), **shown)  # fmt: skip
+                               rooms=len(d.rooms), targets=len(d.targets), names=names,
+                               **shown)  # fmt: skip
         return page, status
 
     def kept() -> tuple[str, Upload]:
@@ -143,6 +146,21 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
     @bp.get("/rooms")
     def rooms() -> Any:
         return rooms_page(done=request.args.get("done", ""))
+
+    @bp.post("/rooms/coordinator-link")
+    def coordinator_link() -> Any:
+        auth.require_admin(g.session)
+        room_id = request.form.get("room", "")
+        if request.form.get("action") == "revoke":
+            if not store.coordinators.revoke(room_id):
+                return rooms_page(404, errors=["that room has no coordinator link"])
+            return rooms_page(done="the room's coordinator link no longer works")
+        made = organising.coordinator_link(
+            store, campaign, room_id, settings.public_url or request.host_url
+        )
+        if made is None:
+            return rooms_page(404, errors=["choose a room"])
+        return rooms_page(link=made)
 
     @bp.get("/rooms.csv")
     def rooms_csv() -> Any:

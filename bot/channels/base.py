@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 
+MAX_NAME = 30  # characters of a first name kept
+
+
+def first_name(raw: object) -> str:
+    """The first word of the name a platform gave ("" if none): all a room coordinator
+    sees of a volunteer."""
+    words = raw.split() if isinstance(raw, str) else []
+    return "".join(ch for ch in words[0] if ch.isprintable())[:MAX_NAME] if words else ""
+
+
 class ParseError(ValueError):
     """A webhook body that is not the shape the platform sends."""
 

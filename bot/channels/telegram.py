@@ -36,7 +36,7 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest, RequestData
 
-from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook
+from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook, first_name
 from bot.model.message import Inbound, Location, Outbound, SendResult
 from messages import t
 
@@ -129,7 +129,10 @@ def parse_update(update: Any, received_at: float = 0.0) -> list[Inbound]:
         chat = _obj(msg, "chat")
         if chat.get("type") != "private":
             return []  # groups and channels are not part of the journey
-        base = {"address": f"telegram:{_int(chat, 'id')}", "external_id": external_id}
+        sender = msg.get("from")
+        name = first_name(sender.get("first_name")) if isinstance(sender, dict) else ""
+        base = {"address": f"telegram:{_int(chat, 'id')}", "external_id": external_id,
+                "name": name}  # fmt: skip
         if isinstance(msg.get("text"), str):
             return [Inbound(text=msg["text"], received_at=received_at, **base)]
         if "location" in msg:
@@ -149,6 +152,7 @@ def parse_update(update: Any, received_at: float = 0.0) -> list[Inbound]:
                 payload=data[:64],
                 callback_id=cq["id"],
                 external_id=external_id,
+                name=first_name(user.get("first_name")),
                 received_at=received_at,
             )
         ]

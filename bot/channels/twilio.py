@@ -21,7 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook
+from bot.channels.base import Capabilities, Channel, ParseError, Sender, Webhook, first_name
 from bot.model.message import Inbound, Location, Outbound, SendResult
 
 if TYPE_CHECKING:
@@ -140,7 +140,12 @@ def parse_form(form: Mapping[str, str], received_at: float = 0.0) -> list[Inboun
     if not sid or not sender:
         raise ParseError("MessageSid and From are required")
     address = address_of(sender)
-    base = {"address": address, "external_id": f"twilio:{sid}", "received_at": received_at}
+    base = {
+        "address": address,
+        "external_id": f"twilio:{sid}",
+        "received_at": received_at,
+        "name": first_name(form.get("ProfileName")),
+    }  # WhatsApp's profile name; SMS has none
     lat, lon = form.get("Latitude"), form.get("Longitude")
     if lat and lon:
         try:

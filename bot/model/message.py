@@ -36,6 +36,7 @@ class Inbound:
     unsupported: bool = False  # a sticker, photo, voice note...: nothing we can read
     event: str | None = None  # set only by the system (e.g. "room_closed"), never by a channel
     received_at: float = 0.0  # unix time the webhook accepted it
+    name: str = ""  # the first name the platform gave (Telegram, WhatsApp), for their room
 
     @property
     def channel(self) -> str:

@@ -68,6 +68,8 @@ class Conversation:
     held_until: int = 0  # unix seconds: when that hold runs out
     asked: Offer | None = None  # on the day: a room short of people asked them to come
     asked_until: int = 0  # unix seconds: the end of that shift (the ask lapses then)
+    name: str = ""  # the first name their platform gave (Telegram, WhatsApp), for their room
+    relay_until: int = 0  # unix seconds: their replies go to their room's coordinator till then
 
     @property
     def channel(self) -> str:
@@ -139,4 +141,6 @@ _SHORT = {
     "code": "cd",
     "draft": "d",
     "last_id": "id",
+    "name": "nm",
+    "relay_until": "ru",
 }

@@ -207,10 +207,21 @@ class BackfillAnswer:
     outcome: str
 
 
+@dataclass(frozen=True)
+class RelayReply:
+    """Their answer to a message from their room's coordinator, for the room's page."""
+
+    address: str
+    room_id: str
+    name: str
+    text: str
+    at: int
+
+
 Effect = (
     Release | PassHold | NoShow | SetStopped | Forget | Erase | FirstContact
     | StartBroadcast | ScheduleReminders | JoinStandby | CheckIn | OnTheWay | LeftRoom
-    | BackfillAnswer
+    | BackfillAnswer | RelayReply
 )  # fmt: skip
 
 # The one order effects are applied in, whatever order a handler lists them: places and the
@@ -231,6 +242,7 @@ EFFECT_ORDER: tuple[type, ...] = (
     OnTheWay,
     LeftRoom,
     BackfillAnswer,
+    RelayReply,
 )
 
 

@@ -7,6 +7,7 @@
   places       places taken and pledges (places.py)
   arrivals     who has checked in at their room, per shift (arrivals.py)
   backfill     who is near, and each room short of people on the day (backfill.py)
+  coordinators room links, relayed messages and replies, too many (coordinators.py)
   standby      standby lists, and freed places held for someone on one (standby.py)
   referrals    codes and counts (referrals.py)
   suppression  STOP and seen, by one-way id: outlives DELETE (suppression.py)
@@ -28,6 +29,7 @@ import redis
 from bot.store.arrivals import Arrivals
 from bot.store.backfill import Backfill
 from bot.store.calendar import Calendar
+from bot.store.coordinators import Coordinators
 from bot.store.directory import Rooms
 from bot.store.erase import Eraser
 from bot.store.inbox import Inbox
@@ -54,6 +56,7 @@ class Store:
         self.standby = Standby(r, prefix)
         self.arrivals = Arrivals(r, prefix)
         self.backfill = Backfill(r, prefix)
+        self.coordinators = Coordinators(r, prefix)
         self.referrals = Referrals(r, prefix, key)
         self.suppression = Suppression(r, prefix, key)
         self.rooms = Rooms(r, prefix)

@@ -55,6 +55,15 @@ class Arrivals:
         raw = self.r.hget(keys.ARRIVED(self.p, room=room, shift=shift), address)
         return raw.decode().split(":", 1)[0] if raw else None
 
+    def at_room(self, room: str, shift: str) -> dict[str, tuple[str, int]]:
+        """Everyone accounted for at a room and shift: address -> (status, when)."""
+        raw = self.r.hgetall(keys.ARRIVED(self.p, room=room, shift=shift))
+        out = {}
+        for a, v in raw.items():
+            status, at = v.decode().split(":", 1)
+            out[a.decode()] = (status, int(at))
+        return out
+
     def forget(self, address: str, pairs: Iterable[Pair]) -> None:
         """Their place is given up (CHANGE, STOP, CAN'T): no longer counted there."""
         pipe = self.r.pipeline(transaction=False)

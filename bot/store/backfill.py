@@ -122,6 +122,10 @@ class Backfill:
         if self.r.hexists(key, address):  # asked (and not erased since)
             self.r.hset(key, address, outcome)
 
+    def reopen(self, room: str, shift: str) -> None:
+        """The room needs more than it said: the next look asks at once, not a wave later."""
+        self.r.hdel(keys.GAP(self.p, room=room, shift=shift), "last", "nobody_left")
+
     def covered(self, room: str, shift: str, now: float) -> bool:
         """Mark an open gap covered (no longer short); True if it was open."""
         key = keys.GAP(self.p, room=room, shift=shift)

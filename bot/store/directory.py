@@ -65,6 +65,13 @@ class Rooms:
                 except redis.WatchError:
                     continue  # someone pledged meanwhile: look again
 
+    def put_room(self, room: Room) -> None:
+        """Change one room (a coordinator needs more places), seen by every process."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.ROOMS(self.p), room.id, room.to_json())
+        pipe.incr(keys.DIRECTORY_VERSION(self.p))
+        pipe.execute()
+
     def replace_all(self, rooms: Sequence[Room], targets: dict[str, int]) -> None:
         """Rooms and targets together, in one transaction."""
         pipe = self.r.pipeline(transaction=True)

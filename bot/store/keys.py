@@ -153,6 +153,22 @@ GAPS = Key("gaps", "zset", None, False, Erase.KEEP, True,
 GAP_LOOK = Key("gaplook", "string", 30, False, Erase.KEEP, False,
     "set for a while after a worker looked for rooms short of people")
 
+# --- room coordinators (bot/store/coordinators.py) ------------------------------------------
+ROSTER = Key("roster:{room}", "set", None, True, Erase.MEMBER, True,
+    "people pledged at a room (one who moved on is checked against their pledge, and dropped)")
+ROOM_LINK = Key("roomlink:{digest}", "string", None, False, Erase.KEEP, True,
+    "SHA-256 of a coordinator link's token -> its room (expires as polling day ends)")
+ROOM_LINKS = Key("roomlinks", "hash", None, False, Erase.KEEP, True,
+    "room -> the SHA-256 of its current coordinator link (a new one revokes the old)")
+ROOM_SAID = Key("roomsaid:{room}", "list", None, False, Erase.KEEP, True,
+    "the coordinator's messages relayed to the room's volunteers, newest first")
+ROOM_REPLIES = Key("roomreplies:{room}", "hash", None, True, Erase.FIELD, True,
+    "address -> their latest replies to the coordinator: [first name, when, text]")
+SURPLUS = Key("surplus:{room}:{shift}", "hash", None, False, Erase.KEEP, True,
+    "a room that reported too many: when, how many, asked to move, moved (the board)")
+SURPLUSES = Key("surpluses", "zset", None, False, Erase.KEEP, True,
+    "room|shift of each surplus report, by when")
+
 # --- polling day in the rooms: who has arrived (bot/store/arrivals.py) --------------------
 ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
     "address -> here|onway|noshow:<unix s>: checked in, said they are on their way, or no-show")

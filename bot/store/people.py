@@ -154,6 +154,10 @@ class People:
         return [Conversation.from_json(a, raw) if raw else None
                 for a, raw in zip(addresses, raws, strict=True)]  # fmt: skip
 
+    def names(self, addresses: Sequence[str]) -> list[str]:
+        """The first name each gave on their platform ("" when none)."""
+        return [c.name if c else "" for c in self.load_many(addresses)]
+
     def sendable(self, conv: Conversation | None) -> bool:
         """False while this person's replies are held for a STOP or DELETE queued behind
         (see SAVE_TURN); someone with no conversation is never held."""

@@ -16,9 +16,10 @@ from bot.model.person import Pledge
 from bot.store import keys
 
 RESERVE = """
--- KEYS: 1 pledged, 2 pledge, 3 timeline. ARGV: 1 address, 2 room id, 3 n shifts, then n
--- pairs of (shift id, capacity), then this hour (unix). Returns 1 taken, 0 a shift is full
--- (nothing changed). A first pledge (not a move) is counted in this hour's pledges.
+-- KEYS: 1 pledged, 2 pledge, 3 timeline, 4 roster:<room>. ARGV: 1 address, 2 room id,
+-- 3 n shifts, then n pairs of (shift id, capacity), then this hour (unix). Returns 1 taken,
+-- 0 a shift is full (nothing changed). A first pledge (not a move) is counted in this
+-- hour's pledges.
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 local mine = {}
 if old then
@@ -39,6 +40,7 @@ for i = 0, n - 1 do
   taken[#taken + 1] = ARGV[4 + 2 * i]
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. table.concat(taken, ','))
+redis.call('SADD', KEYS[4], ARGV[1])
 if not old then redis.call('HINCRBY', KEYS[3], 'pledged|' .. ARGV[#ARGV], 1) end
 return 1
 """
@@ -105,7 +107,8 @@ class Places:
         for shift, cap in zip(pledge.shifts, capacities, strict=True):
             args += [shift, cap]
         args.append(int(time.time() // 3600))
-        k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p)]
+        k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p),
+             keys.ROSTER(self.p, room=pledge.room_id)]  # fmt: skip
         return bool(self._reserve(keys=k, args=args))
 
     def release(self, address: str) -> list[tuple[str, str]]:
@@ -123,6 +126,24 @@ class Places:
         pledge holds no such place."""
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
         return bool(self._release_shift(keys=k, args=[address, room, shift]))
+
+    def roster(self, room: str) -> dict[str, tuple[str, ...]]:
+        """Who is pledged at ``room``, and for which shifts. (The roster keeps everyone who
+        ever pledged there; those who moved or gave it up are dropped from it here.)"""
+        key = keys.ROSTER(self.p, room=room)
+        who = [a.decode() for a in self.r.smembers(key)]
+        if not who:
+            return {}
+        mine, gone = {}, []
+        for address, raw in zip(who, self.r.hmget(keys.PLEDGE(self.p), who), strict=True):
+            there, shifts = parse_pledge(raw) if raw else ("", ())
+            if there == room:
+                mine[address] = shifts
+            else:
+                gone.append(address)
+        if gone:
+            self.r.srem(key, *gone)
+        return mine
 
     def pledge_of(self, address: str) -> str | None:
         """The stored ``room|shift,shift`` for an address."""

@@ -55,7 +55,8 @@ return false
 """
 
 TAKE = """
--- KEYS: 1 holds, 2 pledge, 3 timeline. ARGV: 1 address, 2 room|shift, 3 now (unix s),
+-- KEYS: 1 holds, 2 pledge, 3 timeline, 4 roster:<room>. ARGV: 1 address, 2 room|shift,
+-- 3 now (unix s),
 -- 4 this hour (unix). The held place becomes their pledge if the hold is for it and has
 -- not run out (it is already counted taken). Returns 1 taken, 0 not.
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -64,6 +65,7 @@ if tonumber(string.match(held, '|([^|]*)$')) < tonumber(ARGV[3]) then return 0 e
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end  -- never two pledges
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'pledged|' .. ARGV[4], 1)
 return 1
 """
@@ -143,7 +145,8 @@ class Standby:
     def take(self, address: str, room: str, shift: str, now: float | None = None) -> bool:
         """The place held for them becomes their pledge; False if the hold ran out or went."""
         now = time.time() if now is None else now
-        k = [keys.HOLDS(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p)]
+        k = [keys.HOLDS(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p),
+             keys.ROSTER(self.p, room=room)]  # fmt: skip
         return bool(self._take(keys=k, args=[address, f"{room}|{shift}", now, int(now // 3600)]))
 
     def drop(self, address: str, room: str = "", shift: str = "") -> Pair | None:

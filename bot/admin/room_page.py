@@ -1,0 +1,114 @@
+"""A room coordinator's phone page, /room/<token>: the one room the secret link opens, with
+who is expected per shift, check-in for someone without a phone, "we need N more", "we
+have N too many", and a message relayed to everyone expected (replies shown below it).
+
+The link is the only key (no sign-in on a busy polling day), so the page never shows a
+number or chat id, sends no referrer, is not cached, and stops working when revoked or
+when polling day ends. Actions are forms that post back and redirect (a reload never
+sends a message twice). The logic is bot/coordinating.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, redirect, render_template, request
+
+from bot import coordinating
+from bot.config import Settings
+from bot.coordinating import Refused
+from bot.store import Store
+
+NOTES = {
+    "checked_in": "Checked in.",
+    "need": "Asking supporters nearby: the room now has {n} places for that shift.",
+    "moves": "{n} of the people who arrived last have been asked if they would move.",
+    "sent": "Sent to {n} people.",
+}
+
+
+def now() -> datetime:
+    """The time of a coordinator's action."""
+    return datetime.now(UTC)
+
+
+def blueprint(settings: Settings, store: Store) -> Blueprint:
+    """The coordinator pages, bound to one settings object and store."""
+    bp = Blueprint("room", __name__, url_prefix="/room", template_folder="templates")
+    campaign = settings.campaign
+
+    @bp.app_template_filter("clock")
+    def clock(at: int) -> str:
+        return datetime.fromtimestamp(at, campaign.timezone).strftime("%H:%M")
+
+    @bp.after_request
+    def private(resp: Response) -> Response:
+        resp.headers["Referrer-Policy"] = "no-referrer"  # the link is the key: never passed on
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Robots-Tag"] = "noindex"
+        return resp
+
+    def page(token: str, status: int = 200, problem: str = "") -> Any:
+        room_id = store.coordinators.room_of(token)
+        room = store.rooms.load().rooms.get(room_id or "")
+        if room is None:
+            return render_template("room_gone.html", campaign=campaign), 404
+        part = request.headers.get("X-Partial") and status == 200
+        note = NOTES.get(request.args.get("note", ""), "")
+        return render_template(
+            "room_part.html" if part else "room.html", campaign=campaign, room=room,
+            token=token, shifts=coordinating.shifts(store, campaign, room.id),
+            sent=store.coordinators.sent(room.id), replies=store.coordinators.replies(room.id),
+            note=note.format(n=request.args.get("n", "")) if note else "", problem=problem,
+            now=f"{datetime.now(campaign.timezone):%H:%M:%S}", limit=coordinating.MAX_MESSAGE,
+        ), status  # fmt: skip
+
+    def act(token: str, do: Any) -> Any:
+        room_id = store.coordinators.room_of(token)
+        if room_id is None:
+            return page(token)
+        try:
+            note, values = do(room_id, now())
+        except Refused as exc:
+            return page(token, 400, f"Sorry: {exc}.")
+        return redirect(f"/room/{token}?" + urlencode({"note": note, **values}), 303)
+
+    @bp.get("/<token>")
+    def show(token: str) -> Any:
+        return page(token)
+
+    @bp.post("/<token>/checkin")
+    def check_in(token: str) -> Any:
+        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
+            coordinating.check_in(store, campaign, room, request.form.get("ref", ""), now)
+            return "checked_in", {}
+
+        return act(token, do)
+
+    @bp.post("/<token>/need")
+    def need(token: str) -> Any:
+        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
+            shift, n = request.form.get("shift", ""), request.form.get("n", "")
+            return "need", {"n": str(coordinating.need_more(store, campaign, room, shift, n, now))}
+
+        return act(token, do)
+
+    @bp.post("/<token>/too-many")
+    def too_many(token: str) -> Any:
+        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
+            shift, n = request.form.get("shift", ""), request.form.get("n", "")
+            return "moves", {"n": str(coordinating.too_many(store, campaign, room, shift, n, now))}
+
+        return act(token, do)
+
+    @bp.post("/<token>/message")
+    def message(token: str) -> Any:
+        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
+            sent = coordinating.message(store, campaign, room, request.form.get("text", ""), now)
+            return "sent", {"n": str(sent)}
+
+        return act(token, do)
+
+    return bp

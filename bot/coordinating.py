@@ -1,0 +1,184 @@
+"""A room coordinator's phone page, the logic: who is expected at their room, and what the
+coordinator can do from it. The page itself is bot/admin/room_page.py.
+
+A coordinator sees first names only (the name the platform gave; nothing for SMS), never a
+number or chat id: each person is named on the page by ``ref``, a short one-way id, and
+the actions look the person up again from it among the room's own people.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+
+from bot.campaign import Campaign, arrival, shift_window
+from bot.model.message import Inbound
+from bot.store import Store
+from bot.store.arrivals import HERE, NO_SHOW, ON_THE_WAY
+from handlers.coordinator import MOVE_ASK, ROOM_MESSAGE
+
+MAX_MESSAGE = 500  # characters: a few SMS parts
+MAX_PEOPLE = 50  # the most a coordinator may ask for, or report too many, at once
+STATUS_ORDER = (HERE, ON_THE_WAY, "", NO_SHOW)  # how the page lists people
+
+
+class Refused(ValueError):
+    """What the coordinator asked cannot be done; the message says why, kindly."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone expected at the room for a shift, as the coordinator sees them."""
+
+    ref: str
+    name: str
+    status: str  # here, onway, noshow, or "" (expected, not heard from)
+
+
+@dataclass(frozen=True)
+class ShiftView:
+    """One shift at the room."""
+
+    id: str
+    label: str
+    times: str
+    places: int
+    taken: int
+    people: tuple[Person, ...]
+
+    @property
+    def short(self) -> int:
+        """Places still to fill."""
+        return max(0, self.places - self.taken)
+
+    def count(self, status: str) -> int:
+        """How many people have this status."""
+        return sum(p.status == status for p in self.people)
+
+
+def link_expiry(campaign: Campaign) -> int:
+    """When a coordinator link stops working: midnight as polling day ends (unix s)."""
+    end = datetime.combine(campaign.polling_day + timedelta(days=1), time(0), campaign.timezone)
+    return int(end.timestamp())
+
+
+def ref_of(store: Store, address: str) -> str:
+    """The short one-way id that names a person on their room's page."""
+    return store.suppression.hid(address)[:12]
+
+
+def _people(store: Store, room: str) -> dict[str, tuple[str, ...]]:
+    """The room's people: address -> the shifts they are pledged there."""
+    return store.places.roster(room)
+
+
+def shifts(store: Store, campaign: Campaign, room_id: str) -> list[ShiftView]:
+    """Each shift at the room: places, and everyone pledged or accounted for there."""
+    room = store.rooms.load().rooms[room_id]
+    pledged = _people(store, room_id)
+    pairs = [(room_id, s.id) for s in campaign.shifts]
+    taken = store.places.taken(pairs)
+    out = []
+    for shift, n in zip(campaign.shifts, taken, strict=True):
+        status = {a: st for a, (st, _) in store.arrivals.at_room(room_id, shift.id).items()}
+        who = {a for a, mine in pledged.items() if shift.id in mine} | set(status)
+        names = dict(zip(who, store.people.names(list(who)), strict=True))
+        people = sorted(
+            (Person(ref_of(store, a), names[a] or "", status.get(a, "")) for a in who),
+            key=lambda p: (STATUS_ORDER.index(p.status), p.name.lower(), p.ref),
+        )
+        out.append(ShiftView(shift.id, shift.label, shift.times, room.places(shift.id), n,
+                             tuple(people)))  # fmt: skip
+    return out
+
+
+def _find(store: Store, room: str, ref: str) -> tuple[str, tuple[str, ...]]:
+    for address, mine in _people(store, room).items():
+        if ref_of(store, address) == ref:
+            return address, mine
+    raise Refused("that person is no longer down for this room")
+
+
+def check_in(store: Store, campaign: Campaign, room: str, ref: str, now: datetime) -> None:
+    """Check someone in who has no phone with them."""
+    address, mine = _find(store, room, ref)
+    came = arrival(campaign.polling_day, campaign.timezone, campaign.shifts, mine, now)
+    if not came.shifts:
+        raise Refused("check-in is open from an hour before their shift until it ends")
+    store.arrivals.check_in(address, room, came.shifts, now.timestamp())
+
+
+def _on_the_day(campaign: Campaign, shift_id: str, now: datetime) -> None:
+    if shift_id not in campaign.shift_ids:
+        raise Refused(f"there is no shift {shift_id!r}")
+    _, end = shift_window(campaign.polling_day, campaign.timezone, campaign.shift(shift_id))
+    if now.astimezone(campaign.timezone).date() != campaign.polling_day or now >= end:
+        raise Refused("that works on polling day, until the shift ends")
+
+
+def _how_many(raw: str) -> int:
+    n = int(raw) if raw.strip().isdigit() else 0
+    if not 1 <= n <= MAX_PEOPLE:
+        raise Refused(f"give a number from 1 to {MAX_PEOPLE}")
+    return n
+
+
+def need_more(store: Store, campaign: Campaign, room_id: str, shift: str, raw: str,
+              now: datetime) -> int:  # fmt: skip
+    """ "We need N more": the room's places for the shift grow to what it has plus N, and
+    a backfill asks supporters nearby at the next look (within 30 s); the places now."""
+    n = _how_many(raw)
+    _on_the_day(campaign, shift, now)
+    room = store.rooms.load().rooms[room_id]
+    (taken,) = store.places.taken([(room_id, shift)])
+    places = max(room.places(shift), taken + n)
+    if places != room.places(shift):
+        store.rooms.put_room(replace(room, capacity={**room.capacity, shift: places}))
+    store.backfill.reopen(room_id, shift)
+    return places
+
+
+def too_many(store: Store, campaign: Campaign, room_id: str, shift: str, raw: str,
+             now: datetime) -> int:  # fmt: skip
+    """ "We have N too many": the N who checked in last are asked whether they would move
+    to the nearest room short of people; how many were asked."""
+    n = _how_many(raw)
+    _on_the_day(campaign, shift, now)
+    here = [(at, a) for a, (status, at) in store.arrivals.at_room(room_id, shift).items()
+            if status == HERE]  # fmt: skip
+    pledged = _people(store, room_id)
+    chosen = [a for _, a in sorted(here, reverse=True) if shift in pledged.get(a, ())][:n]
+    about = json.dumps({"room": room_id, "shift": shift}, separators=(",", ":"))
+    for address in chosen:
+        _tell(store, address, MOVE_ASK, about, f"move|{room_id}|{shift}|{now:%H%M%S}", now)
+    store.coordinators.too_many(room_id, shift, n, len(chosen), int(now.timestamp()))
+    return len(chosen)
+
+
+def message(store: Store, campaign: Campaign, room_id: str, text: str, now: datetime) -> int:
+    """Relay the coordinator's message to everyone still expected at the room today; how
+    many it went to."""
+    text = " ".join(text.split())
+    if not text:
+        raise Refused("write a message first")
+    if len(text) > MAX_MESSAGE:
+        raise Refused(f"keep it under {MAX_MESSAGE} characters (it is {len(text)})")
+    over = {s.id for s in campaign.shifts
+            if shift_window(campaign.polling_day, campaign.timezone, s)[1] <= now}  # fmt: skip
+    to = [a for a, mine in _people(store, room_id).items() if set(mine) - over]
+    at = int(now.timestamp())
+    about = json.dumps({"room": room_id, "text": text}, separators=(",", ":"))
+    for address in to:
+        _tell(store, address, ROOM_MESSAGE, about, f"said|{room_id}|{at}", now)
+    store.coordinators.said(room_id, text, at, len(to))
+    return len(to)
+
+
+def _tell(store: Store, address: str, event: str, payload: str, what: str, now: datetime) -> None:
+    """An event for the person's conversation, due now (handled in order with what they
+    write, so a STOP before it wins)."""
+    at = now.timestamp()
+    msg = Inbound(address, event=event, payload=payload, received_at=at,
+                  external_id=f"{event}-" + store.suppression.hid(f"{address}|{what}"))  # fmt: skip
+    store.timed.add(msg, at)
