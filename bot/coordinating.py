@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from bot.campaign import Campaign, arrival, shift_window
+from bot.channels import capabilities
 from bot.model.message import Inbound
 from bot.store import Store
 from bot.store.arrivals import HERE, NO_SHOW, ON_THE_WAY
@@ -148,7 +149,8 @@ def too_many(store: Store, campaign: Campaign, room_id: str, shift: str, raw: st
     here = [(at, a) for a, (status, at) in store.arrivals.at_room(room_id, shift).items()
             if status == HERE]  # fmt: skip
     pledged = _people(store, room_id)
-    chosen = [a for _, a in sorted(here, reverse=True) if shift in pledged.get(a, ())][:n]
+    mine = [a for _, a in sorted(here, reverse=True) if shift in pledged.get(a, ())]
+    chosen = [a for a in mine if _reachable(store, a, now)][:n]
     about = json.dumps({"room": room_id, "shift": shift}, separators=(",", ":"))
     for address in chosen:
         _tell(store, address, MOVE_ASK, about, f"move|{room_id}|{shift}|{now:%H%M%S}", now)
@@ -166,13 +168,23 @@ def message(store: Store, campaign: Campaign, room_id: str, text: str, now: date
         raise Refused(f"keep it under {MAX_MESSAGE} characters (it is {len(text)})")
     over = {s.id for s in campaign.shifts
             if shift_window(campaign.polling_day, campaign.timezone, s)[1] <= now}  # fmt: skip
-    to = [a for a, mine in _people(store, room_id).items() if set(mine) - over]
+    expected = [a for a, mine in _people(store, room_id).items() if set(mine) - over]
+    to = [a for a in expected if _reachable(store, a, now)]
     at = int(now.timestamp())
     about = json.dumps({"room": room_id, "text": text}, separators=(",", ":"))
     for address in to:
         _tell(store, address, ROOM_MESSAGE, about, f"said|{room_id}|{at}", now)
-    store.coordinators.said(room_id, text, at, len(to))
+    store.coordinators.said(room_id, text, at, len(to), len(expected) - len(to))
     return len(to)
+
+
+def _reachable(store: Store, address: str, now: datetime) -> bool:
+    """Free text reaches WhatsApp users only inside their 24-hour window; the rest are
+    left out (and counted where the page shows it)."""
+    if not address.startswith("whatsapp:"):
+        return True
+    window = capabilities("whatsapp").reply_window or 0
+    return (store.inbox.last_inbound(address) or 0.0) > now.timestamp() - window
 
 
 def _tell(store: Store, address: str, event: str, payload: str, what: str, now: datetime) -> None:

@@ -59,8 +59,8 @@ def coordinating_digest(token: str) -> str:
 
 @pytest.fixture
 def hall(r, settings):  # noqa: F811
-    """Hall B (Hendon; 10 places, 2 in the evening) with Asha and Ben pledged for the
-    evening, Cy (no name: SMS) for the morning and evening, and Dee at Hall A."""
+    """Hall B (Hendon; 10 places, 2 in the evening) with Asha (Telegram) and Ben (WhatsApp)
+    pledged for the evening, Cy (no name: SMS) for the morning and evening, and Dee at Hall A."""
     app = create_app(settings)
     c = app.test_client()
     assert c.post("/admin/api/targets/import", data=TARGETS, headers=AUTH).status_code == 200
@@ -79,6 +79,8 @@ def hall(r, settings):  # noqa: F811
                             consent=YES, name=name)  # fmt: skip
         s.people.save(conv, new_person=True)
         assert s.places.reserve(address, pledge, [100] * len(shifts))
+    # Ben wrote on the day, so WhatsApp's 24-hour window is open for him.
+    r.hset("pd:lastin", "whatsapp:+447700900002", f"{DAY.timestamp() - 600:.0f}")
     return app, s
 
 
@@ -153,11 +155,18 @@ def test_a_message_goes_to_everyone_still_expected_today(hall, campaign):  # noq
         coordinating.message(s, campaign, "b", "   ", DAY)
     with pytest.raises(Refused, match="under 500 characters"):
         coordinating.message(s, campaign, "b", "x" * 501, DAY)
-    assert coordinating.message(s, campaign, "b", "Tea's  on!\nBring a brolly.", DAY) == 3
+    # Ben (WhatsApp) last wrote 25 hours ago: free text cannot reach him, so he is counted.
+    r_ = s.r
+    r_.hset("pd:lastin", "whatsapp:+447700900002", f"{DAY.timestamp() - 25 * 3600:.0f}")
+    assert coordinating.message(s, campaign, "b", "Tea's  on!\nBring a brolly.", DAY) == 2
     events = [e for e, _ in s.timed.pending("telegram:1") if e.event == ROOM_MESSAGE]
     assert json.loads(events[0].payload) == {"room": "b", "text": "Tea's on! Bring a brolly."}
     assert not s.timed.pending("telegram:4")  # Dee is at Hall A
-    assert s.coordinators.sent("b")[0]["text"] == "Tea's on! Bring a brolly."
+    assert not [e for e, _ in s.timed.pending("whatsapp:+447700900002") if e.event == ROOM_MESSAGE]
+    said = s.coordinators.sent("b")[0]
+    assert (said["text"], said["to"], said["unreached"]) == ("Tea's on! Bring a brolly.", 2, 1)
+    r_.hset("pd:lastin", "whatsapp:+447700900002", f"{DAY.timestamp() - 3600:.0f}")
+    assert coordinating.message(s, campaign, "b", "And cake", DAY) == 3  # wrote an hour ago
 
 
 # --- the page, through Flask ------------------------------------------------------------

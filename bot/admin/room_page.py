@@ -10,6 +10,7 @@ sends a message twice). The logic is bot/coordinating.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, render_template, request
 
 from bot import coordinating
+from bot.campaign import Campaign
 from bot.config import Settings
 from bot.coordinating import Refused
 from bot.store import Store
@@ -27,6 +29,27 @@ NOTES = {
     "moves": "{n} of the people who arrived last have been asked if they would move.",
     "sent": "Sent to {n} people.",
 }
+
+
+Action = Callable[[Store, Campaign, str, Mapping[str, str], datetime], tuple[str, int | None]]
+
+
+# The page's forms, /room/<token>/<action>: each does its part of bot/coordinating.py and
+# names the note shown after it (with a number, for some).
+ACTIONS: dict[str, Action] = {
+    "checkin": lambda s, c, room, f, at: (
+        "checked_in", coordinating.check_in(s, c, room, f.get("ref", ""), at)
+    ),
+    "need": lambda s, c, room, f, at: (
+        "need", coordinating.need_more(s, c, room, f.get("shift", ""), f.get("n", ""), at)
+    ),
+    "too-many": lambda s, c, room, f, at: (
+        "moves", coordinating.too_many(s, c, room, f.get("shift", ""), f.get("n", ""), at)
+    ),
+    "message": lambda s, c, room, f, at: (
+        "sent", coordinating.message(s, c, room, f.get("text", ""), at)
+    ),
+}  # fmt: skip
 
 
 def now() -> datetime:
@@ -65,50 +88,20 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             now=f"{datetime.now(campaign.timezone):%H:%M:%S}", limit=coordinating.MAX_MESSAGE,
         ), status  # fmt: skip
 
-    def act(token: str, do: Any) -> Any:
-        room_id = store.coordinators.room_of(token)
-        if room_id is None:
-            return page(token)
-        try:
-            note, values = do(room_id, now())
-        except Refused as exc:
-            return page(token, 400, f"Sorry: {exc}.")
-        return redirect(f"/room/{token}?" + urlencode({"note": note, **values}), 303)
-
     @bp.get("/<token>")
     def show(token: str) -> Any:
         return page(token)
 
-    @bp.post("/<token>/checkin")
-    def check_in(token: str) -> Any:
-        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
-            coordinating.check_in(store, campaign, room, request.form.get("ref", ""), now)
-            return "checked_in", {}
-
-        return act(token, do)
-
-    @bp.post("/<token>/need")
-    def need(token: str) -> Any:
-        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
-            shift, n = request.form.get("shift", ""), request.form.get("n", "")
-            return "need", {"n": str(coordinating.need_more(store, campaign, room, shift, n, now))}
-
-        return act(token, do)
-
-    @bp.post("/<token>/too-many")
-    def too_many(token: str) -> Any:
-        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
-            shift, n = request.form.get("shift", ""), request.form.get("n", "")
-            return "moves", {"n": str(coordinating.too_many(store, campaign, room, shift, n, now))}
-
-        return act(token, do)
-
-    @bp.post("/<token>/message")
-    def message(token: str) -> Any:
-        def do(room: str, now: datetime) -> tuple[str, dict[str, str]]:
-            sent = coordinating.message(store, campaign, room, request.form.get("text", ""), now)
-            return "sent", {"n": str(sent)}
-
-        return act(token, do)
+    @bp.post("/<token>/<action>")
+    def act(token: str, action: str) -> Any:
+        room_id = store.coordinators.room_of(token)
+        if room_id is None or action not in ACTIONS:
+            return page(token)
+        try:
+            note, n = ACTIONS[action](store, campaign, room_id, request.form, now())
+        except Refused as exc:
+            return page(token, 400, f"Sorry: {exc}.")
+        shown = {"note": note} | ({"n": str(n)} if n is not None else {})
+        return redirect(f"/room/{token}?" + urlencode(shown), 303)
 
     return bp

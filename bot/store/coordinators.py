@@ -85,9 +85,11 @@ class Coordinators:
         raw = self.r.get(keys.ROOM_LINK(self.p, digest=digest(token)))
         return raw.decode() if raw else None
 
-    def said(self, room: str, text: str, at: int, to: int) -> None:
-        """Keep a message the coordinator sent (``to`` people) for their page."""
-        entry = json.dumps({"at": at, "text": text, "to": to}, separators=(",", ":"))
+    def said(self, room: str, text: str, at: int, to: int, unreached: int = 0) -> None:
+        """Keep a message the coordinator sent (``to`` people; ``unreached`` left out, on
+        WhatsApp outside its 24-hour window) for their page."""
+        entry = json.dumps({"at": at, "text": text, "to": to, "unreached": unreached},
+                           separators=(",", ":"))  # fmt: skip
         key = keys.ROOM_SAID(self.p, room=room)
         pipe = self.r.pipeline()
         pipe.lpush(key, entry)
