@@ -154,8 +154,9 @@ GAP_LOOK = Key("gaplook", "string", 30, False, Erase.KEEP, False,
     "set for a while after a worker looked for rooms short of people")
 
 # --- room coordinators (bot/store/coordinators.py) ------------------------------------------
-ROSTER = Key("roster:{room}", "set", None, True, Erase.MEMBER, True,
-    "people pledged at a room (one who moved on is checked against their pledge, and dropped)")
+# A hash, not a set: small hashes are stored compactly (31 bytes a person, not 79).
+ROSTER = Key("roster:{room}", "hash", None, True, Erase.FIELD, True,
+    "address -> '': people pledged at a room (one who moved on is checked against their pledge)")
 ROOM_LINK = Key("roomlink:{digest}", "string", None, False, Erase.KEEP, True,
     "SHA-256 of a coordinator link's token -> its room (expires as polling day ends)")
 ROOM_LINKS = Key("roomlinks", "hash", None, False, Erase.KEEP, True,

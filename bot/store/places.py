@@ -40,7 +40,7 @@ for i = 0, n - 1 do
   taken[#taken + 1] = ARGV[4 + 2 * i]
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. table.concat(taken, ','))
-redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], '')
 if not old then redis.call('HINCRBY', KEYS[3], 'pledged|' .. ARGV[#ARGV], 1) end
 return 1
 """
@@ -131,7 +131,7 @@ class Places:
         """Who is pledged at ``room``, and for which shifts. (The roster keeps everyone who
         ever pledged there; those who moved or gave it up are dropped from it here.)"""
         key = keys.ROSTER(self.p, room=room)
-        who = [a.decode() for a in self.r.smembers(key)]
+        who = [a.decode() for a in self.r.hkeys(key)]
         if not who:
             return {}
         mine, gone = {}, []
@@ -142,7 +142,7 @@ class Places:
             else:
                 gone.append(address)
         if gone:
-            self.r.srem(key, *gone)
+            self.r.hdel(key, *gone)
         return mine
 
     def pledge_of(self, address: str) -> str | None:

@@ -65,7 +65,7 @@ if tonumber(string.match(held, '|([^|]*)$')) < tonumber(ARGV[3]) then return 0 e
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end  -- never two pledges
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], '')
 redis.call('HINCRBY', KEYS[3], 'pledged|' .. ARGV[4], 1)
 return 1
 """
