@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from bot.backfill import ASKABLE
 from bot.model.message import Inbound, merged
 from bot.model.person import Conversation, State
 from bot.model.turn import Turn, World
@@ -155,7 +156,10 @@ def _here(s: Seen) -> Turn | None:
 def _asked(s: Seen) -> Turn | None:
     if s.conv is None or s.conv.asked is None:
         return None
-    if s.world.now().timestamp() >= s.conv.asked_until:  # that shift is over: the ask lapses
+    # The ask lapses when its shift is over, or once they are elsewhere in the journey (a
+    # CHANGE, STOP and START since): their YES then answers what is in front of them.
+    lapsed = s.world.now().timestamp() >= s.conv.asked_until
+    if lapsed or s.conv.state not in ASKABLE:
         return handle(s.conv.evolve(asked=None, asked_until=0), s.msg, s.world)
     return backfill.answer(s.conv, s.msg, s.world)
 

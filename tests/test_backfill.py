@@ -382,3 +382,18 @@ def test_a_short_room_is_filled_nearest_first_in_waves_never_past_its_gap(rt, r,
     assert waves.look(rt, now=now.timestamp() + 1202, at_once=True) == 0
     (gap,) = s.backfill.gaps()
     assert (gap.status, gap.asked, gap.waves) == ("nobody_left", 7, 3)
+
+
+def test_an_open_ask_never_takes_a_yes_meant_for_something_else_after_a_change():
+    """Asked, then CHANGE: the YES to the new offer confirms that offer, not the ask."""
+    world = on_the_day()
+    conv = asked(world)
+    changed = handle(conv, Inbound(TG, text="CHANGE"), world).conv
+    offer = handle(handle(changed, Inbound(TG, text="N7 6AA"), world).conv,
+                   Inbound(TG, text="evening"), world).conv  # fmt: skip
+    assert offer.state is State.OFFER and offer.asked is None
+    room = offer.offer.room_id
+    turn = handle(offer, Inbound(TG, text="yes"), world)
+    assert turn.conv.pledge == Pledge(room, ("evening",))
+    assert turn.replies[0].text.startswith(f"You're confirmed: Room {room}")
+    assert world.answers == {}
