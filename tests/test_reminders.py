@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,9 +81,35 @@ def sent(rt) -> list[str]:
 def test_reminders_are_scheduled_in_utc_across_the_clock_change(
     r, redis_server, geo_cache, monkeypatch, day, expected
 ):
+    """Each at the same point of the quarter hour before the time set (this person's)."""
     rt = runtime_for(day, r, redis_server, geo_cache, monkeypatch)
     reminders.schedule(rt, WHO, PLEDGE, now=datetime(2029, 1, 1, tzinfo=UTC))
-    assert scheduled(rt) == expected
+    got = scheduled(rt)
+    assert [(name, about) for _, name, about in got] == [(n, a) for _, n, a in expected]
+    early = {at - when for (when, _, _), (at, _, _) in zip(got, expected, strict=True)}
+    (by,) = early  # the same for every reminder of theirs
+    assert timedelta(0) <= by < timedelta(minutes=15)
+
+
+def test_reminders_are_spread_over_the_quarter_hour_before(
+    r, redis_server, geo_cache, monkeypatch
+):
+    """40,000 morning volunteers are not all reminded at 06:00 (their replies' lane would be
+    held up for 20 minutes): each at their own point of 05:45-06:00, about even."""
+    rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
+    pledge = Pledge("hendon-brent-st", ("morning",))
+    six = datetime(2029, 5, 3, 5, 0, tzinfo=UTC)  # 06:00 BST: an hour before the shift
+    times = []
+    for n in range(200):
+        who = f"console:r{n}"
+        reminders.schedule(rt, who, pledge, now=datetime(2029, 5, 1, tzinfo=UTC))
+        (at,) = [at for e, at in rt.store.timed.pending(who)
+                 if e.event == "reminder" and json.loads(e.payload)["name"] == "m60"]  # fmt: skip
+        times.append(at)
+    assert all(six.timestamp() - 900 <= at <= six.timestamp() for at in times)
+    per_five = [sum(six.timestamp() - 900 + 300 * k <= at < six.timestamp() - 600 + 300 * k
+                    for at in times) for k in range(3)]  # fmt: skip
+    assert min(per_five) >= 45  # 200 people: about 67 in each five minutes
 
 
 def test_reminders_already_past_are_not_scheduled(r, redis_server, geo_cache, monkeypatch):

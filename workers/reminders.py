@@ -27,6 +27,10 @@ VOTE = "vote"  # as the polls open: have you voted? (handlers/vote.py)
 # Each person's goes at a fixed point of the hour after, from their one-way id: about 11 a
 # second for 40,000, well inside every channel's rate.
 VOTE_SPREAD = 3600  # seconds
+# Reminders likewise: everyone on the morning shift would be reminded at 06:00 at once (and
+# everyone at 18:00 the evening before). Each person's come at their own point of the
+# quarter hour before, never later than the time set.
+REMINDER_SPREAD = 900  # seconds
 
 
 def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = None) -> int:
@@ -35,15 +39,18 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
     voted?" message as the polls open; how many reminders."""
     c = rt.settings.campaign
     now = now or datetime.now(UTC)
+    point = int(rt.store.suppression.hid(address)[:8], 16)  # this person's, every time
+    early = timedelta(seconds=point % REMINDER_SPREAD)
     due = due_reminders(c.polling_day, c.timezone, c.shifts, pledge.shifts, c.reminders, now)
     for d in due:
         about = {"name": d.spec.name, "about": list(d.shift_ids)}
-        _keep(rt, address, pledge, REMINDER, about, d.spec.name, d.shift_ids, d.at)
+        at = max(d.at - early, now)
+        _keep(rt, address, pledge, REMINDER, about, d.spec.name, d.shift_ids, at)
     wait = timedelta(minutes=c.no_show_wait_minutes)
     for shift, step, at in chases(c.polling_day, c.timezone, c.shifts, pledge.shifts, wait, now):
         _keep(rt, address, pledge, ATTENDANCE, {"shift": shift, "step": step}, step, (shift,), at)
-    spread = int(rt.store.suppression.hid(address)[:8], 16) % VOTE_SPREAD
-    if (vote_at := vote_message_at(c.polling_day, c.timezone) + timedelta(seconds=spread)) > now:
+    spread = timedelta(seconds=point % VOTE_SPREAD)
+    if (vote_at := vote_message_at(c.polling_day, c.timezone) + spread) > now:
         _keep(rt, address, pledge, VOTE, {}, VOTE, (), vote_at)
     return len(due)
 
