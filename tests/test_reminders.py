@@ -91,9 +91,7 @@ def test_reminders_are_scheduled_in_utc_across_the_clock_change(
     assert timedelta(0) <= by < timedelta(minutes=15)
 
 
-def test_reminders_are_spread_over_the_quarter_hour_before(
-    r, redis_server, geo_cache, monkeypatch
-):
+def test_reminders_are_spread_over_the_quarter_hour_before(r, redis_server, geo_cache, monkeypatch):
     """40,000 morning volunteers are not all reminded at 06:00 (their replies' lane would be
     held up for 20 minutes): each at their own point of 05:45-06:00, about even."""
     rt = runtime_for(date(2029, 5, 3), r, redis_server, geo_cache, monkeypatch)
