@@ -4,6 +4,7 @@ order behind what the person already wrote, and gone with STOP, DELETE and the p
 from __future__ import annotations
 
 import threading
+import time
 
 from bot.model.message import Inbound
 from bot.store import Store
@@ -130,6 +131,7 @@ def test_someone_taken_off_the_ready_list_whose_drain_never_started_is_rescued(r
     s.inbox.ingest("telegram:u1", who, Inbound(who, text="hi").to_json())
     assert s.inbox.take_ready(0.1) == who  # ... and the drainer lost Redis here
     assert r.exists(f"pd:sched:{who}") and not r.exists(f"pd:lock:{who}")
+    time.sleep(0.01)  # marks are read to the millisecond: the look is later than this one
     # The lists are read; then someone new is made ready (marked after that read).
     waiting, at = s.inbox._in_line()
     s.inbox.ingest("telegram:u2", later, Inbound(later, text="hi").to_json())
