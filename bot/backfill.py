@@ -11,28 +11,28 @@ asked: the answer would take them from one room to fill another.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.campaign import Campaign, Shift, shift_window
 from bot.model.person import Conversation, Pledge, State
 
 ASKABLE = (State.DONE, State.ASK_SHIFTS)  # pledged, or told us they can't and are free
+LEAD = timedelta(minutes=90)  # the next shift is filled from this long before it starts
 
 
 def shifts_to_fill(
     polling_day: date, tz: ZoneInfo, shifts: Sequence[Shift], now: datetime
 ) -> tuple[str, ...]:
     """The shifts a short room is backfilled for at ``now``: those under way and the next
-    to start (none before the day, or once the last shift is over)."""
+    to start. Between shifts (and before the first) the next one only from ``LEAD`` before
+    it starts, so nobody is asked in the night, and nobody is used up before the day."""
     windows = [(s.id, *shift_window(polling_day, tz, s)) for s in shifts]
     under_way = [sid for sid, start, end in windows if start <= now < end]
-    to_come = sorted((start, sid) for sid, start, _ in windows if start > now)
-    if not under_way and not to_come:
+    to_come = sorted((start, sid) for sid, start, _ in windows if start > now)[:1]
+    if not under_way and (not to_come or to_come[0][0] - now > LEAD):
         return ()
-    if not under_way and to_come[0][0].date() != now.astimezone(tz).date():
-        return ()  # polling day has not begun: the reminders are still doing the asking
-    return (*under_way, *(sid for _, sid in to_come[:1]))
+    return (*under_way, *(sid for _, sid in to_come))
 
 
 def shifts_over(

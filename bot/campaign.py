@@ -307,13 +307,15 @@ def chases(
 ) -> list[tuple[str, str, datetime]]:  # fmt: skip
     """For each pledged shift not over: (shift id, CHASE, its start + ``wait``) and (shift
     id, NO_SHOW, its start + twice ``wait``). Someone pledging after the start (asked to
-    fill a gap) has the waits from ``now``: time to get there."""
+    fill a gap) has the waits from ``now``: time to get there. A step that would fall after
+    the shift ends is left out (there is nothing left to come for)."""
     out = []
     for shift in shifts:
         start, end = shift_window(polling_day, tz, shift)
         if shift.id in set(pledged) and end > now:
             base = max(start, now)
-            out += [(shift.id, CHASE, base + wait), (shift.id, NO_SHOW, base + 2 * wait)]
+            steps = [(shift.id, CHASE, base + wait), (shift.id, NO_SHOW, base + 2 * wait)]
+            out += [step for step in steps if step[2] < end]
     return out
 
 

@@ -42,7 +42,8 @@ Precedence: the first rule in ``RULES`` whose test matches takes the message.
 6. a command (STOP, START, HELP, CHANGE, DELETE), in any other state;
 7. HERE (or its button), in any other state: checking in at the room (handlers/checkin.py);
 8. YES or NO while a room short of people nearby has asked them (handlers/backfill.py);
-   anything else carries on below, the ask still open until its shift ends;
+   anything else carries on below, the ask still open until its shift ends or the bot
+   asks them something else (an event that sends a message closes it);
 9. the handler for the conversation's state (``STATES``).
 """
 
@@ -112,7 +113,14 @@ class Seen:
 def _event(s: Seen) -> Turn | None:
     if not s.msg.event:
         return None
-    return EVENTS[s.msg.event](s.conv, s.msg, s.world) if s.conv else Turn(None)
+    if s.conv is None:
+        return Turn(None)
+    turn = EVENTS[s.msg.event](s.conv, s.msg, s.world)
+    if turn.replies and turn.conv and turn.conv.asked and s.msg.event != backfill.BACKFILL_EVENT:
+        # Whatever else the bot has just asked them (on your way? voted? a move?) is what
+        # their next YES or NO answers: the room short of people has had its chance.
+        turn = replace(turn, conv=turn.conv.evolve(asked=None, asked_until=0))
+    return turn
 
 
 def _new_draft(s: Seen) -> Turn | None:

@@ -15,7 +15,7 @@ from bot.backfill import free_for, pledge_after_yes, shifts_over
 from bot.campaign import shift_window
 from bot.model.message import Button, Inbound
 from bot.model.person import Conversation
-from bot.model.turn import BackfillAnswer, LeftRoom, Turn, World
+from bot.model.turn import BackfillAnswer, Turn, World
 from bot.rooms import Offer
 from handlers import offer, say
 from handlers.answers import says_no, says_yes
@@ -75,9 +75,12 @@ def answer(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
     room_id, shift_id = o.room_id, o.shifts[0]
     room = world.directory.rooms.get(room_id)
     cleared = conv.evolve(asked=None, asked_until=0)
-    if meant == "no" or room is None:
+    if meant == "no":
         reply = say.say(cleared, "backfill_declined")
         return Turn(cleared, [reply], [BackfillAnswer(conv.address, room_id, shift_id, "declined")])
+    if room is None:  # removed since it asked: they said yes, too late
+        reply = say.say(cleared, "backfill_gone")
+        return Turn(cleared, [reply], [BackfillAnswer(conv.address, room_id, shift_id, "late")])
     c = world.campaign
     over = shifts_over(c.polling_day, c.timezone, c.shifts, world.now())
     pledge = pledge_after_yes(conv, room_id, shift_id, c)
@@ -86,7 +89,7 @@ def answer(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
         return Turn(cleared, [reply], [BackfillAnswer(conv.address, room_id, shift_id, "late")])
     turn = offer.confirmed(cleared, world, pledge)
     turn.replies.append(say.say(cleared, "here_prompt"))
+    # Their day at any other room is over (free_for): its check-ins stand, and it is no
+    # move from a room with too many, so no LeftRoom.
     turn.effects.append(BackfillAnswer(conv.address, room_id, shift_id, "took"))
-    if (old := conv.pledge) and old.room_id != room_id:  # their day there is over
-        turn.effects.append(LeftRoom(conv.address, old.room_id, old.shifts))
     return turn

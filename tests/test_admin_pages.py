@@ -369,9 +369,10 @@ def test_the_board_and_the_api_list_the_rooms_that_asked_for_people_and_how_it_w
     ]  # fmt: skip
     s.backfill.answered("sms:+1", "a", "evening", "took")
     s.backfill.answered("sms:+2", "a", "evening", "declined")
-    assert s.backfill.ask("b", "morning", 1, ["whatsapp:+4"], start + 60, 600, 2) == ["whatsapp:+4"]
+    wave = s.backfill.ask("b", "morning", 1, ["whatsapp:+4"], start + 60, 600, outside_window=2)
+    assert wave == ["whatsapp:+4"]
     s.backfill.answered("whatsapp:+4", "b", "morning", "took")
-    s.backfill.covered("b", "morning", start + 900)
+    assert s.backfill.covered([("b", "morning"), ("c", "morning")], start + 900) == 1
     page = client.get("/admin/", headers={"X-Partial": "1"}).text
     rows = page[page.index('class="backfills"') : page.index("By seat")]
     assert re.findall(r"<td>(Hall [ABC])</td>", rows) == ["Hall B", "Hall A"]  # newest first

@@ -33,6 +33,9 @@ def test_the_checks_fall_due_a_wait_and_two_waits_after_each_shift_starts():
     later = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, BOTH.shifts, WAIT, utc(7))
     assert later == [("morning", CHASE, utc(7, 30)), ("morning", NO_SHOW, utc(8)),
                      ("evening", CHASE, utc(16, 30)), ("evening", NO_SHOW, utc(17))]  # fmt: skip
+    # Pledged 40 minutes before the morning ends: the chase still fits, the no-show not.
+    late = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, ("morning",), WAIT, utc(10, 20))
+    assert late == [("morning", CHASE, utc(10, 50))]
     over = chases(CAMPAIGN.polling_day, CAMPAIGN.timezone, SHIFTS, BOTH.shifts, WAIT, utc(12))
     assert [(s, step) for s, step, _ in over] == [("evening", CHASE), ("evening", NO_SHOW)]
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.backfill import free_for, pledge_after_yes, shifts_over, shifts_to_fill
+from bot.campaign import CHASE
 from bot.model.message import Inbound, Location
 from bot.model.person import WITHDRAWN_BY_STOP, Consent, Conversation, Pledge, State
 from bot.model.turn import BackfillAnswer, LeftRoom
@@ -36,7 +37,9 @@ def fill(now: datetime) -> tuple[str, ...]:
     "now, shifts",
     [
         (utc(12, day=2), ()),  # the day before: the reminders do the asking
-        (utc(5), ("morning",)),  # 06:00 on the day: the first shift is next
+        (utc(23, day=2), ()),  # midnight on the day: nobody is asked in the night
+        (utc(4, 29), ()),  # 05:29: more than an hour and a half before the first shift
+        (utc(5, 30), ("morning",)),  # 06:30 on the day: the first shift is next
         (utc(6, 30), ("morning", "afternoon")),
         (utc(15), ("afternoon", "evening")),
         (utc(16, 30), ("evening",)),  # the last shift: nothing after it
@@ -184,7 +187,7 @@ def test_yes_takes_a_place_and_moves_them_from_the_room_their_day_is_done_at(sai
     assert world.pledges[TG] == Pledge("B", ("evening",))
     assert world.reminders == [(TG, Pledge("B", ("evening",)))]  # their checks from now
     assert BackfillAnswer(TG, "B", "evening", "took") in turn.effects
-    assert LeftRoom(TG, "A", ("morning",)) in turn.effects
+    assert not any(isinstance(e, LeftRoom) for e in turn.effects)  # the morning happened
     assert world.answers == {("B", "evening"): {TG: "took"}}
 
 
@@ -236,6 +239,16 @@ def test_no_drops_the_ask(said, payload):
     assert world.answers == {("B", "evening"): {TG: "declined"}}
 
 
+def test_yes_after_the_room_was_removed_is_thanked_and_counted_too_late():
+    world = on_the_day()
+    conv = asked(world)
+    del world.directory.rooms["B"]
+    turn = handle(conv, Inbound(TG, text="yes"), world)
+    assert turn.replies[0].text.startswith("Thank you! That room is no longer running")
+    assert turn.conv.asked is None and turn.conv.pledge == Pledge("A", ("morning",))
+    assert world.answers == {("B", "evening"): {TG: "late"}}
+
+
 def test_anything_else_carries_on_with_the_ask_still_open_until_its_shift_ends():
     world = on_the_day()
     conv = asked(world)
@@ -281,26 +294,34 @@ def test_the_index_holds_only_people_who_agreed_and_follows_stop_start_change_an
 
 def test_a_wave_asks_each_person_once_per_gap_and_waits_between_waves(r):
     s = Store(r)
-    first = s.backfill.ask("A", "evening", 2, ["sms:+1", "sms:+2"], 1000, 600, outside_window=1)
+    first = s.backfill.ask(
+        "A", "evening", 2, ["sms:+1", "sms:+2"], 1000, 600, rest=500, outside_window=1
+    )
     assert first == ["sms:+1", "sms:+2"]
     assert s.backfill.ask("A", "evening", 2, ["sms:+3"], 1300, 600) is None  # too soon
+    # Someone just asked is left alone by other gaps for a while (never 15 asks at once).
+    assert s.backfill.ask("B", "evening", 2, ["sms:+1", "sms:+5"], 1300, 600) == ["sms:+5"]
     assert s.backfill.ask("A", "evening", 1, ["sms:+2", "sms:+3"], 1600, 600) == ["sms:+3"]
     assert s.backfill.asked("A", "evening", ["sms:+1", "sms:+4"]) == [True, False]
-    assert s.backfill.ask("A", "morning", 1, ["sms:+1"], 1600, 600) == ["sms:+1"]  # another gap
+    assert s.backfill.ask("A", "morning", 1, ["sms:+1"], 1600, 600) == ["sms:+1"]  # rested
     s.backfill.answered("sms:+1", "A", "evening", "took")
     s.backfill.answered("sms:+1", "A", "evening", "took")  # a replayed turn: counted once
     s.backfill.answered("sms:+2", "A", "evening", "declined")
     s.backfill.answered("sms:+9", "A", "evening", "late")  # never asked (or erased): nothing
     assert s.backfill.ask("A", "evening", 1, ["sms:+1"], 2200, 600) == []
-    assert s.backfill.covered("A", "evening", 2300) and not s.backfill.covered("A", "evening", 9)
+    assert s.backfill.covered([("A", "evening"), ("C", "evening")], 2300) == 1
+    assert s.backfill.covered([("A", "evening")], 9) == 0  # covered once
+    assert not r.exists("pd:gap:C:evening")  # never short: no record
     gaps = {(g.room, g.shift): g for g in s.backfill.gaps()}
     evening = gaps[("A", "evening")]
     assert (evening.started, evening.short, evening.waves, evening.asked) == (1000, 1, 3, 3)
-    assert (evening.took, evening.declined, evening.late, evening.outside_window) == (1, 1, 0, 1)
+    # Outside the window is the last wave's count, not a sum over waves.
+    assert (evening.took, evening.declined, evening.late, evening.outside_window) == (1, 1, 0, 0)
     assert (evening.covered, evening.nobody_left, evening.status) == (2300, 2200, "covered")
     assert gaps[("A", "morning")].status == "asking"
     s.erase("sms:+1")
     assert s.backfill.asked("A", "evening", ["sms:+1"]) == [False]
+    assert sorted(r.hkeys("pd:asking")) == [b"sms:+2", b"sms:+3", b"sms:+5"]  # erased
 
 
 # --- a whole gap, filled by the worker's waves -----------------------------------------------
@@ -397,3 +418,69 @@ def test_an_open_ask_never_takes_a_yes_meant_for_something_else_after_a_change()
     assert turn.conv.pledge == Pledge(room, ("evening",))
     assert turn.replies[0].text.startswith(f"You're confirmed: Room {room}")
     assert world.answers == {}
+
+
+def test_a_yes_to_on_your_way_after_an_ask_answers_on_your_way_not_the_ask():
+    """Pledged at B for the morning, asked at 07:10 to cover B's afternoon too, then asked
+    at 07:30 whether they are on their way: "yes on my way" answers the second question."""
+    world = on_the_day(6, 10, b_afternoon=4)
+    assert world.reserve(TG, Pledge("B", ("morning",)))
+    at_b = person(Pledge("B", ("morning",)))
+    conv = handle(at_b, ask_event(shift="afternoon"), world).conv
+    assert conv.asked == Offer("B", ("afternoon",), 1.3, (1,))
+    world.clock = utc(6, 30)
+    about = {"room": "B", "shifts": ["morning"], "shift": "morning", "step": CHASE}
+    chased = handle(conv, Inbound(TG, event="attendance", payload=json.dumps(about)), world)
+    assert chased.replies and chased.conv.asked is None and chased.conv.asked_until == 0
+    turn = handle(chased.conv, Inbound(TG, text="yes on my way"), world)
+    assert turn.conv.pledge == Pledge("B", ("morning",))
+    assert [type(e).__name__ for e in turn.effects] == ["OnTheWay"]
+    assert world.answers == {}
+
+
+def test_an_event_that_sends_nothing_leaves_the_ask_open():
+    """A chase for someone already here says nothing, so their YES still answers the ask."""
+    world = on_the_day(6, 10, b_afternoon=4)
+    assert world.reserve(TG, Pledge("B", ("morning",)))
+    conv = handle(person(Pledge("B", ("morning",))), ask_event(shift="afternoon"), world).conv
+    about = {"room": "B", "shifts": ["afternoon"], "shift": "afternoon", "step": CHASE}
+    quiet = handle(conv, Inbound(TG, event="attendance", payload=json.dumps(about)), world)
+    assert quiet.replies == [] and quiet.conv.asked == conv.asked
+
+
+def test_one_look_asks_each_person_once_pages_outward_and_spreads_many_rooms(rt, r, monkeypatch):
+    """Two rooms short for the evening, the same people near both: nobody gets two asks at
+    once (the second room asks the next nearest), the search goes past the nearest few when
+    they were asked already, and a look asks at most WAVES_PER_LOOK rooms (the next look
+    takes the rest)."""
+    from bot.model.person import Conversation as Conv
+    from workers import backfill as waves
+
+    monkeypatch.setattr(waves, "SEARCH", 2)
+    monkeypatch.setattr(waves, "WAVES_PER_LOOK", 1)
+    now = utc(15).timestamp()
+    s, rooms = rt.store, rt.world.directory.rooms
+    hall, other = rooms["hendon-brent-st"], rooms["colindale"]
+    for rid, room in rooms.items():  # every room full but two
+        for shift in ("afternoon", "evening"):
+            r.hset("pd:pledged", f"{rid}|{shift}", room.places(shift))
+    r.hset("pd:pledged", "hendon-brent-st|evening", hall.places("evening") - 2)  # asked first
+    r.hset("pd:pledged", "colindale|evening", other.places("evening") - 1)
+    people = [f"console:p{n}" for n in range(6)]
+    for n, who in enumerate(people):  # n x ~200 m north of the hall
+        at = Location(hall.location.latitude + 0.0018 * n, hall.location.longitude)
+        s.people.save(Conv(who, State.ASK_SHIFTS, location=at, consent=YES),
+                      new_person=True, consent=YES)  # fmt: skip
+    s.backfill.ask("hendon-brent-st", "evening", 1, people[:2], now - 900, 600)  # earlier
+
+    assert waves.look(rt, now=now, at_once=True) == 4  # the room most short, alone
+    first = s.backfill.asked("hendon-brent-st", "evening", people)
+    assert first == [True] * 6  # past p0 and p1 (asked before): p2 to p5
+    assert s.backfill.asked("colindale", "evening", people) == [False] * 6
+
+    assert waves.look(rt, now=now + 1, at_once=True) == 2  # the other room next
+    second = s.backfill.asked("colindale", "evening", people)
+    assert second == [True, True, False, False, False, False]  # p2 to p5 are resting
+    for who in people:  # one ask each
+        (ask,) = r.zrange(f"pd:timed:{who}", 0, -1)
+        assert json.loads(ask)["event"] == BACKFILL_EVENT

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from bot.backfill import free_for, shifts_over, shifts_to_fill
 from bot.channels import capabilities
 from bot.model.message import Inbound
-from bot.model.person import Conversation
 from bot.rooms import Room
 from handlers.backfill import BACKFILL_EVENT
 from workers import pulse
@@ -30,7 +29,10 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 LOOK_EVERY = 30  # seconds between looks for short rooms
 WAVE_FACTOR = 3  # people asked per place short in a wave: many will not answer in time
-SEARCH = 500  # the nearest people read per wave, before those not free are left out
+REST_WAVES = 3  # someone asked is asked for no other gap for this many waves' time
+SEARCH = 500  # the nearest people read first; further out (x4 each time) while too few
+SEARCH_MOST = 8000  # ...up to this many
+WAVES_PER_LOOK = 40  # short rooms asked per look (the rest wait 30 s: the tick stays short)
 _next_look = 0.0  # this process's next look (so the clock's tick rarely asks Redis)
 
 
@@ -45,7 +47,7 @@ def look(rt: Runtime, now: float | None = None, at_once: bool = False) -> int:
         if not rt.store.backfill.mark_look(LOOK_EVERY):
             return 0
     now = time.time() if now is None else now
-    c = rt.settings.campaign
+    c, store = rt.settings.campaign, rt.store
     at = datetime.fromtimestamp(now, UTC)
     shifts = shifts_to_fill(c.polling_day, c.timezone, c.shifts, at)
     directory = rt.world.directory
@@ -53,18 +55,22 @@ def look(rt: Runtime, now: float | None = None, at_once: bool = False) -> int:
     pairs = [(r, s) for r in rooms for s in shifts if r.places(s) > 0]
     if not pairs:
         return 0
-    taken = rt.store.places.taken([(r.id, s) for r, s in pairs])
-    waiting = rt.store.standby.sizes([(r.id, s) for r, s in pairs])
+    ids = [(r.id, s) for r, s in pairs]
+    taken, waiting = store.places.taken(ids), store.standby.sizes(ids)
+    short = [room.places(shift) - n for (room, shift), n in zip(pairs, taken, strict=True)]
+    full = [p for p, n in zip(ids, short, strict=True) if n <= 0]
+    if covered := store.backfill.covered(full, now):
+        log.info("%d backfills covered", covered)
+    # Standby goes first; then the rooms whose wave is due, the shift under way first and
+    # the most short first, as many as one look asks for.
+    gaps = [(p, n) for p, n, queued in zip(pairs, short, waiting, strict=True)
+            if n > 0 and not queued]  # fmt: skip
+    every = c.backfill_wave_minutes * 60
+    lasts = store.backfill.last_waves([(r.id, s) for (r, s), _ in gaps])
+    due = [(p, n) for (p, n), last in zip(gaps, lasts, strict=True) if now - last >= every]
+    due.sort(key=lambda g: (shifts.index(g[0][1]), -g[1]))
     over = shifts_over(c.polling_day, c.timezone, c.shifts, at)
-    asked = 0
-    for (room, shift), n, queued in zip(pairs, taken, waiting, strict=True):
-        short = room.places(shift) - n
-        if short <= 0:
-            if rt.store.backfill.covered(room.id, shift, now):
-                log.info("a backfill is covered")
-            continue
-        if not queued:  # standby goes first
-            asked += wave(rt, room, shift, short, over, now)
+    asked = sum(wave(rt, room, shift, n, over, now) for (room, shift), n in due[:WAVES_PER_LOOK])
     if asked:
         pulse.count("backfill:asked", asked)
     return asked
@@ -74,32 +80,15 @@ def wave(rt: Runtime, room: Room, shift: str, short: int, over: frozenset[str], 
     """Ask the nearest free people to come, if a wave is due; how many were asked."""
     store, c = rt.store, rt.settings.campaign
     every = c.backfill_wave_minutes * 60
-    last = store.backfill.last_wave(room.id, shift)
-    if last and now - last < every:
-        return 0
-    near = store.backfill.near(room.location, c.max_distance_km, SEARCH)
-    addresses = [a for a, _ in near]
-    already = store.backfill.asked(room.id, shift, addresses)
-    fresh = [(a, km) for (a, km), done in zip(near, already, strict=True) if not done]
-    convs = store.people.load_many([a for a, _ in fresh])
-    # Free text on WhatsApp only inside the person's 24-hour window: the others are left
-    # out and counted (the board shows how many).
-    window = capabilities("whatsapp").reply_window or 0
-    picked: list[tuple[str, float]] = []
-    outside = 0
-    for (address, km), conv in zip(fresh, convs, strict=True):
-        if len(picked) >= short * WAVE_FACTOR:
+    want, count = short * WAVE_FACTOR, SEARCH
+    while True:  # further out only while too few of the nearest are free to ask
+        picked, outside, found = _pick(rt, room, shift, over, now, want, count)
+        if len(picked) >= want or found < count or count >= SEARCH_MOST:
             break
-        if not _may_ask(rt, conv, room.id, shift, over):
-            continue
-        if address.startswith("whatsapp:"):
-            wrote = store.inbox.last_inbound(address) or 0.0
-            if wrote < now - window:
-                outside += 1
-                continue
-        picked.append((address, km))
+        count *= 4
     km_of = dict(picked)
-    got = store.backfill.ask(room.id, shift, short, list(km_of), now, every, outside)
+    got = store.backfill.ask(room.id, shift, short, list(km_of), now, every,
+                             rest=every * REST_WAVES, outside_window=outside)  # fmt: skip
     for address in got or ():
         about = {"room": room.id, "shift": shift, "km": round(km_of[address], 2)}
         event = Inbound(
@@ -115,9 +104,28 @@ def wave(rt: Runtime, room: Room, shift: str, short: int, over: frozenset[str], 
     return len(got or ())
 
 
-def _may_ask(rt: Runtime, conv: Conversation | None, room: str, shift: str,
-             over: frozenset[str]) -> bool:  # fmt: skip
-    if conv is None or not free_for(conv, room, shift, over):
-        return False
-    people = rt.store.people
-    return not (rt.world.was_stopped(conv.address) or people.unreachable(conv.address))
+def _pick(
+    rt: Runtime, room: Room, shift: str, over: frozenset[str], now: float, want: int, count: int
+) -> tuple[list[tuple[str, float]], int, int]:
+    """Up to ``want`` of the ``count`` nearest who may be asked, nearest first (address,
+    km); how many WhatsApp users were left out as outside their 24-hour window (free text
+    only inside it: the board shows how many); how many were found at all."""
+    store = rt.store
+    near = store.backfill.near(room.location, rt.settings.campaign.max_distance_km, count)
+    already = store.backfill.asked(room.id, shift, [a for a, _ in near])
+    fresh = [(a, km) for (a, km), done in zip(near, already, strict=True) if not done]
+    addresses = [a for a, _ in fresh]
+    convs = store.people.load_many(addresses)
+    reach = store.backfill.reach(addresses, now)
+    picked: list[tuple[str, float]] = []
+    outside = 0
+    for (address, km), conv, (blocked, wrote) in zip(fresh, convs, reach, strict=True):
+        if len(picked) >= want:
+            break
+        if blocked or conv is None or not free_for(conv, room.id, shift, over):
+            continue
+        if not capabilities(conv.channel).in_window(wrote or None, now):
+            outside += 1
+            continue
+        picked.append((address, km))
+    return picked, outside, len(near)

@@ -55,7 +55,7 @@ class Store:
         self.places = Places(r, prefix)
         self.standby = Standby(r, prefix)
         self.arrivals = Arrivals(r, prefix)
-        self.backfill = Backfill(r, prefix)
+        self.backfill = Backfill(r, prefix, key)
         self.coordinators = Coordinators(r, prefix)
         self.referrals = Referrals(r, prefix, key)
         self.suppression = Suppression(r, prefix, key)

@@ -20,26 +20,31 @@ from bot.model.message import Location
 from bot.store import keys
 
 ASK = """
--- KEYS: 1 gap:<room>:<shift>, 2 asked:<room>:<shift>, 3 gaps.
+-- KEYS: 1 gap:<room>:<shift>, 2 asked:<room>:<shift>, 3 gaps, 4 asking.
 -- ARGV: 1 room|shift, 2 now (unix s), 3 seconds between waves, 4 places short now,
---       5 people left out as outside their WhatsApp window, 6... the nearest first.
--- A wave of asks: who of those was never asked for this gap (in order), or false when the
--- last wave was too recent.
+--       5 people left out as outside their WhatsApp window, 6 seconds someone asked is
+--       left alone by every other gap, 7... the nearest first.
+-- A wave of asks: who of those was never asked for this gap and is not resting from
+-- another ask (in order), or false when the last wave was too recent.
+local now = tonumber(ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
-if last > 0 and tonumber(ARGV[2]) - last < tonumber(ARGV[3]) then return false end
-if redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'started', ARGV[2])
+if last > 0 and now - last < tonumber(ARGV[3]) then return false end
+if redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'started', now)
 end
 local fresh = {}
-for i = 6, #ARGV do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], 'asked') == 1 then fresh[#fresh + 1] = ARGV[i] end
+for i = 7, #ARGV do
+  local resting = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0') > now
+  if not resting and redis.call('HSETNX', KEYS[2], ARGV[i], 'asked') == 1 then
+    redis.call('HSET', KEYS[4], ARGV[i], now + tonumber(ARGV[6]))
+    fresh[#fresh + 1] = ARGV[i]
+  end
 end
-redis.call('HSET', KEYS[1], 'last', ARGV[2], 'short', ARGV[4])
+redis.call('HSET', KEYS[1], 'last', now, 'short', ARGV[4], 'outside_window', ARGV[5])
 redis.call('HDEL', KEYS[1], 'covered')
 redis.call('HINCRBY', KEYS[1], 'waves', 1)
-redis.call('HINCRBY', KEYS[1], 'outside_window', tonumber(ARGV[5]))
 if #fresh == 0 then
-  redis.call('HSET', KEYS[1], 'nobody_left', ARGV[2])
+  redis.call('HSET', KEYS[1], 'nobody_left', now)
 else
   redis.call('HDEL', KEYS[1], 'nobody_left')
 end
@@ -64,7 +69,7 @@ class Gap:
     took: int  # said YES and got a place
     late: int  # said YES once it was covered: thanked
     declined: int
-    outside_window: int  # WhatsApp users not asked: no free text outside their 24 h
+    outside_window: int  # WhatsApp users not asked at the last wave: outside their 24 h
     covered: int  # unix s when no longer short (0: not yet)
     nobody_left: int  # unix s when a wave found nobody more to ask (0: not)
 
@@ -79,8 +84,8 @@ class Gap:
 class Backfill:
     """The geo index of who may be asked, and each gap's record."""
 
-    def __init__(self, r: redis.Redis, prefix: str) -> None:
-        self.r, self.p = r, prefix
+    def __init__(self, r: redis.Redis, prefix: str, secret: bytes) -> None:
+        self.r, self.p, self.secret = r, prefix, secret
         self._ask = r.register_script(ASK)
 
     def near(self, at: Location, km: float, count: int) -> list[tuple[str, float]]:
@@ -101,19 +106,42 @@ class Backfill:
 
     def last_wave(self, room: str, shift: str) -> float:
         """When this gap's last wave went (0: never)."""
-        return float(self.r.hget(keys.GAP(self.p, room=room, shift=shift), "last") or 0)
+        return self.last_waves([(room, shift)])[0]
+
+    def last_waves(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """When each gap's last wave went (0: never)."""
+        pipe = self.r.pipeline(transaction=False)
+        for room, shift in pairs:
+            pipe.hget(keys.GAP(self.p, room=room, shift=shift), "last")
+        return [float(t or 0) for t in pipe.execute()]
 
     def ask(
         self, room: str, shift: str, short: int, nearest: Sequence[str], now: float,
-        wave_every: float, outside_window: int = 0,
+        wave_every: float, *, rest: float = 0, outside_window: int = 0,
     ) -> list[str] | None:  # fmt: skip
-        """Record a wave: those of ``nearest`` never asked for this gap (to ask now), or
-        None if the last wave was less than ``wave_every`` s ago."""
+        """Record a wave: those of ``nearest`` never asked for this gap nor asked for
+        another in the last ``rest`` s (to ask now), or None if the last wave was less than
+        ``wave_every`` s ago."""
         k = [keys.GAP(self.p, room=room, shift=shift), keys.ASKED(self.p, room=room, shift=shift),
-             keys.GAPS(self.p)]  # fmt: skip
-        args = [f"{room}|{shift}", int(now), wave_every, short, outside_window, *nearest]
+             keys.GAPS(self.p), keys.ASKING(self.p)]  # fmt: skip
+        args = [f"{room}|{shift}", int(now), wave_every, short, outside_window, int(rest), *nearest]
         got = self._ask(keys=k, args=args)
         return None if got is None else [a.decode() for a in got]
+
+    def reach(self, addresses: Sequence[str], now: float) -> list[tuple[bool, float]]:
+        """For each person, in one round trip: whether they may not be asked now (STOP on
+        record, their platform said they cannot be reached, or resting from another ask),
+        and when they last wrote (0: never)."""
+        if not addresses:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        pipe.smismember(keys.STOPPED(self.p), [keys.hid(self.secret, a) for a in addresses])
+        pipe.hmget(keys.UNREACHABLE(self.p), list(addresses))
+        pipe.hmget(keys.ASKING(self.p), list(addresses))
+        pipe.hmget(keys.LASTIN(self.p), list(addresses))
+        got = zip(*pipe.execute(), strict=True)  # stopped, unreachable, resting until, wrote
+        return [(bool(s) or u is not None or float(r or 0) > now, float(w or 0))
+                for s, u, r, w in got]  # fmt: skip
 
     def answered(self, address: str, room: str, shift: str, outcome: str) -> None:
         """How someone asked for this gap answered (one of ``OUTCOMES``)."""
@@ -126,10 +154,15 @@ class Backfill:
         """The room needs more than it said: the next look asks at once, not a wave later."""
         self.r.hdel(keys.GAP(self.p, room=room, shift=shift), "last", "nobody_left")
 
-    def covered(self, room: str, shift: str, now: float) -> bool:
-        """Mark an open gap covered (no longer short); True if it was open."""
-        key = keys.GAP(self.p, room=room, shift=shift)
-        return bool(self.r.hsetnx(key, "covered", int(now)))
+    def covered(self, pairs: Sequence[tuple[str, str]], now: float) -> int:
+        """Mark the open gaps among these (rooms no longer short) covered; how many were
+        open. A room that was never short gets no record."""
+        begun = {m.decode() for m in self.r.zrange(keys.GAPS(self.p), 0, -1)}
+        ours = [(room, shift) for room, shift in pairs if f"{room}|{shift}" in begun]
+        pipe = self.r.pipeline(transaction=False)
+        for room, shift in ours:
+            pipe.hsetnx(keys.GAP(self.p, room=room, shift=shift), "covered", int(now))
+        return sum(map(bool, pipe.execute())) if ours else 0
 
     def gaps(self) -> list[Gap]:
         """Every backfill, oldest first."""

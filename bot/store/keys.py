@@ -148,6 +148,8 @@ GAP = Key("gap:{room}:{shift}", "hash", None, False, Erase.KEEP, True,
     "a room short for a shift: when it began, waves, places short, covered (the board)")
 ASKED = Key("asked:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
     "address -> asked|took|late|declined: who was asked to fill that gap (once) and answered")
+ASKING = Key("asking", "hash", None, True, Erase.FIELD, True,
+    "address -> unix s: someone just asked to fill one gap is asked for no other until then")
 GAPS = Key("gaps", "zset", None, False, Erase.KEEP, True,
     "room|shift of each gap, by when it began")
 GAP_LOOK = Key("gaplook", "string", 30, False, Erase.KEEP, False,
