@@ -7,7 +7,6 @@ the first message of a burst, one RQ enqueue); it never calls a platform API.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import redis
@@ -15,7 +14,7 @@ from flask import Flask, Response, jsonify, redirect, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from bot import pulse, scrub
+from bot import daytime, pulse, scrub
 from bot.admin.api import blueprint as admin_blueprint
 from bot.admin.pages import blueprint as pages_blueprint
 from bot.admin.room_page import blueprint as room_blueprint
@@ -59,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Platforms sign the public URL, not the one Flask sees behind a proxy.
         url = settings.public_url + request.full_path.rstrip("?")
         hook = Webhook(url, request.headers, request.get_data(), request.content_type or "")
-        got = channel.receive(hook, time.time())
+        got = channel.receive(hook, daytime.now())
         if got.status != 200:
             return json_error(got.status, got.reason)
         opt_outs = set()  # STOP and DELETE: never cut by the flood quota

@@ -20,13 +20,12 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
 
-from bot import calendar, procfile
+from bot import calendar, daytime, procfile
 from bot.channels.console import outbox_key
 from bot.config import ConfigError, load_settings
 from bot.geo import OfflineGeocoder
@@ -67,7 +66,7 @@ def main() -> int:
         r = redis.Redis.from_url(env["REDIS_URL"])
         c = settings.campaign
         store = Store(r, settings.key_prefix, settings.id_secret)
-        calendar.guard(store, c, datetime.now(c.timezone).date())  # before anything starts
+        calendar.guard(store, c, daytime.now_dt(c.timezone).date())  # before anything starts
         if settings.geocoder == "offline":
             say("Preparing the postcode index (built once, about 5 seconds)...")
             OfflineGeocoder.open(var / "geo")
@@ -230,10 +229,10 @@ def inbound(text: str) -> Inbound:
     if parts[0] == "/location" and len(parts) == 3:
         try:
             loc = Location(float(parts[1]), float(parts[2]))
-            return Inbound(location=loc, received_at=time.time(), **common)
+            return Inbound(location=loc, received_at=daytime.now(), **common)
         except ValueError:
             pass
-    return Inbound(text=text, received_at=time.time(), **common)
+    return Inbound(text=text, received_at=daytime.now(), **common)
 
 
 def _print_replies(r: redis.Redis, outbox: str, last_reply: list[float]) -> None:

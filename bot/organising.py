@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot import daytime
 from bot.campaign import Campaign
 from bot.coordinating import link_expiry
 from bot.geo import Geocoder
@@ -131,7 +132,7 @@ def import_rooms(
             payload=room_id,
             event=ROOM_CLOSED,
             external_id=f"{ROOM_CLOSED}:{room_id}:{address}:{time.time_ns()}",
-            received_at=time.time(),
+            received_at=daytime.now(),
         )
         for address, (room_id, _) in pledges.items()
         if room_id in gone

@@ -4,8 +4,9 @@ place (the one write, because the reply depends on it)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from bot import daytime
 from bot.broadcasts import Audience
 from bot.campaign import Campaign
 from bot.geo import Geocoder
@@ -40,7 +41,7 @@ class LiveWorld:
         return self.cache.get()
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return daytime.now_dt()
 
     def geocode(self, postcode: str) -> Location | None:
         return self.geocoder.locate(postcode)

@@ -13,14 +13,13 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime
 
 import redis
 from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
 from rq.worker import base as rq_worker_base
 
-from bot import calendar, procfile, scrub
+from bot import calendar, daytime, procfile, scrub
 from bot.config import ConfigError
 from bot.outage import BACKOFF_MAX, OUTAGE
 from bot.rooms import CsvError
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rt = runtime()
             c = rt.settings.campaign
-            calendar.guard(rt.store, c, datetime.now(c.timezone).date())
+            calendar.guard(rt.store, c, daytime.now_dt(c.timezone).date())
             OUTAGE.back()
             break
         except (ConfigError, CsvError) as exc:

@@ -18,6 +18,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from bot import daytime
 from bot.backfill import free_for, shifts_over, shifts_to_fill
 from bot.channels import capabilities
 from bot.model.message import Inbound
@@ -43,10 +44,11 @@ def look(rt: Runtime, now: float | None = None, at_once: bool = False) -> int:
     if not at_once:
         if time.monotonic() < _next_look:
             return 0
-        _next_look = time.monotonic() + LOOK_EVERY
-        if not rt.store.backfill.mark_look(LOOK_EVERY):
+        every = daytime.real(LOOK_EVERY, least=1.0)  # a rehearsal's day looks as often
+        _next_look = time.monotonic() + every
+        if not rt.store.backfill.mark_look(every):
             return 0
-    now = time.time() if now is None else now
+    now = daytime.now() if now is None else now
     c, store = rt.settings.campaign, rt.store
     at = datetime.fromtimestamp(now, UTC)
     shifts = shifts_to_fill(c.polling_day, c.timezone, c.shifts, at)

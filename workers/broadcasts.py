@@ -19,6 +19,7 @@ import time
 
 from rq import Queue
 
+from bot import daytime
 from bot.broadcasts import render
 from bot.channels import capabilities
 from bot.model.message import Outbound, SendResult
@@ -133,7 +134,7 @@ def skip_reason(rt: Runtime, address: str, fact: dict, template: str) -> str | N
 
 def _in_window(channel: str, fact: dict) -> bool:
     """Free-form text may still reach them (their channel's reply window is open)."""
-    return capabilities(channel).in_window(fact["lastin"], time.time())
+    return capabilities(channel).in_window(fact["lastin"], daytime.now())
 
 
 def send_one(rt: Runtime, bc: Broadcasts, bid: int, address: str, text: str, fact: dict) -> float:

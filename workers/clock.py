@@ -21,6 +21,7 @@ import time
 
 import redis
 
+from bot import daytime
 from bot.outage import OUTAGE
 from workers import backfill, broadcasts, pulse, standby
 from workers.runtime import Runtime
@@ -35,7 +36,7 @@ BEAT_EVERY = 5.0  # seconds between heartbeats (/healthz: no beat for 30 s is a 
 def tick(rt: Runtime, now: float | None = None) -> int:
     """Move what has come due into people's inboxes (and rescue, when it is time); how
     many events moved."""
-    moved = rt.store.timed.release(time.time() if now is None else now)
+    moved = rt.store.timed.release(daytime.now() if now is None else now)
     rescue(rt)
     broadcasts.look_after(rt)
     standby.look(rt)
@@ -93,7 +94,7 @@ def run(rt: Runtime, stop: threading.Event, scheduler: bool = False) -> None:
             # What came due while Redis was away (held-back replies, reminders) goes to the
             # front of its lane at once, ahead of the backlog of new messages arriving now.
             with contextlib.suppress(redis.RedisError):
-                rt.store.timed.release(time.time())
+                rt.store.timed.release(daytime.now())
             after_outage(rt, stop)
         except Exception:  # a bad event costs this tick, never the clock
             log.exception("clock tick failed")

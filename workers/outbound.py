@@ -18,6 +18,7 @@ from contextvars import ContextVar
 
 import redis
 
+from bot import daytime
 from bot.model.message import Inbound, Outbound, SendResult
 from bot.model.person import Conversation
 from bot.outage import OUTAGE
@@ -49,7 +50,7 @@ def flush(
     ``send`` event comes back. A STOP or DELETE that arrives while a reply of ``conv``'s
     waits its turn holds the rest (its own turn decides)."""
     people = rt.store.people
-    wrote_at = wrote_at or time.time()
+    wrote_at = wrote_at or daytime.now()
     blocked: set[str] = set()
     started = time.monotonic()
     for raw in people.outbox(address):
@@ -75,7 +76,8 @@ def flush(
         # It keeps its place in the send line: when the person wrote.
         later = Inbound(address, payload=str(attempt + 1), event=SEND, external_id=event_id,
                         received_at=wrote_at)  # fmt: skip
-        rt.store.timed.add(later, time.time() + wait * 2**attempt)
+        # The wait is the platform's, in real seconds; timed events run on the day's clock.
+        rt.store.timed.add(later, daytime.now() + wait * 2**attempt * daytime.speed())
         return False
     return True
 

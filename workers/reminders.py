@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bot import daytime
 from bot.campaign import chases, due_reminders, vote_message_at
 from bot.model.message import Inbound
 from bot.model.person import Pledge
@@ -38,7 +39,7 @@ def schedule(rt: Runtime, address: str, pledge: Pledge, now: datetime | None = N
     checks after each shift starts (on your way? then a no-show), and the "have you
     voted?" message as the polls open; how many reminders."""
     c = rt.settings.campaign
-    now = now or datetime.now(UTC)
+    now = now or daytime.now_dt()
     point = int(rt.store.suppression.hid(address)[:8], 16)  # this person's, every time
     early = timedelta(seconds=point % REMINDER_SPREAD)
     due = due_reminders(c.polling_day, c.timezone, c.shifts, pledge.shifts, c.reminders, now)

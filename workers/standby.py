@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from bot import daytime
 from bot.channels import capabilities
 from bot.model.message import Inbound
 from bot.store.standby import Pair
@@ -33,7 +34,7 @@ _next_look = 0.0  # this process's next look (so the clock's tick rarely asks Re
 def fill(rt: Runtime, pairs: Iterable[Pair], now: float | None = None) -> int:
     """Hold each free place at these (room, shift) for the nearest person waiting, and tell
     them; how many were offered."""
-    now = time.time() if now is None else now
+    now = daytime.now() if now is None else now
     rooms = rt.world.directory.rooms
     until = now + rt.settings.campaign.standby_hold_minutes * 60
     # Nobody is held a place they cannot be told about: WhatsApp's free text needs a window.
@@ -70,10 +71,11 @@ def look(rt: Runtime, now: float | None = None, at_once: bool = False) -> int:
     if not at_once:
         if time.monotonic() < _next_look:
             return 0
-        _next_look = time.monotonic() + LOOK_EVERY
-        if not store.standby.mark_look(LOOK_EVERY):
+        every = daytime.real(LOOK_EVERY, least=0.5)  # a rehearsal's day looks as often
+        _next_look = time.monotonic() + every
+        if not store.standby.mark_look(every):
             return 0  # another worker looked a moment ago
-    now = time.time() if now is None else now
+    now = daytime.now() if now is None else now
     expired = store.standby.expire(now)
     if expired:
         pulse.count("standby:expired", len(expired))

@@ -19,7 +19,7 @@ import redis
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from bot import organising, pulse
+from bot import daytime, organising, pulse
 from bot.admin import auth, board, broadcast_pages
 from bot.config import Settings
 from bot.geo import Geocoder, make_geocoder
@@ -112,7 +112,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         }
         shifts = board.shifts(report, labels, **chosen)
         health, _ = pulse.health(store, campaign)
-        now = datetime.now(campaign.timezone)
+        now = daytime.now_dt(campaign.timezone)
         page = "board_part.html" if request.headers.get("X-Partial") else "board.html"
         return render_template(
             page, campaign=campaign, session=g.session, shifts=shifts, chosen=chosen,
@@ -234,7 +234,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
         if not epoch:
             return ""
         when = datetime.fromtimestamp(epoch, campaign.timezone)
-        if when.date() == datetime.now(campaign.timezone).date():
+        if when.date() == daytime.now_dt(campaign.timezone).date():
             return f"{when:%H:%M:%S}"
         return f"{when:%a %d %b %H:%M}"
 

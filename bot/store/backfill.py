@@ -181,6 +181,6 @@ class Backfill:
                                            if n not in ("room", "shift")}))  # fmt: skip
         return out
 
-    def mark_look(self, ttl: int) -> bool:
+    def mark_look(self, ttl: float) -> bool:
         """Claim this look for short rooms (one per ``ttl`` s across all workers)."""
-        return bool(self.r.set(keys.GAP_LOOK(self.p), "1", nx=True, ex=max(1, ttl)))
+        return bool(self.r.set(keys.GAP_LOOK(self.p), "1", nx=True, px=max(1, int(ttl * 1000))))

@@ -14,11 +14,11 @@ clears them and the DELETE's erases them, so nothing is sent after either arrive
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import redis
 
+from bot import daytime
 from bot.model.person import Consent, Conversation, State
 from bot.store import keys
 
@@ -142,7 +142,7 @@ class People:
             else ""
         )
         args = [conv.to_json(), "1" if new_person else "0", evidence, a, conv.channel,
-                keys.hid(self.secret, a), _stopped(conv), int(time.time() // 3600),
+                keys.hid(self.secret, a), _stopped(conv), int(daytime.now() // 3600),
                 _nearby(conv), *replies]  # fmt: skip
         return int(self._save_turn(keys=k, args=args)) == 1
 
@@ -203,7 +203,7 @@ class People:
     def mark_unreachable(self, address: str, reason: str) -> None:
         """The platform says this person cannot be messaged (blocked, opted out)."""
         k = [keys.UNREACHABLE(self.p), keys.PEOPLE(self.p)]
-        self._mark_unreachable(keys=k, args=[address, f"{reason}@{int(time.time())}"])
+        self._mark_unreachable(keys=k, args=[address, f"{reason}@{int(daytime.now())}"])
 
     def unreachable(self, address: str) -> str | None:
         """Why this address cannot be reached, if so."""

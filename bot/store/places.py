@@ -7,11 +7,11 @@ turn replayed after a crash counts each place once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import redis
 
+from bot import daytime
 from bot.model.person import Pledge
 from bot.store import keys
 
@@ -106,7 +106,7 @@ class Places:
         args: list[str | int] = [address, pledge.room_id, len(pledge.shifts)]
         for shift, cap in zip(pledge.shifts, capacities, strict=True):
             args += [shift, cap]
-        args.append(int(time.time() // 3600))
+        args.append(int(daytime.now() // 3600))
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p),
              keys.ROSTER(self.p, room=pledge.room_id)]  # fmt: skip
         return bool(self._reserve(keys=k, args=args))

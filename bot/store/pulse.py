@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bot import daytime
 from bot.model.message import Inbound
 from bot.store import keys
 from bot.store.inbox import LANES
@@ -79,4 +80,4 @@ class Pulse:
             pipe.lindex(keys.INBOX(self.p, address=address), 0)
         oldest = [Inbound.from_json(raw).received_at for raw in pipe.execute() if raw]
         at = min((t for t in oldest if t), default=0.0)
-        return int(people), max(0.0, time.time() - at) if at else 0.0
+        return int(people), max(0.0, daytime.real_since(at)) if at else 0.0

@@ -11,11 +11,11 @@ script, so a place is never held twice or taken after its hold ran out.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 
 import redis
 
+from bot import daytime
 from bot.store import keys
 
 Pair = tuple[str, str]  # (room id, shift id)
@@ -144,7 +144,7 @@ class Standby:
 
     def take(self, address: str, room: str, shift: str, now: float | None = None) -> bool:
         """The place held for them becomes their pledge; False if the hold ran out or went."""
-        now = time.time() if now is None else now
+        now = daytime.now() if now is None else now
         k = [keys.HOLDS(self.p), keys.PLEDGE(self.p), keys.TIMELINE(self.p),
              keys.ROSTER(self.p, room=room)]  # fmt: skip
         return bool(self._take(keys=k, args=[address, f"{room}|{shift}", now, int(now // 3600)]))
@@ -186,6 +186,7 @@ class Standby:
             pipe.zcard(keys.STANDBY(self.p, room=room, shift=shift))
         return [int(n) for n in pipe.execute()]
 
-    def mark_look(self, ttl: int) -> bool:
+    def mark_look(self, ttl: float) -> bool:
         """Claim this look at the lists and holds (one per ``ttl`` s across all workers)."""
-        return bool(self.r.set(keys.STANDBY_LOOK(self.p), "1", nx=True, ex=max(1, ttl)))
+        px = max(1, int(ttl * 1000))
+        return bool(self.r.set(keys.STANDBY_LOOK(self.p), "1", nx=True, px=px))
