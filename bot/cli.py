@@ -9,6 +9,9 @@
   pollday polling-day DATE                move the data to the polling day config.yaml names
   pollday login NAME [--role admin|viewer] a token for an organiser to sign in to the pages
   pollday purge [--dry-run]               remove personal data now (normally scheduled)
+  pollday rehearse [--supporters 300] [--minutes 15] [--seed 1]
+                                          play polling day fast with simulated supporters,
+                                          on a Redis of its own; the board at a printed URL
 
 Commands that touch data use ``REDIS_URL`` (``make run`` prints it). Every command takes
 ``--json`` for scripts: the same facts as JSON, and errors as ``{"error": ...}``.
@@ -150,6 +153,11 @@ def run(args: argparse.Namespace, settings: Settings) -> Output:
         return move_polling_day(settings, args.date)
     if args.command == "login":
         return new_login(args.name, args.role)
+    if args.command == "rehearse":
+        from bot import rehearsal
+
+        report = rehearsal.rehearse(args.supporters, args.minutes, args.seed)
+        return Output(report.text(), asdict(report))
     from workers import purge
     from workers.runtime import build
 
@@ -302,7 +310,24 @@ def parser() -> argparse.ArgumentParser:
     login.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
     purge = sub.add_parser("purge", parents=[common], help="remove personal data now")
     purge.add_argument("--dry-run", action="store_true", help="only list what would go")
+    rehearse = sub.add_parser(
+        "rehearse", parents=[common],
+        help="play polling day fast with simulated supporters (a Redis of its own; nobody "
+        "real is messaged); exit status 1 if the bot broke a rule",
+    )  # fmt: skip
+    rehearse.add_argument("--supporters", type=_positive, default=300, help="default: 300")
+    rehearse.add_argument("--minutes", type=float, default=15.0,
+                          help="real minutes for the day (default: 15)")  # fmt: skip
+    rehearse.add_argument("--seed", type=int, default=1, help="the same seed, the same people")
     return p
+
+
+def _positive(text: str) -> int:
+    """A whole number above 0 (for argparse)."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             "bot running? (make run keeps its REDIS_URL in var/run.json)",
         )
     print(json.dumps(output.data, indent=2, default=str) if args.json else output.text)
-    return 0
+    return 1 if output.data.get("broken") else 0  # a rehearsal that broke a rule
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:

@@ -51,10 +51,12 @@ class Clock:
 _clock = Clock.parse(os.environ[ENV]) if os.environ.get(ENV) else Clock()
 
 
-def use(clock: Clock) -> None:
-    """Run this process on ``clock`` (a rehearsal's own processes read it from ``ENV``)."""
+def use(clock: Clock) -> Clock:
+    """Run this process on ``clock`` (a rehearsal's own processes read it from ``ENV``);
+    the clock it ran on before."""
     global _clock
-    _clock = clock
+    before, _clock = _clock, clock
+    return before
 
 
 def now() -> float:
