@@ -484,3 +484,22 @@ def test_one_look_asks_each_person_once_pages_outward_and_spreads_many_rooms(rt,
     for who in people:  # one ask each
         (ask,) = r.zrange(f"pd:timed:{who}", 0, -1)
         assert json.loads(ask)["event"] == BACKFILL_EVENT
+
+
+def test_data_stored_before_the_indexes_were_kept_is_indexed_once(r):
+    """A Redis from before this version: conversations and pledges, no geo index or
+    rosters. The first worker to start builds them, once."""
+    s = Store(r)
+    agreed = Conversation("sms:+1", State.DONE, location=N7, consent=YES,
+                          pledge=Pledge("A", ("morning",)))  # fmt: skip
+    said_no = Conversation("sms:+2", State.DONE, location=N7,
+                           consent=Consent(False, 1, "sms", "v1"))  # fmt: skip
+    for conv in (agreed, said_no):
+        s.people.save(conv, new_person=True, consent=conv.consent)
+    assert s.places.reserve("sms:+1", Pledge("A", ("morning",)), [5])
+    r.delete("pd:nearby", "pd:roster:A")  # as before the indexes were kept
+    assert s.index()
+    assert [m for m, _ in r.zrange("pd:nearby", 0, -1, withscores=True)] == [b"sms:+1"]
+    assert s.places.roster("A") == {"sms:+1": ("morning",)}
+    r.delete("pd:nearby")
+    assert not s.index() and not r.exists("pd:nearby")  # once

@@ -48,6 +48,8 @@ def build(settings: Settings) -> Runtime:
     )
     if seed_from_config(store, c, geocoder):
         log.info("rooms and targets seeded from %s and %s", c.rooms_csv, c.targets_csv)
+    if store.index():
+        log.info("the indexes for backfill and coordinators were built from stored data")
     cache = DirectoryCache(store.rooms)
     directory = cache.get()
     senders: dict[str, Sender] = {}

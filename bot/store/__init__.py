@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import redis
 
+from bot.store import keys
 from bot.store.arrivals import Arrivals
 from bot.store.backfill import Backfill
 from bot.store.calendar import Calendar
@@ -42,6 +43,8 @@ from bot.store.sessions import Sessions
 from bot.store.standby import Standby
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
+
+INDEX_VERSION = b"1"  # bump when a new index must be built from what is stored
 
 
 class Store:
@@ -80,6 +83,17 @@ class Store:
         them, while the messages queued ahead of it take their turns and its own turn
         erases the rest."""
         self._eraser.leave(address)
+
+    def index(self) -> bool:
+        """Build, from what is stored, the indexes that every save and pledge now keeps
+        (who is near, for backfill; who is at each room, for its coordinator), once per
+        Redis for data written before they were kept; True if it was built now."""
+        if self.r.get(keys.INDEXED(self.p)) == INDEX_VERSION:
+            return False
+        self.people.index_nearby()
+        self.places.index_rosters()
+        self.r.set(keys.INDEXED(self.p), INDEX_VERSION)  # last: one killed half way redoes it
+        return True
 
     def purge_plan(self) -> dict[str, int]:
         """What the purge would remove, by key pattern."""

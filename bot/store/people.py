@@ -205,6 +205,23 @@ class People:
         k = [keys.UNREACHABLE(self.p), keys.PEOPLE(self.p)]
         self._mark_unreachable(keys=k, args=[address, f"{reason}@{int(daytime.now())}"])
 
+    def index_nearby(self, batch: int = 500) -> int:
+        """Put everyone stored into the geo index as a save would (data from before saves
+        kept it); how many are in it."""
+        everyone = sorted(self.everyone())
+        placed = 0
+        for i in range(0, len(everyone), batch):
+            pipe = self.r.pipeline(transaction=False)
+            for conv in filter(None, self.load_many(everyone[i : i + batch])):
+                if at := _nearby(conv):
+                    lon, lat = at.split()
+                    pipe.geoadd(keys.NEARBY(self.p), [float(lon), float(lat), conv.address])
+                    placed += 1
+                else:
+                    pipe.zrem(keys.NEARBY(self.p), conv.address)
+            pipe.execute()
+        return placed
+
     def unreachable(self, address: str) -> str | None:
         """Why this address cannot be reached, if so."""
         raw = self.r.hget(keys.UNREACHABLE(self.p), address)

@@ -127,6 +127,16 @@ class Places:
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
         return bool(self._release_shift(keys=k, args=[address, room, shift]))
 
+    def index_rosters(self) -> int:
+        """Put everyone pledged on their room's roster, as a pledge would (data from before
+        pledges kept rosters); how many."""
+        pledges = self.r.hgetall(keys.PLEDGE(self.p))
+        pipe = self.r.pipeline(transaction=False)
+        for address, raw in pledges.items():
+            pipe.hset(keys.ROSTER(self.p, room=parse_pledge(raw)[0]), address, "")
+        pipe.execute()
+        return len(pledges)
+
     def roster(self, room: str) -> dict[str, tuple[str, ...]]:
         """Who is pledged at ``room``, and for which shifts. (The roster keeps everyone who
         ever pledged there; those who moved or gave it up are dropped from it here.)"""
