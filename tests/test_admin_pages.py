@@ -384,3 +384,13 @@ def test_the_board_and_the_api_list_the_rooms_that_asked_for_people_and_how_it_w
         ("b", "morning", "covered", 1, 1), ("a", "evening", "asking", 3, 1)
     ]  # fmt: skip
     assert got[1]["started"] == "17:00" and got[1]["declined"] == 1
+
+
+def test_the_board_says_how_many_whatsapp_messages_were_not_sent_outside_the_24_hours(app, r):
+    client = app.test_client()
+    sign_in(client, "organiser-token-123")
+    assert "outside the person's 24 hours" not in client.get("/admin/").text
+    r.hset("pd:pulse:counts", "sends:whatsapp:outside_window", 7)
+    page = " ".join(client.get("/admin/", headers={"X-Partial": "1"}).text.split())
+    assert "not sent on WhatsApp, outside the person's 24 hours (reminders, chases, the " \
+           "polling-day message): 7" in page  # fmt: skip

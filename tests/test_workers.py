@@ -432,3 +432,37 @@ def test_stop_takes_them_out_of_broadcasts_and_records_the_withdrawal(rt, r):
     (evidence,) = r.hvals("pd:consent")
     granted, _, channel, version = evidence.decode().split("|")
     assert (granted, channel, version) == ("0", "console", "stop")
+
+
+class _Recorder:
+    """A platform that takes every message (to see what the worker chose to send)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+
+    def send(self, out: Outbound):
+        from bot.model.message import SendResult
+
+        self.sent.append(out)
+        return SendResult(True)
+
+
+def test_free_text_to_whatsapp_outside_the_24_hours_is_skipped_and_counted(rt, monkeypatch):
+    """A chase or reminder to someone who last wrote 25 hours ago is not sent (WhatsApp
+    would refuse it) and is counted; inside the window it goes, and a template always may."""
+    from workers import pulse
+
+    platform = _Recorder()
+    monkeypatch.setitem(rt.senders, "whatsapp", platform)
+    pulse.take()
+    late, recent = "whatsapp:+447700900001", "whatsapp:+447700900002"
+    rt.store.inbox.accept(
+        [Inbound(late, text="hi", external_id="w1", received_at=time.time() - 25 * 3600),
+         Inbound(recent, text="hi", external_id="w2", received_at=time.time() - 3600)],
+        windowed=lambda channel: channel == "whatsapp",
+    )  # fmt: skip
+    assert send(rt, late, [Outbound(late, "Are you on your way?")])
+    assert send(rt, recent, [Outbound(recent, "Are you on your way?")])
+    assert send(rt, late, [Outbound(late, "Polling day!", template="HX123")])
+    assert [(o.address, o.template) for o in platform.sent] == [(recent, None), (late, "HX123")]
+    assert pulse.take()["sends:whatsapp:outside_window"] == 1

@@ -19,6 +19,7 @@ from contextvars import ContextVar
 import redis
 
 from bot import daytime
+from bot.channels import capabilities
 from bot.model.message import Inbound, Outbound, SendResult
 from bot.model.person import Conversation
 from bot.outage import OUTAGE
@@ -118,6 +119,14 @@ def _outcome(result: SendResult) -> str:
     return "retry" if result.retry_after is not None else "failed"
 
 
+def _in_window(rt: Runtime, out: Outbound) -> bool:
+    """Free text may go to them now (always, but on a channel with a reply window)."""
+    caps = capabilities(out.channel)
+    if caps.reply_window is None:
+        return True
+    return caps.in_window(rt.store.inbox.last_inbound(out.address), daytime.now())
+
+
 def _suppressed(rt: Runtime, address: str) -> bool:
     """Someone else this turn would message (a sharer) said STOP or blocked us."""
     store = rt.store
@@ -137,6 +146,13 @@ def _try(
     sender = rt.sender(out.channel)
     if sender is None:
         log.warning("channel %s is off: reply dropped", out.channel)
+        return None
+    if out.template is None and not _in_window(rt, out):
+        # A reminder, chase or the polling-day message to someone who last wrote more
+        # than 24 hours ago: WhatsApp refuses free text then. Skipped and counted (the
+        # board and /metrics show how many), not a failed send.
+        pulse.count(f"sends:{out.channel}:outside_window")
+        log.info("%s message not sent: outside the person's reply window", out.channel)
         return None
     for attempt in range(1, INLINE_ATTEMPTS + 1):
         asked = time.monotonic()

@@ -121,6 +121,7 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
             summary=organising.summary(store, campaign),
             backfills=organising.backfills(store, campaign),
             moves=organising.moves(store, campaign),
+            outside_window=store.pulse.counts().get("sends:whatsapp:outside_window", 0),
             chart=board.chart(store.pulse.timeline(), int(now.timestamp() // 3600)),
         )  # fmt: skip
 
