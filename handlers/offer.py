@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.backfill import shifts_over
 from bot.model.message import Inbound, Outbound
 from bot.model.person import Conversation, Pledge, State
 from bot.model.turn import LeftRoom, Release, ScheduleReminders, Turn, World
@@ -73,7 +74,10 @@ def confirm(conv: Conversation, world: World) -> Turn:
         return first_offer(conv, world, say.text(conv, "offer_intro_taken", room=room.name))
     turn = confirmed(conv, world, pledge)
     if (old := conv.pledge) and old.room_id != pledge.room_id:  # moved: not there any more
-        turn.effects.append(LeftRoom(conv.address, old.room_id, old.shifts))
+        c = world.campaign
+        over = shifts_over(c.polling_day, c.timezone, c.shifts, world.now())
+        if leaving := tuple(s for s in old.shifts if s not in over):  # done ones stand
+            turn.effects.append(LeftRoom(conv.address, old.room_id, leaving))
     return turn
 
 

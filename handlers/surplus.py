@@ -2,13 +2,19 @@
 room that is short for the shift under way (and those straight after), measured from the
 room they are at. YES moves their place there (handlers/offer.py confirms it: one atomic
 move), so the place they leave can go to someone on standby.
+
+A person keeps one pledge (one room), so a later shift they pledged at this room, after a
+gap, moves too when a short room has a place for it; when none has, the offer says that
+taking it gives that shift up.
 """
 
 from __future__ import annotations
 
+from bot.backfill import shifts_over
 from bot.campaign import arrival
 from bot.model.person import Conversation, State
 from bot.model.turn import Turn, World
+from bot.rooms import Offer, Room
 from handlers import offer, say
 
 
@@ -21,10 +27,24 @@ def full(conv: Conversation, world: World, intro: str = "") -> Turn:
     came = arrival(c.polling_day, c.timezone, c.shifts, conv.pledge.shifts, world.now())
     if not came.shifts:
         return Turn(conv, [say.say(conv, "surplus_not_now")])
-    near = world.directory.choose(room.location, came.shifts, world.places_left, c.tie_km)
-    offers = tuple(o for o in near if o.room_id != room.id and o.km <= c.max_distance_km)
+    over = shifts_over(c.polling_day, c.timezone, c.shifts, world.now())
+    later = tuple(s for s in conv.pledge.shifts if s not in came.shifts and s not in over)
+    whole = tuple(s for s in c.shift_ids if s in came.shifts or s in later)
+    offers = _short_near(world, room, whole) if later else ()
+    if not offers:
+        offers = _short_near(world, room, came.shifts)
     if not offers:
         return Turn(conv, [say.say(conv, "surplus_none", room=room.name)])
     conv = conv.evolve(state=State.OFFER, offers=offers, offer_index=0)
     intro = intro or say.text(conv, "surplus_intro", room=room.name)
+    if later and offers[0].shifts != whole:  # one room a day: the later shift stays behind
+        given_up = say.shift_phrase(c, later)
+        intro += "\n" + say.text(conv, "surplus_gives_up", shift_phrase=given_up, room=room.name)
     return Turn(conv, [offer.current(conv, world, intro)])
+
+
+def _short_near(world: World, room: Room, shifts: tuple[str, ...]) -> tuple[Offer, ...]:
+    """Other target rooms short for all of ``shifts``, nearest the room first."""
+    c = world.campaign
+    near = world.directory.choose(room.location, shifts, world.places_left, c.tie_km)
+    return tuple(o for o in near if o.room_id != room.id and o.km <= c.max_distance_km)

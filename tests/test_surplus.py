@@ -86,3 +86,46 @@ def test_full_before_the_day_or_with_every_room_full_is_answered_kindly():
 def _pledged() -> Conversation:
     return Conversation(TG, State.DONE, postcode="N7 6AA", location=POSTCODES["N7 6AA"],
                         shifts=AT_A.shifts, pledge=AT_A, consent=ASKED)  # fmt: skip
+
+
+MORNING_EVENING = Pledge("A", ("morning", "evening"))
+
+
+def at_room_all_day(world: MemoryWorld) -> Conversation:
+    """Pledged to Room A for the morning and the evening, checked in for the morning."""
+    conv = Conversation(TG, State.DONE, postcode="N7 6AA", location=POSTCODES["N7 6AA"],
+                        shifts=MORNING_EVENING.shifts, pledge=MORNING_EVENING,
+                        consent=ASKED)  # fmt: skip
+    return handle(conv, Inbound(TG, text="HERE"), world).conv
+
+
+def test_full_moves_a_later_shift_after_a_gap_too_when_a_short_room_has_it():
+    world = MemoryWorld(clock=MORNING, taken={("A", "morning"): 5, ("A", "evening"): 1},
+                        pledges={TG: MORNING_EVENING})  # fmt: skip
+    turn = handle(at_room_all_day(world), Inbound(TG, text="FULL"), world)
+    assert turn.conv.offers[0].shifts == ("morning", "evening")
+    assert "gives up" not in turn.replies[0].text
+    moved = handle(turn.conv, Inbound(TG, text="yes"), world)
+    assert moved.conv.pledge == Pledge("B", ("morning", "evening"))
+    assert LeftRoom(TG, "A", ("morning", "evening")) in moved.effects
+
+
+def test_full_says_a_later_shift_is_given_up_when_no_short_room_has_it():
+    taken = {("A", "morning"): 5, ("A", "evening"): 1, ("B", "evening"): 5, ("C", "evening"): 5}
+    world = MemoryWorld(clock=MORNING, taken=taken, pledges={TG: MORNING_EVENING})
+    turn = handle(at_room_all_day(world), Inbound(TG, text="FULL"), world)
+    assert turn.conv.offers[0].shifts == ("morning",)
+    assert "(Taking it gives up your Evening 17:00–22:00 at Room A" in turn.replies[0].text
+
+
+def test_a_move_in_the_afternoon_leaves_the_mornings_check_in_where_it_was():
+    both = Pledge("A", ("morning", "afternoon"))
+    afternoon = datetime(2029, 5, 3, 12, 10, tzinfo=UTC)  # 13:10 local
+    world = MemoryWorld(clock=afternoon, taken={("A", "morning"): 5, ("A", "afternoon"): 5},
+                        pledges={TG: both})  # fmt: skip
+    conv = Conversation(TG, State.DONE, postcode="N7 6AA", location=POSTCODES["N7 6AA"],
+                        shifts=both.shifts, pledge=both, consent=ASKED)  # fmt: skip
+    offered = handle(conv, Inbound(TG, text="FULL"), world).conv
+    moved = handle(offered, Inbound(TG, text="yes"), world)
+    assert moved.conv.pledge == Pledge("B", ("afternoon",))
+    assert LeftRoom(TG, "A", ("afternoon",)) in moved.effects  # not the morning: it is done
