@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot import daytime
 from bot.campaign import (
     DEFAULT_RATE_LIMITS,
     PAID_TELEGRAM_RATE,
@@ -116,6 +117,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     if problem := _cannot_work(settings):
         raise ConfigError(problem)
+    if clock := given.get(daytime.ENV):
+        try:
+            daytime.Clock.parse(clock)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if settings.telegram_on or settings.twilio_on:
+            # A rehearsal's day played fast would message real people at the wrong times.
+            raise ConfigError(f"{daytime.ENV}: only for pollday rehearse, which turns every "
+                              "platform off; unset it")  # fmt: skip
     if settings.twilio_on and settings.twilio_sms_from and not settings.campaign.sms_number:
         # The share message's way in by text: the number the bot answers SMS on.
         number = _dialled(settings.twilio_sms_from)

@@ -90,6 +90,10 @@ EVENTS: dict[str, Handler] = {
     coordinator.MOVE_ASK: coordinator.move_ask,
 }
 
+# Events whose message asks a question a YES or NO answers (a reminder on the day or a
+# coordinator's message does not: an open ask from a room nearby stays open).
+QUESTIONS = frozenset({"attendance", "vote", standby.STANDBY_EVENT, coordinator.MOVE_ASK})
+
 STATES: dict[State, Handler] = {
     State.ASK_LOCATION: ask_location.ask_location,
     State.ASK_SHIFTS: ask_shifts.ask_shifts,
@@ -116,8 +120,8 @@ def _event(s: Seen) -> Turn | None:
     if s.conv is None:
         return Turn(None)
     turn = EVENTS[s.msg.event](s.conv, s.msg, s.world)
-    if turn.replies and turn.conv and turn.conv.asked and s.msg.event != backfill.BACKFILL_EVENT:
-        # Whatever else the bot has just asked them (on your way? voted? a move?) is what
+    if turn.replies and turn.conv and turn.conv.asked and s.msg.event in QUESTIONS:
+        # What the bot has just asked them (on your way? voted? a move? a place?) is what
         # their next YES or NO answers: the room short of people has had its chance.
         turn = replace(turn, conv=turn.conv.evolve(asked=None, asked_until=0))
     return turn

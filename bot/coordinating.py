@@ -9,12 +9,15 @@ the actions look the person up again from it among the room's own people.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from bot.campaign import Campaign, arrival, shift_window
 from bot.channels import capabilities
 from bot.model.message import Inbound
+from bot.rooms import Directory, Room
 from bot.store import Store
 from bot.store.arrivals import HERE, NO_SHOW, ON_THE_WAY
 from handlers.coordinator import MOVE_ASK, ROOM_MESSAGE
@@ -22,6 +25,7 @@ from handlers.coordinator import MOVE_ASK, ROOM_MESSAGE
 MAX_MESSAGE = 500  # characters: a few SMS parts
 MAX_PEOPLE = 50  # the most a coordinator may ask for, or report too many, at once
 STATUS_ORDER = (HERE, ON_THE_WAY, "", NO_SHOW)  # how the page lists people
+GONE = "this room is no longer on the bot's list of rooms; ask your organiser"
 
 
 class Refused(ValueError):
@@ -74,9 +78,9 @@ def _people(store: Store, room: str) -> dict[str, tuple[str, ...]]:
     return store.places.roster(room)
 
 
-def shifts(store: Store, campaign: Campaign, room_id: str) -> list[ShiftView]:
+def shifts(store: Store, campaign: Campaign, room: Room) -> list[ShiftView]:
     """Each shift at the room: places, and everyone pledged or accounted for there."""
-    room = store.rooms.load().rooms[room_id]
+    room_id = room.id
     pledged = _people(store, room_id)
     pairs = [(room_id, s.id) for s in campaign.shifts]
     taken = store.places.taken(pairs)
@@ -118,6 +122,14 @@ def _on_the_day(campaign: Campaign, shift_id: str, now: datetime) -> None:
         raise Refused("that works on polling day, until the shift ends")
 
 
+def _room(store: Store, room_id: str) -> tuple[Directory, Room]:
+    """The directory as it is now (an action reads it afresh), and the room in it."""
+    directory = store.rooms.load()
+    if room_id not in directory.rooms:
+        raise Refused(GONE)  # removed by an import since the page was shown
+    return directory, directory.rooms[room_id]
+
+
 def _how_many(raw: str) -> int:
     n = int(raw) if raw.strip().isdigit() else 0
     if not 1 <= n <= MAX_PEOPLE:
@@ -131,11 +143,14 @@ def need_more(store: Store, campaign: Campaign, room_id: str, shift: str, raw: s
     a backfill asks supporters nearby at the next look (within 30 s); the places now."""
     n = _how_many(raw)
     _on_the_day(campaign, shift, now)
-    room = store.rooms.load().rooms[room_id]
+    directory, room = _room(store, room_id)
+    if directory.priority(room) is None:  # backfill fills target rooms alone: nobody would come
+        raise Refused("this room is not in a target seat, so the bot does not send people "
+                      "to it; ask your organiser")  # fmt: skip
     (taken,) = store.places.taken([(room_id, shift)])
-    places = max(room.places(shift), taken + n)
-    if places != room.places(shift):
-        store.rooms.put_room(replace(room, capacity={**room.capacity, shift: places}))
+    places = store.rooms.raise_places(room_id, shift, taken + n)
+    if places is None:
+        raise Refused(GONE)  # removed between the two reads
     store.backfill.reopen(room_id, shift)
     return places
 
@@ -143,9 +158,15 @@ def need_more(store: Store, campaign: Campaign, room_id: str, shift: str, raw: s
 def too_many(store: Store, campaign: Campaign, room_id: str, shift: str, raw: str,
              now: datetime) -> int:  # fmt: skip
     """ "We have N too many": the N who checked in last are asked whether they would move
-    to the nearest room short of people; how many were asked."""
+    to the nearest room short of people; how many were asked. When no room nearby is short,
+    nobody is asked (they would be offered nothing), and the report shows none asked."""
     n = _how_many(raw)
     _on_the_day(campaign, shift, now)
+    directory, room = _room(store, room_id)
+    if not _short_nearby(store, campaign, directory, room, shift):
+        store.coordinators.too_many(room_id, shift, n, 0, int(now.timestamp()))
+        raise Refused("no room nearby is short of people for that shift now, so nobody "
+                      "was asked to move (your report is on the organisers' board)")  # fmt: skip
     here = [(at, a) for a, (status, at) in store.arrivals.at_room(room_id, shift).items()
             if status == HERE]  # fmt: skip
     pledged = _people(store, room_id)
@@ -172,19 +193,36 @@ def message(store: Store, campaign: Campaign, room_id: str, text: str, now: date
     to = [a for a in expected if _reachable(store, a, now)]
     at = int(now.timestamp())
     about = json.dumps({"room": room_id, "text": text}, separators=(",", ":"))
+    # Each message its own id, even two in one second: an event's id is how a replayed turn
+    # is recognised (workers/turns.py), so a shared one would drop the second message.
+    what = f"said|{room_id}|{at}|{secrets.token_hex(6)}"
     for address in to:
-        _tell(store, address, ROOM_MESSAGE, about, f"said|{room_id}|{at}", now)
+        _tell(store, address, ROOM_MESSAGE, about, what, now)
     store.coordinators.said(room_id, text, at, len(to), len(expected) - len(to))
     return len(to)
 
 
+def _short_nearby(store: Store, campaign: Campaign, directory: Directory, room: Room,
+                  shift: str) -> bool:  # fmt: skip
+    """Whether another target room within reach is short for ``shift`` now: the rule by
+    which "would you move?" finds a room to offer (handlers/surplus.py)."""
+
+    def left(pairs: Sequence[tuple[str, str]]) -> list[int]:
+        taken = store.places.taken(pairs)
+        return [directory.rooms[r].places(s) - n for (r, s), n in zip(pairs, taken, strict=True)]
+
+    near = directory.choose(room.location, (shift,), left, campaign.tie_km)
+    return any(o.room_id != room.id and o.km <= campaign.max_distance_km for o in near)
+
+
 def _reachable(store: Store, address: str, now: datetime) -> bool:
-    """Free text reaches WhatsApp users only inside their 24-hour window; the rest are
-    left out (and counted where the page shows it)."""
-    if not address.startswith("whatsapp:"):
-        return True
-    window = capabilities("whatsapp").reply_window or 0
-    return (store.inbox.last_inbound(address) or 0.0) > now.timestamp() - window
+    """Free text reaches someone on a channel with a reply window (WhatsApp's 24 hours)
+    only inside it (the one rule, bot/channels Capabilities.in_window); the rest are left
+    out (and counted where the page shows it)."""
+    caps = capabilities(address.split(":", 1)[0])
+    if caps.reply_window is None:
+        return True  # any time: no need to ask Redis when they last wrote
+    return caps.in_window(store.inbox.last_inbound(address), now.timestamp())
 
 
 def _tell(store: Store, address: str, event: str, payload: str, what: str, now: datetime) -> None:

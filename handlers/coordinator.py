@@ -39,17 +39,17 @@ def room_message(conv: Conversation, msg: Inbound, world: World) -> Turn:
     if not _theirs(conv, room_id, world):
         return Turn(conv)
     room = world.directory.rooms[room_id]
-    conv = conv.evolve(relay_until=say.stamp(world) + RELAY_WINDOW)
+    conv = conv.evolve(relay_until=say.stamp(world) + RELAY_WINDOW, relay_room=room_id)
     return Turn(conv, [say.say(conv, "room_message", room=room.name, text=about.get("text", ""))])
 
 
 def relay(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
     """Their answer to a coordinator's message (text nothing else understood, while the
-    window is open): passed on to the room's page. None when it is not one."""
-    p = conv.pledge
-    if not msg.text or msg.payload or p is None or say.stamp(world) >= conv.relay_until:
+    window is open): passed on to the page of the room that wrote to them (they may have
+    moved room since). None when it is not one."""
+    room = world.directory.rooms.get(conv.relay_room)
+    if not msg.text or msg.payload or room is None or say.stamp(world) >= conv.relay_until:
         return None
-    room = world.directory.rooms[p.room_id]
     reply = RelayReply(conv.address, room.id, conv.name, msg.text[:MAX_REPLY], say.stamp(world))
     return Turn(conv, [say.say(conv, "relay_passed", room=room.name)], [reply])
 

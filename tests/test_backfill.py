@@ -503,3 +503,13 @@ def test_data_stored_before_the_indexes_were_kept_is_indexed_once(r):
     assert s.places.roster("A") == {"sms:+1": ("morning",)}
     r.delete("pd:nearby")
     assert not s.index() and not r.exists("pd:nearby")  # once
+
+
+def test_a_message_that_asks_nothing_leaves_the_ask_open():
+    """A coordinator's message to everyone expected asks nothing: YES still answers the ask."""
+    world = on_the_day(6, 10, b_afternoon=4)
+    assert world.reserve(TG, Pledge("B", ("morning",)))
+    conv = handle(person(Pledge("B", ("morning",))), ask_event(shift="afternoon"), world).conv
+    about = json.dumps({"room": "B", "text": "Tea is on", "at": 1})
+    told = handle(conv, Inbound(TG, event="room_message", payload=about), world)
+    assert told.replies and told.conv.asked == conv.asked

@@ -104,6 +104,12 @@ def test_environment(tmp_path):
     assert s.telegram_api_url == "https://api.telegram.org" and s.geocoder == "offline"
     off = load_settings({"BOT_CONFIG": env["BOT_CONFIG"]})
     assert not off.telegram_on and not off.twilio_on  # no credentials: channels off
+    # A rehearsal's fast clock, only with every platform off (never real people).
+    assert load_settings({"BOT_CONFIG": env["BOT_CONFIG"], "POLLDAY_CLOCK": "1,2,300"})
+    with pytest.raises(ConfigError, match=r"^POLLDAY_CLOCK: only for pollday rehearse"):
+        load_settings({**env, "POLLDAY_CLOCK": "1,2,300"})
+    with pytest.raises(ConfigError, match=r"^POLLDAY_CLOCK: expected <real start>"):
+        load_settings({"BOT_CONFIG": env["BOT_CONFIG"], "POLLDAY_CLOCK": "fast"})
 
 
 @pytest.mark.parametrize(

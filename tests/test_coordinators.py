@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +22,7 @@ from bot.coordinating import Refused
 from bot.model.message import Inbound
 from bot.model.person import Consent, Conversation, Pledge, State
 from bot.model.turn import RelayReply
+from bot.rooms import Room
 from bot.store import Store
 from handlers.coordinator import MOVE_ASK, ROOM_MESSAGE
 from tests.test_admin import AUTH, ROOMS, TARGETS, campaign, settings  # noqa: F401
@@ -84,6 +88,10 @@ def hall(r, settings):  # noqa: F811
     return app, s
 
 
+def hall_b(s: Store) -> Room:
+    return s.rooms.load().rooms["b"]
+
+
 def refs(s: Store) -> dict[str, str]:
     return {coordinating.ref_of(s, a): a for a in s.places.roster("b")}
 
@@ -92,18 +100,18 @@ def test_the_page_lists_who_is_expected_by_first_name_with_their_status(hall, ca
     _, s = hall
     s.arrivals.check_in("telegram:1", "b", ("evening",), DAY.timestamp())
     s.arrivals.mark("whatsapp:+447700900002", "b", ("evening",), "onway", DAY.timestamp())
-    evening = {v.id: v for v in coordinating.shifts(s, campaign, "b")}["evening"]
+    evening = {v.id: v for v in coordinating.shifts(s, campaign, hall_b(s))}["evening"]
     assert [(p.name, p.status) for p in evening.people] == [("Asha", "here"), ("Ben", "onway"),
                                                            ("", "")]  # fmt: skip
     assert (evening.places, evening.taken, evening.short, evening.count("here")) == (2, 3, 0, 1)
-    morning = {v.id: v for v in coordinating.shifts(s, campaign, "b")}["morning"]
+    morning = {v.id: v for v in coordinating.shifts(s, campaign, hall_b(s))}["morning"]
     assert [p.name for p in morning.people] == [""] and morning.short == 9
     # Someone who moves to another room leaves this one's list.
     assert s.places.reserve("telegram:1", Pledge("a", ("evening",)), [100])
-    evening = {v.id: v for v in coordinating.shifts(s, campaign, "b")}["evening"]
+    evening = {v.id: v for v in coordinating.shifts(s, campaign, hall_b(s))}["evening"]
     assert "Asha" in [p.name for p in evening.people]  # checked in here: still shown...
     s.arrivals.forget("telegram:1", [("b", "evening")])  # ...until the move forgets it
-    evening = {v.id: v for v in coordinating.shifts(s, campaign, "b")}["evening"]
+    evening = {v.id: v for v in coordinating.shifts(s, campaign, hall_b(s))}["evening"]
     assert [p.name for p in evening.people] == ["Ben", ""]
     assert "telegram:1" not in s.places.roster("b")
 
@@ -346,3 +354,162 @@ def _board(app, sign_in) -> str:
     c = app.test_client()
     sign_in(c, "organiser-token-123")
     return c.get("/admin/", headers={"X-Partial": "1"}).text
+
+
+# --- from the review ----------------------------------------------------------------------
+
+
+def test_we_need_more_at_a_room_outside_the_target_seats_says_nobody_will_be_sent(hall, campaign):  # noqa: F811
+    _, s = hall
+    # Hall C is in Islington North, not a target: backfill never looks at it.
+    with pytest.raises(Refused, match="not in a target seat, so the bot does not send people"):
+        coordinating.need_more(s, campaign, "c", "evening", "2", DAY)
+    assert s.rooms.load().rooms["c"].places("evening") == 6  # nothing changed
+
+
+def test_we_need_more_at_a_removed_room_is_refused_and_does_not_bring_it_back(hall, campaign):  # noqa: F811
+    app, s = hall
+    token = s.coordinators.create_link("b", int(time.time()) + 60)
+    before = s.rooms.version()
+    rooms = s.rooms.load().rooms
+    s.rooms.replace_rooms([rooms["a"], rooms["c"]])  # an import without Hall B
+    with pytest.raises(Refused, match="no longer on the bot's list of rooms"):
+        coordinating.need_more(s, campaign, "b", "evening", "2", DAY)
+    assert "b" not in s.rooms.load().rooms and s.rooms.version() == before + 1
+    # Through the page: the link shows the room is gone, never a server error.
+    from bot.admin import room_page
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(room_page, "now", lambda: DAY)
+        got = app.test_client().post(f"/room/{token}/need", data={"shift": "evening", "n": "2"})
+    assert got.status_code == 404 and "does not work any more" in got.text
+    # A room that is there: only its places for that shift change, and every process sees it.
+    assert s.rooms.raise_places("a", "evening", 9) == 9
+    assert s.rooms.load().rooms["a"] == replace(rooms["a"], capacity={**rooms["a"].capacity,
+                                                                      "evening": 9})  # fmt: skip
+    assert s.rooms.version() == before + 2
+    assert s.rooms.raise_places("a", "evening", 3) == 9  # never lowered
+    assert s.rooms.version() == before + 2
+
+
+def test_the_link_is_masked_in_the_access_log(hall, capsys, caplog):
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from bot.admin import room_page
+
+    app, s = hall  # create_app has set the page up
+    token = s.coordinators.create_link("b", int(time.time()) + 60)
+    cfg = Config()
+    cfg.set("accesslog", "-")  # as the Procfile runs it
+    cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(U)s %({location}o)s "%(f)s"')
+    log = Logger(cfg)
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": f"/room/{token}/message?x=1",
+               "PATH_INFO": f"/room/{token}/message", "QUERY_STRING": "x=1",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.7"}  # fmt: skip
+    resp = SimpleNamespace(status="303 SEE OTHER", sent=0,
+                           headers=[("Location", f"/room/{token}?note=sent")])  # fmt: skip
+    try:
+        log.access(resp, SimpleNamespace(headers=[]), environ, timedelta(0))
+    finally:
+        for logger in (log.access_log, log.error_log):
+            for h in [h for h in logger.handlers if getattr(h, "_gunicorn", False)]:
+                logger.removeHandler(h)
+    line = capsys.readouterr().out
+    assert token not in line
+    assert line.strip() == ('10.0.0.7 "POST /room/<link>/message?x=1 HTTP/1.1" 303 '
+                            '/room/<link>/message /room/<link>?note=sent "-"')  # fmt: skip
+    # Flask's own line for a request that failed names the path too.
+    app.logger.error(f"Exception on /room/{token}/need [POST]")
+    assert token not in caplog.text and "Exception on /room/<link>/need" in caplog.text
+    # The admin pages' paths are left alone.
+    admin = "/admin/api/rooms/b/coordinator-link"
+    assert room_page.mask(admin) == admin
+
+
+def test_a_reply_goes_to_the_room_that_wrote_even_after_a_move():
+    """Asha is messaged by Room B's coordinator, moves to Room A, then answers: the answer
+    goes to Room B's page, and she is told so."""
+    world = MemoryWorld(clock=DAY)
+    told = handle(at_b(world), relayed(), world).conv
+    assert told.relay_room == "B"
+    moved = told.evolve(pledge=Pledge("A", ("evening",)))
+    answer = handle(moved, Inbound(TG, text="Sorry, stuck on the bus"), world)
+    assert answer.replies[0].text == "Thanks, we've passed that on to Room B."
+    assert answer.effects == [
+        RelayReply(TG, "B", "Asha", "Sorry, stuck on the bus", int(DAY.timestamp()))
+    ]
+    assert Conversation.from_json(TG, told.to_json()).relay_room == "B"  # kept with the rest
+
+
+def test_links_made_at_once_leave_exactly_one_that_works_and_it_can_be_withdrawn(r):
+    s = Store(r)
+    ends = int(time.time()) + 600
+
+    def make(start: threading.Barrier) -> str:
+        start.wait()  # all eight at once
+        return s.coordinators.create_link("a", ends)
+
+    for _ in range(10):
+        with ThreadPoolExecutor(8) as pool:
+            tokens = list(pool.map(make, [threading.Barrier(8)] * 8))
+        assert sum(s.coordinators.room_of(t) == "a" for t in tokens) == 1
+        assert s.coordinators.revoke("a")
+        assert [t for t in tokens if s.coordinators.room_of(t)] == []
+
+
+def test_two_messages_in_one_second_are_both_delivered(hall, campaign):  # noqa: F811
+    _, s = hall
+    assert coordinating.message(s, campaign, "b", "Tea's on", DAY) == 3
+    assert coordinating.message(s, campaign, "b", "And cake", DAY) == 3
+    events = [e for e, _ in s.timed.pending("telegram:1") if e.event == ROOM_MESSAGE]
+    assert sorted(json.loads(e.payload)["text"] for e in events) == ["And cake", "Tea's on"]
+    assert len({e.external_id for e in events}) == 2  # one id: the second taken for a replay
+
+
+def test_too_many_asks_nobody_when_no_room_nearby_is_short(hall, campaign):  # noqa: F811
+    _, s = hall
+    for n, address in enumerate(("telegram:1", "whatsapp:+447700900002", "sms:+447700900003")):
+        s.arrivals.check_in(address, "b", ("evening",), DAY.timestamp() - 600 + n)
+    for n in range(3):  # Hall A (the only other target room) fills up: 4 of 4
+        assert s.places.reserve(f"telegram:{50 + n}", Pledge("a", ("evening",)), [100])
+    with pytest.raises(Refused, match="no room nearby is short of people for that shift now"):
+        coordinating.too_many(s, campaign, "b", "evening", "2", DAY)
+    for address in ("telegram:1", "whatsapp:+447700900002", "sms:+447700900003"):
+        assert not [e for e, _ in s.timed.pending(address) if e.event == MOVE_ASK]
+    (report,) = s.coordinators.surpluses()  # the organisers still see the room's report
+    assert (report.too_many, report.offered) == (2, 0)
+
+
+def test_the_page_reads_its_own_room_not_the_whole_directory(hall, campaign):  # noqa: F811
+    app, s = hall
+    token = s.coordinators.create_link("b", int(time.time()) + 60)
+    c = app.test_client()
+    seen, page = redis_commands(s.r, lambda: c.get(f"/room/{token}"))
+    assert page.status_code == 200 and "Hall B" in page.text
+    assert [cmd for cmd in seen if "pd:rooms" in cmd.split()] == ["HGET pd:rooms b"]
+    assert not [cmd for cmd in seen if "pd:targets" in cmd.split()]
+    # ...read afresh each time: "we need N more" shows at once.
+    assert coordinating.need_more(s, campaign, "b", "evening", "4", DAY) == 7
+    assert "3 of 7 places" in c.get(f"/room/{token}").text
+
+
+def redis_commands(r, do):
+    """The commands Redis saw while ``do`` ran (MONITOR), and what ``do`` returned."""
+    seen: list[str] = []
+    with r.monitor() as m:
+        done = threading.Event()
+
+        def listen() -> None:
+            for cmd in m.listen():
+                if cmd["command"] == "ECHO end-of-watch":
+                    break
+                seen.append(cmd["command"])
+            done.set()
+
+        t = threading.Thread(target=listen, daemon=True)
+        t.start()
+        got = do()
+        r.echo("end-of-watch")
+        assert done.wait(5)
+    return seen, got

@@ -466,3 +466,7 @@ def test_free_text_to_whatsapp_outside_the_24_hours_is_skipped_and_counted(rt, m
     assert send(rt, late, [Outbound(late, "Polling day!", template="HX123")])
     assert [(o.address, o.template) for o in platform.sent] == [(recent, None), (late, "HX123")]
     assert pulse.take()["sends:whatsapp:outside_window"] == 1
+    # DELETE erases when they wrote before its answer goes: the answer still goes.
+    rt.store.inbox.close_window(late)
+    assert send(rt, late, [Outbound(late, "Done: everything about you is deleted.")])
+    assert platform.sent[-1].text == "Done: everything about you is deleted."

@@ -120,11 +120,14 @@ def _outcome(result: SendResult) -> str:
 
 
 def _in_window(rt: Runtime, out: Outbound) -> bool:
-    """Free text may go to them now (always, but on a channel with a reply window)."""
+    """Free text may go to them now (always, but on a channel with a reply window). With
+    no record of when they wrote, it goes: the answer to a DELETE, or to a STOP from
+    someone we keep nothing about, follows a turn that has just erased the record."""
     caps = capabilities(out.channel)
     if caps.reply_window is None:
         return True
-    return caps.in_window(rt.store.inbox.last_inbound(out.address), daytime.now())
+    wrote = rt.store.inbox.last_inbound(out.address)
+    return wrote is None or caps.in_window(wrote, daytime.now())
 
 
 def _suppressed(rt: Runtime, address: str) -> bool:

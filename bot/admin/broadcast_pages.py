@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, redirect, render_template, request
 
-from bot import organising
+from bot import daytime, organising
 from bot.admin import auth, sending
 from bot.broadcasts import MAX_TEXT, Audience, AudienceError, render, text_problem
 from bot.config import Settings
@@ -63,7 +63,7 @@ def add_routes(bp: Blueprint, settings: Settings, store: Store) -> None:
         last_inbound = bc.last_inbound(sending.windowed(recipients))
         shown = render(text.strip(), campaign) if text else ""
         channels = sending.by_channel(recipients, last_inbound, shown,
-                                      campaign.broadcast_template, time.time())  # fmt: skip
+                                      campaign.broadcast_template, daytime.now())  # fmt: skip
         words = sending.describe(audience.as_dict(), shifts, _room_names(directory))
         return DryRun(text.strip(), audience, recipients, no_consent, channels, words)
 

@@ -70,6 +70,7 @@ class Conversation:
     asked_until: int = 0  # unix seconds: the end of that shift (the ask lapses then)
     name: str = ""  # the first name their platform gave (Telegram, WhatsApp), for their room
     relay_until: int = 0  # unix seconds: their replies go to their room's coordinator till then
+    relay_room: str = ""  # the room whose coordinator wrote to them (they may move meanwhile)
 
     @property
     def channel(self) -> str:
@@ -143,4 +144,5 @@ _SHORT = {
     "last_id": "id",
     "name": "nm",
     "relay_until": "ru",
+    "relay_room": "rr",
 }

@@ -3,7 +3,8 @@ sent through the bot, volunteers' replies to them, and rooms reporting too many 
 
 A link is a random token given once; Redis keeps only its SHA-256 (ROOM_LINK, expiring when
 polling day ends), and the room's current one (ROOM_LINKS), so a new link or a revocation
-makes the old one stop working at once.
+makes the old one stop working at once. Both change in one script each, so two made at once
+leave exactly one working (and it is the one the room's entry names: revocable).
 """
 
 from __future__ import annotations
@@ -19,6 +20,26 @@ from bot.store import keys
 
 REPLIES_KEPT = 5  # a volunteer's latest replies shown to their room
 SAID_KEPT = 20  # a room's latest messages from its coordinator
+
+CREATE = """
+-- KEYS: 1 the room -> link digest hash, 2 the new link's key. ARGV: 1 room, 2 its digest,
+-- 3 when it expires (unix s), 4 the link keys' prefix (+ a digest: a link's key).
+-- The room's link becomes the new one; the one it replaces stops working.
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then redis.call('DEL', ARGV[4] .. old) end
+redis.call('SET', KEYS[2], ARGV[1], 'EXAT', ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+REVOKE = """
+-- KEYS: 1 the room -> link digest hash. ARGV: 1 room, 2 the link keys' prefix.
+-- The room's link stops working; 1 if it had one.
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+redis.call('DEL', ARGV[2] .. old)
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 def digest(token: str) -> str:
@@ -53,30 +74,22 @@ class Coordinators:
 
     def __init__(self, r: redis.Redis, prefix: str) -> None:
         self.r, self.p = r, prefix
+        self._create = r.register_script(CREATE)
+        self._revoke = r.register_script(REVOKE)
 
     def create_link(self, room: str, expires_at: int) -> str:
         """A new secret link token for ``room``, working until ``expires_at`` (unix s); the
         room's earlier link stops working."""
         token = secrets.token_urlsafe(24)
-        old = self.r.hget(keys.ROOM_LINKS(self.p), room)
-        pipe = self.r.pipeline()
-        if old:
-            pipe.delete(keys.ROOM_LINK(self.p, digest=old.decode()))
-        pipe.set(keys.ROOM_LINK(self.p, digest=digest(token)), room, exat=expires_at)
-        pipe.hset(keys.ROOM_LINKS(self.p), room, digest(token))
-        pipe.execute()
+        k = [keys.ROOM_LINKS(self.p), keys.ROOM_LINK(self.p, digest=digest(token))]
+        prefix = keys.ROOM_LINK(self.p, digest="")  # the old link's key is this + its digest
+        self._create(keys=k, args=[room, digest(token), expires_at, prefix])
         return token
 
     def revoke(self, room: str) -> bool:
         """Stop the room's link working; False if it had none."""
-        old = self.r.hget(keys.ROOM_LINKS(self.p), room)
-        if not old:
-            return False
-        pipe = self.r.pipeline()
-        pipe.delete(keys.ROOM_LINK(self.p, digest=old.decode()))
-        pipe.hdel(keys.ROOM_LINKS(self.p), room)
-        pipe.execute()
-        return True
+        k = [keys.ROOM_LINKS(self.p)]
+        return bool(self._revoke(keys=k, args=[room, keys.ROOM_LINK(self.p, digest="")]))
 
     def room_of(self, token: str) -> str | None:
         """The room a link token opens, or None (unknown, revoked or expired)."""
@@ -101,7 +114,8 @@ class Coordinators:
         return [json.loads(x) for x in self.r.lrange(keys.ROOM_SAID(self.p, room=room), 0, -1)]
 
     def reply(self, room: str, address: str, name: str, text: str, at: int) -> None:
-        """Keep a volunteer's reply for their room's page (their latest few)."""
+        """Keep a volunteer's reply for the page of the room whose coordinator wrote to
+        them (their latest few)."""
         key = keys.ROOM_REPLIES(self.p, room=room)
         raw = self.r.hget(key, address)
         kept = json.loads(raw) if raw else []

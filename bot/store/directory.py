@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import redis
 
@@ -65,12 +66,35 @@ class Rooms:
                 except redis.WatchError:
                     continue  # someone pledged meanwhile: look again
 
-    def put_room(self, room: Room) -> None:
-        """Change one room (a coordinator needs more places), seen by every process."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.ROOMS(self.p), room.id, room.to_json())
-        pipe.incr(keys.DIRECTORY_VERSION(self.p))
-        pipe.execute()
+    def room(self, room: str) -> Room | None:
+        """The room a coordinator's page shows, read alone (not the whole directory: the
+        page refreshes itself every 15 s on every coordinator's phone); None if removed."""
+        raw = self.r.hget(keys.ROOMS(self.p), room)
+        return Room.from_json(raw) if raw else None
+
+    def raise_places(self, room: str, shift: str, at_least: int) -> int | None:
+        """The room's places for ``shift`` raised to ``at_least`` (never lowered), seen by
+        every process; the places now, or None if the room is gone. Only that one figure
+        changes, and only on the rooms as they are (WATCH, again if an import lands
+        meanwhile): an import is never undone, nor a removed room brought back."""
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.ROOMS(self.p))
+                    raw = pipe.hget(keys.ROOMS(self.p), room)
+                    if raw is None:
+                        return None
+                    was = Room.from_json(raw)
+                    if was.places(shift) >= at_least:
+                        return was.places(shift)
+                    now = replace(was, capacity={**was.capacity, shift: at_least})
+                    pipe.multi()
+                    pipe.hset(keys.ROOMS(self.p), room, now.to_json())
+                    pipe.incr(keys.DIRECTORY_VERSION(self.p))  # every process reloads it
+                    pipe.execute()
+                    return at_least
+                except redis.WatchError:
+                    continue
 
     def replace_all(self, rooms: Sequence[Room], targets: dict[str, int]) -> None:
         """Rooms and targets together, in one transaction."""
