@@ -41,11 +41,12 @@ from datetime import time as clock_time
 from pathlib import Path
 
 import redis
+import yaml
 
 from bot import daytime, local, procfile
 from bot.backfill import free_for, shifts_over
 from bot.campaign import Campaign, shift_window
-from bot.config import load_settings
+from bot.config import load_campaign, load_settings
 from bot.daytime import Clock
 from bot.geo import OfflineGeocoder, distance_km
 from bot.model.message import Inbound, Location, Outbound
@@ -230,7 +231,7 @@ class Day:
                 p.stopped_at = now
                 self.report.stopped += 1
             if "ask" in one:
-                self.asked(p, now)
+                self.asked(p, self.gap_of(text), now)
             self.report.checked_in += "checked_in" in one
         if "no_show" in said and before and before.pledge:
             self.no_show(p, before.pledge, now)
@@ -295,16 +296,26 @@ class Day:
                 self.send(p.address, "STOP", self.minutes(20, 400))
             self.send(p.address, "HERE", begins + 60 * self.rng.uniform(1, 20))
 
-    def asked(self, p: Supporter, now: float) -> None:
+    def gap_of(self, ask: str) -> tuple[str, str] | None:
+        """The room and shift an ask is for, read from its words ("Hendon Labour Hall needs
+        2 more people from 17:00" / "now, until 17:00")."""
+        name, _, rest = _unfold(ask).partition(" needs ")
+        room = next((r.id for r in self.directory.rooms.values() if r.name == name), None)
+        for shift in self.c.shifts:
+            if f"from {shift.start:%H:%M}," in rest or f"until {shift.end:%H:%M}," in rest:
+                return (room, shift.id) if room else None
+        return None
+
+    def asked(self, p: Supporter, gap: tuple[str, str] | None, now: float) -> None:
         """A room nearby asked them to come: the rules about asks, then their answer."""
         self.report.asked += 1
-        gap = (p.conv.asked.room_id, p.conv.asked.shifts[0]) if p.conv and p.conv.asked else None
         if p.kind == "no_updates":
             self.broken(f"{p.address} said no to updates and was asked to fill a gap")
         if p.stopped_at:
             self.broken(f"{p.address} was asked to fill a gap after their STOP")
         p.asked_at.append(now)
         if gap is None:
+            self.broken(f"{p.address} was asked to fill a gap the ask does not name")
             return
         p.asks[gap] += 1
         if p.asks[gap] == 2:
@@ -314,11 +325,19 @@ class Day:
         elif self.rng.random() < 0.5:
             self.send(p.address, "no", self.minutes(1, 8))
 
+    def firm(self) -> Counter[str]:
+        """Places taken for good per room|shift: a place held for someone on standby (the
+        bot gives a no-show's place at once to the next on the list) counts once taken."""
+        raw = self.store.r.hgetall(keys.PLEDGED(self.store.p))
+        firm = Counter({k.decode(): int(v) for k, v in raw.items()})
+        firm.subtract(f"{room}|{shift}" for room, shift, _ in self.store.standby.held().values())
+        return firm
+
     def no_show(self, p: Supporter, was: Pledge, now: float) -> None:
         """They never came and their place went: remember it, to see it refilled."""
         kept = p.conv.pledge.shifts if p.conv and p.conv.pledge else ()
         for shift in (s for s in was.shifts if s not in kept):
-            (low,) = self.store.places.taken([(was.room_id, shift)])
+            low = self.firm()[f"{was.room_id}|{shift}"]
             free = self.free_near(was.room_id, shift, now)
             self.no_shows.append(NoShow(was.room_id, shift, now, low, free))
             self.report.no_shows += 1
@@ -355,8 +374,9 @@ class Day:
                 self.broken(
                     f"{room.name} had {n} people for {shift}, over its {room.places(shift)}"
                 )
+        firm = self.firm() if self.no_shows else Counter()
         for gone in self.no_shows:
-            if taken.get(f"{gone.room}|{gone.shift}", 0) > gone.low:
+            if firm[f"{gone.room}|{gone.shift}"] > gone.low:
                 gone.refilled = True
 
     def finish(self) -> Report:
@@ -423,6 +443,7 @@ def rehearse(
     env.update(VAR_DIR=str(var), PYTHONUNBUFFERED="1", PORT=str(free_port()),
                ID_SECRET=secrets.token_hex(32), ADMIN_TOKEN=secrets.token_hex(16))  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["BOT_CONFIG"] = str(_config(root / env.get("BOT_CONFIG", "config.yaml"), home))
     settings = load_settings(env)
     c = settings.campaign
     begins = datetime.combine(c.polling_day, DAY_STARTS, c.timezone)
@@ -449,6 +470,8 @@ def rehearse(
             f"{ends:%H:%M} in {minutes:g} minutes ({speed:.0f} times as fast), "
             f"{supporters} supporters; logs in {home / 'log'}")  # fmt: skip
         say(f"Organiser page: {web}/admin/ (sign in with the token {env['ADMIN_TOKEN']})")
+        if (late := daytime.now() - begins.timestamp()) > 0:
+            say(f"(the processes were slow to start: the day begins {late / 60:.0f} minutes in)")
         rng = random.Random(seed)
         day = Day(store, c, directory, cast(directory, c, supporters, rng), rng)
         while daytime.now() < begins.timestamp():
@@ -467,6 +490,21 @@ def rehearse(
         daytime.use(real)
         procfile.stop(procs)
         server.stop()
+
+
+def _config(source: Path, home: Path) -> Path:
+    """The organisers' config.yaml for the rehearsal: the same, but with nobody allowed to
+    broadcast from a chat (their platforms are off), and its files found from anywhere.
+    ConfigError (naming the file and field) if it cannot be used."""
+    load_campaign(source)
+    data = yaml.safe_load(source.read_text())
+    data["organisers"] = []
+    for name in ("rooms", "targets", "postcode_seats"):
+        if data.get(name):
+            data[name] = str((source.parent / data[name]).resolve())
+    path = home / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def _seeded(store: Store, timeout: float = 30.0) -> Directory:

@@ -319,6 +319,11 @@ def test_a_wave_asks_each_person_once_per_gap_and_waits_between_waves(r):
     assert (evening.took, evening.declined, evening.late, evening.outside_window) == (1, 1, 0, 0)
     assert (evening.covered, evening.nobody_left, evening.status) == (2300, 2200, "covered")
     assert gaps[("A", "morning")].status == "asking"
+    # Nobody to ask now but some resting from another ask: asked later, not "nobody left".
+    assert s.backfill.ask("D", "evening", 1, [], 5000, 600, resting=2) == []
+    assert {g.room: g.status for g in s.backfill.gaps()}["D"] == "asking"
+    assert s.backfill.ask("D", "evening", 1, [], 5600, 600) == []
+    assert {g.room: g.status for g in s.backfill.gaps()}["D"] == "nobody_left"
     s.erase("sms:+1")
     assert s.backfill.asked("A", "evening", ["sms:+1"]) == [False]
     assert sorted(r.hkeys("pd:asking")) == [b"sms:+2", b"sms:+3", b"sms:+5"]  # erased
@@ -503,6 +508,13 @@ def test_data_stored_before_the_indexes_were_kept_is_indexed_once(r):
     assert s.places.roster("A") == {"sms:+1": ("morning",)}
     r.delete("pd:nearby")
     assert not s.index() and not r.exists("pd:nearby")  # once
+    # Someone saved (or erased) between the read and the write keeps what the save did.
+    s.people._index_nearby(keys=["pd:nearby", "pd:conv:sms:+1"], args=["sms:+1", "old", "0 51"])
+    s.people._index_nearby(keys=["pd:nearby", "pd:conv:sms:+9"], args=["sms:+9", "", "0 51"])
+    assert not r.exists("pd:nearby")
+    # Another worker building it (or one killed half way, for ten minutes): left to it.
+    r.set("pd:indexed", "building", ex=600)
+    assert not s.index()
 
 
 def test_a_message_that_asks_nothing_leaves_the_ask_open():

@@ -513,3 +513,15 @@ def redis_commands(r, do):
         r.echo("end-of-watch")
         assert done.wait(5)
     return seen, got
+
+
+def test_pruning_a_roster_keeps_whoever_pledged_there_again_meanwhile(r):
+    """The room's page drops people whose pledge is elsewhere; the drop looks again in one
+    script, so someone who came back in between stays on the roster."""
+    s = Store(r)
+    assert s.places.reserve("telegram:1", Pledge("a", ("evening",)), [5])
+    assert s.places.reserve("telegram:2", Pledge("a", ("evening",)), [5])
+    assert s.places.reserve("telegram:2", Pledge("b", ("evening",)), [5])  # moved away
+    s.places._prune(keys=["pd:pledge", "pd:roster:a"], args=["a|", "telegram:1"])  # back
+    assert s.places.roster("a") == {"telegram:1": ("evening",)}
+    assert sorted(r.hkeys("pd:roster:a")) == [b"telegram:1"]

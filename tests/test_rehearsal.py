@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
 import yaml
 
 from bot import daytime, rehearsal
@@ -140,3 +141,28 @@ def test_a_polling_day_rehearsed_keeps_every_rule(tmp_path, geo_cache, monkeypat
     assert report.asked > 0 and report.took > 0
     assert any(line.startswith("Organiser page: http://127.0.0.1:") for line in lines)
     assert any(line.startswith("18:00") for line in lines)
+
+
+def test_the_rehearsal_runs_on_the_organisers_config_with_nobody_broadcasting_from_chat(
+    tmp_path,
+):
+    """Organisers allowed to broadcast from Telegram would need Telegram on; the rehearsal
+    has every platform off, so its copy of config.yaml has none (and finds its files)."""
+    from bot.config import ConfigError, load_settings
+
+    source = tmp_path / "campaign" / "config.yaml"
+    source.parent.mkdir()
+    text = (ROOT / "config.yaml").read_text()
+    text = text.replace("organisers: []", 'organisers: ["telegram:1"]')
+    text = text.replace("data/", str(ROOT / "data") + "/")
+    source.write_text(text)
+    with pytest.raises(ConfigError, match="organisers"):
+        load_settings({"BOT_CONFIG": str(source)})
+    home = tmp_path / "rehearsal"
+    home.mkdir()
+    copy = rehearsal._config(source, home)
+    settings = load_settings({"BOT_CONFIG": str(copy)})
+    assert settings.campaign.organisers == frozenset()
+    assert settings.campaign.rooms_csv == ROOT / "data" / "rooms.csv"
+    assert settings.campaign.shifts == load_settings({"BOT_CONFIG": str(ROOT / "config.yaml")}
+                                                     ).campaign.shifts  # fmt: skip

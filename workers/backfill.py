@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import daytime
@@ -32,7 +33,8 @@ LOOK_EVERY = 30  # seconds between looks for short rooms
 WAVE_FACTOR = 3  # people asked per place short in a wave: many will not answer in time
 REST_WAVES = 3  # someone asked is asked for no other gap for this many waves' time
 SEARCH = 500  # the nearest people read first; further out (x4 each time) while too few
-SEARCH_MOST = 8000  # ...up to this many
+SEARCH_MOST = 4000  # ...up to this many
+LOOK_BUDGET = 20_000  # people read per look, across its waves (the rest: the next look)
 WAVES_PER_LOOK = 40  # short rooms asked per look (the rest wait 30 s: the tick stays short)
 _next_look = 0.0  # this process's next look (so the clock's tick rarely asks Redis)
 
@@ -72,26 +74,40 @@ def look(rt: Runtime, now: float | None = None, at_once: bool = False) -> int:
     due = [(p, n) for (p, n), last in zip(gaps, lasts, strict=True) if now - last >= every]
     due.sort(key=lambda g: (shifts.index(g[0][1]), -g[1]))
     over = shifts_over(c.polling_day, c.timezone, c.shifts, at)
-    asked = sum(wave(rt, room, shift, n, over, now) for (room, shift), n in due[:WAVES_PER_LOOK])
+    asked, budget = 0, LOOK_BUDGET
+    for (room, shift), n in due[:WAVES_PER_LOOK]:
+        if budget <= 0:
+            break  # the rest wait for the next look: the clock's tick stays short
+        got, read = wave(rt, room, shift, n, over, now)
+        asked, budget = asked + got, budget - read
     if asked:
         pulse.count("backfill:asked", asked)
     return asked
 
 
-def wave(rt: Runtime, room: Room, shift: str, short: int, over: frozenset[str], now: float) -> int:
-    """Ask the nearest free people to come, if a wave is due; how many were asked."""
+def wave(
+    rt: Runtime, room: Room, shift: str, short: int, over: frozenset[str], now: float
+) -> tuple[int, int]:
+    """Ask the nearest free people to come, if a wave is due: how many were asked, and
+    how many people were read to choose them."""
     store, c = rt.store, rt.settings.campaign
     every = c.backfill_wave_minutes * 60
     want, count = short * WAVE_FACTOR, SEARCH
+    picked: list[tuple[str, float]] = []
+    outside = resting = read = 0
     while True:  # further out only while too few of the nearest are free to ask
-        picked, outside, found = _pick(rt, room, shift, over, now, want, count)
-        if len(picked) >= want or found < count or count >= SEARCH_MOST:
+        near = store.backfill.near(room.location, c.max_distance_km, count)
+        got = _pick(rt, room, shift, over, now, want - len(picked), near[read:])
+        picked += got.picked
+        outside, resting, read = outside + got.outside, resting + got.resting, len(near)
+        if len(picked) >= want or len(near) < count or count >= SEARCH_MOST:
             break
         count *= 4
     km_of = dict(picked)
-    got = store.backfill.ask(room.id, shift, short, list(km_of), now, every,
-                             rest=every * REST_WAVES, outside_window=outside)  # fmt: skip
-    for address in got or ():
+    asked = store.backfill.ask(room.id, shift, short, list(km_of), now, every,
+                               rest=every * REST_WAVES, outside_window=outside,
+                               resting=resting)  # fmt: skip
+    for address in asked or ():
         about = {"room": room.id, "shift": shift, "km": round(km_of[address], 2)}
         event = Inbound(
             address,
@@ -101,33 +117,41 @@ def wave(rt: Runtime, room: Room, shift: str, short: int, over: frozenset[str], 
             received_at=now,
         )
         store.timed.add(event, now)
-    if got is not None:
-        log.info("a room short of %d asked %d people nearby", short, len(got))
-    return len(got or ())
+    if asked is not None:
+        log.info("a room short of %d asked %d people nearby", short, len(asked))
+    return len(asked or ()), read
+
+
+@dataclass
+class _Picked:
+    picked: list[tuple[str, float]]  # who to ask, nearest first: (address, km)
+    outside: int  # WhatsApp users left out, outside their 24-hour window
+    resting: int  # free, but asked for another gap a moment ago
 
 
 def _pick(
-    rt: Runtime, room: Room, shift: str, over: frozenset[str], now: float, want: int, count: int
-) -> tuple[list[tuple[str, float]], int, int]:
-    """Up to ``want`` of the ``count`` nearest who may be asked, nearest first (address,
-    km); how many WhatsApp users were left out as outside their 24-hour window (free text
-    only inside it: the board shows how many); how many were found at all."""
+    rt: Runtime, room: Room, shift: str, over: frozenset[str], now: float, want: int,
+    near: list[tuple[str, float]],
+) -> _Picked:  # fmt: skip
+    """Up to ``want`` of ``near`` (nearest first) who may be asked now. Free text reaches
+    WhatsApp users only inside their 24-hour window: the others are counted (the board
+    shows how many), as are those resting from another ask (asked soon, not "nobody")."""
     store = rt.store
-    near = store.backfill.near(room.location, rt.settings.campaign.max_distance_km, count)
     already = store.backfill.asked(room.id, shift, [a for a, _ in near])
     fresh = [(a, km) for (a, km), done in zip(near, already, strict=True) if not done]
     addresses = [a for a, _ in fresh]
     convs = store.people.load_many(addresses)
     reach = store.backfill.reach(addresses, now)
-    picked: list[tuple[str, float]] = []
-    outside = 0
-    for (address, km), conv, (blocked, wrote) in zip(fresh, convs, reach, strict=True):
-        if len(picked) >= want:
+    out = _Picked([], 0, 0)
+    for (address, km), conv, (blocked, rests, wrote) in zip(fresh, convs, reach, strict=True):
+        if len(out.picked) >= want:
             break
         if blocked or conv is None or not free_for(conv, room.id, shift, over):
             continue
-        if not capabilities(conv.channel).in_window(wrote or None, now):
-            outside += 1
-            continue
-        picked.append((address, km))
-    return picked, outside, len(near)
+        if rests:
+            out.resting += 1
+        elif not capabilities(conv.channel).in_window(wrote or None, now):
+            out.outside += 1
+        else:
+            out.picked.append((address, km))
+    return out

@@ -44,7 +44,15 @@ from bot.store.standby import Standby
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
 
-INDEX_VERSION = b"1"  # bump when a new index must be built from what is stored
+INDEX_VERSION = "1"  # bump when a new index must be built from what is stored
+CLAIM_INDEX = """
+-- KEYS: 1 indexed. ARGV: 1 the version. 1: build it now (claimed for ten minutes, so one
+-- killed half way is built again by the next to start); 0: built, or being built.
+local got = redis.call('GET', KEYS[1])
+if got == ARGV[1] or got == 'building' then return 0 end
+redis.call('SET', KEYS[1], 'building', 'EX', 600)
+return 1
+"""
 
 
 class Store:
@@ -68,6 +76,7 @@ class Store:
         self.calendar = Calendar(r, prefix)
         self.pulse = Pulse(r, prefix)
         self.sessions = Sessions(r, prefix, key)
+        self._claim_index = r.register_script(CLAIM_INDEX)
         self._eraser = Eraser(r, prefix, key, self.referrals.candidates)
 
     def erase(self, address: str) -> list[tuple[str, str]]:
@@ -88,8 +97,8 @@ class Store:
         """Build, from what is stored, the indexes that every save and pledge now keeps
         (who is near, for backfill; who is at each room, for its coordinator), once per
         Redis for data written before they were kept; True if it was built now."""
-        if self.r.get(keys.INDEXED(self.p)) == INDEX_VERSION:
-            return False
+        if not self._claim_index(keys=[keys.INDEXED(self.p)], args=[INDEX_VERSION]):
+            return False  # built, or another worker is building it
         self.people.index_nearby()
         self.places.index_rosters()
         self.r.set(keys.INDEXED(self.p), INDEX_VERSION)  # last: one killed half way redoes it

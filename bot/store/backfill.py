@@ -23,7 +23,8 @@ ASK = """
 -- KEYS: 1 gap:<room>:<shift>, 2 asked:<room>:<shift>, 3 gaps, 4 asking.
 -- ARGV: 1 room|shift, 2 now (unix s), 3 seconds between waves, 4 places short now,
 --       5 people left out as outside their WhatsApp window, 6 seconds someone asked is
---       left alone by every other gap, 7... the nearest first.
+--       left alone by every other gap, 7 people free but resting from another ask,
+--       8... the nearest first.
 -- A wave of asks: who of those was never asked for this gap and is not resting from
 -- another ask (in order), or false when the last wave was too recent.
 local now = tonumber(ARGV[2])
@@ -33,7 +34,7 @@ if redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'started', now)
 end
 local fresh = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local resting = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0') > now
   if not resting and redis.call('HSETNX', KEYS[2], ARGV[i], 'asked') == 1 then
     redis.call('HSET', KEYS[4], ARGV[i], now + tonumber(ARGV[6]))
@@ -43,7 +44,7 @@ end
 redis.call('HSET', KEYS[1], 'last', now, 'short', ARGV[4], 'outside_window', ARGV[5])
 redis.call('HDEL', KEYS[1], 'covered')
 redis.call('HINCRBY', KEYS[1], 'waves', 1)
-if #fresh == 0 then
+if #fresh == 0 and tonumber(ARGV[7]) == 0 then  -- resting: asked at a later wave
   redis.call('HSET', KEYS[1], 'nobody_left', now)
 else
   redis.call('HDEL', KEYS[1], 'nobody_left')
@@ -117,21 +118,23 @@ class Backfill:
 
     def ask(
         self, room: str, shift: str, short: int, nearest: Sequence[str], now: float,
-        wave_every: float, *, rest: float = 0, outside_window: int = 0,
+        wave_every: float, *, rest: float = 0, outside_window: int = 0, resting: int = 0,
     ) -> list[str] | None:  # fmt: skip
         """Record a wave: those of ``nearest`` never asked for this gap nor asked for
         another in the last ``rest`` s (to ask now), or None if the last wave was less than
-        ``wave_every`` s ago."""
+        ``wave_every`` s ago. Nobody to ask, and nobody ``resting`` who could be asked
+        later, marks the gap as having nobody left."""
         k = [keys.GAP(self.p, room=room, shift=shift), keys.ASKED(self.p, room=room, shift=shift),
              keys.GAPS(self.p), keys.ASKING(self.p)]  # fmt: skip
-        args = [f"{room}|{shift}", int(now), wave_every, short, outside_window, int(rest), *nearest]
+        args = [f"{room}|{shift}", int(now), wave_every, short, outside_window, int(rest),
+                resting, *nearest]  # fmt: skip
         got = self._ask(keys=k, args=args)
         return None if got is None else [a.decode() for a in got]
 
-    def reach(self, addresses: Sequence[str], now: float) -> list[tuple[bool, float]]:
-        """For each person, in one round trip: whether they may not be asked now (STOP on
-        record, their platform said they cannot be reached, or resting from another ask),
-        and when they last wrote (0: never)."""
+    def reach(self, addresses: Sequence[str], now: float) -> list[tuple[bool, bool, float]]:
+        """For each person, in one round trip: whether they may not be asked (STOP on
+        record, or their platform said they cannot be reached), whether they are resting
+        from another ask now, and when they last wrote (0: never)."""
         if not addresses:
             return []
         pipe = self.r.pipeline(transaction=False)
@@ -140,7 +143,7 @@ class Backfill:
         pipe.hmget(keys.ASKING(self.p), list(addresses))
         pipe.hmget(keys.LASTIN(self.p), list(addresses))
         got = zip(*pipe.execute(), strict=True)  # stopped, unreachable, resting until, wrote
-        return [(bool(s) or u is not None or float(r or 0) > now, float(w or 0))
+        return [(bool(s) or u is not None, float(r or 0) > now, float(w or 0))
                 for s, u, r, w in got]  # fmt: skip
 
     def answered(self, address: str, room: str, shift: str, outcome: str) -> None:

@@ -153,7 +153,8 @@ ASKING = Key("asking", "hash", None, True, Erase.FIELD, True,
 GAPS = Key("gaps", "zset", None, False, Erase.KEEP, True,
     "room|shift of each gap, by when it began")
 INDEXED = Key("indexed", "string", None, False, Erase.KEEP, False,
-    "the version of the indexes built from data stored before saves kept them (Store.index)")
+    "the version of the indexes built from data stored before saves kept them, or 'building'"
+    " for ten minutes while one worker builds them (Store.index)")
 GAP_LOOK = Key("gaplook", "string", 30, False, Erase.KEEP, False,
     "set for a while after a worker looked for rooms short of people")
 

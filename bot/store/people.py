@@ -106,6 +106,7 @@ class People:
         self._save_turn = r.register_script(SAVE_TURN)
         self._holding = r.register_script(HOLDING)
         self._mark_unreachable = r.register_script(MARK_UNREACHABLE)
+        self._index_nearby = r.register_script(INDEX_NEARBY)
         self._outbox_done = r.register_script(OUTBOX_DONE)
 
     def load(self, address: str, wrote: bool = False) -> Conversation | None:
@@ -207,19 +208,21 @@ class People:
 
     def index_nearby(self, batch: int = 500) -> int:
         """Put everyone stored into the geo index as a save would (data from before saves
-        kept it); how many are in it."""
+        kept it), each only if their conversation is still as read; how many went in."""
         everyone = sorted(self.everyone())
         placed = 0
         for i in range(0, len(everyone), batch):
-            pipe = self.r.pipeline(transaction=False)
-            for conv in filter(None, self.load_many(everyone[i : i + batch])):
-                if at := _nearby(conv):
-                    lon, lat = at.split()
-                    pipe.geoadd(keys.NEARBY(self.p), [float(lon), float(lat), conv.address])
-                    placed += 1
-                else:
-                    pipe.zrem(keys.NEARBY(self.p), conv.address)
-            pipe.execute()
+            some = everyone[i : i + batch]
+            raws = self.r.mget([keys.CONV(self.p, address=a) for a in some])
+            k, args = [keys.NEARBY(self.p)], []
+            for address, raw in zip(some, raws, strict=True):
+                if raw:
+                    at = _nearby(Conversation.from_json(address, raw))
+                    k.append(keys.CONV(self.p, address=address))
+                    args += [address, raw, at]
+                    placed += bool(at)
+            if args:
+                self._index_nearby(keys=k, args=args)
         return placed
 
     def unreachable(self, address: str) -> str | None:
@@ -262,6 +265,26 @@ class People:
         """How many people have a conversation, per channel."""
         raw = self.r.hgetall(keys.SUPPORTERS(self.p))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+INDEX_NEARBY = """
+-- KEYS: 1 nearby, then each person's conv:<address>. ARGV: per person: address, their
+-- conversation as read, 'lon lat' ('' : not in the index). Each goes in (or out) only if
+-- their conversation is unchanged: a save since has set the index itself, and DELETE
+-- erased them.
+for i = 2, #KEYS do
+  local j = (i - 2) * 3
+  if redis.call('GET', KEYS[i]) == ARGV[j + 2] then
+    local at = ARGV[j + 3]
+    if at == '' then
+      redis.call('ZREM', KEYS[1], ARGV[j + 1])
+    else
+      local lon, lat = string.match(at, '(%S+) (%S+)')
+      redis.call('GEOADD', KEYS[1], lon, lat, ARGV[j + 1])
+    end
+  end
+end
+"""
 
 
 def _nearby(conv: Conversation) -> str:

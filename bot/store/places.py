@@ -79,6 +79,27 @@ return 1
 """
 
 
+INDEX_ROSTERS = """
+-- KEYS: 1 pledge, then each person's room's roster. ARGV: per person: address, their
+-- pledge as read. On the roster only if the pledge is unchanged (DELETE, CAN'T or a move
+-- since have kept the roster themselves).
+for i = 2, #KEYS do
+  local who, pledge = ARGV[2 * i - 3], ARGV[2 * i - 2]
+  if redis.call('HGET', KEYS[1], who) == pledge then redis.call('HSET', KEYS[i], who, '') end
+end
+"""
+
+
+PRUNE = """
+-- KEYS: 1 pledge, 2 roster:<room>. ARGV: 1 '<room>|', 2... people whose pledge was elsewhere.
+-- Off the roster those still not pledged at the room.
+for i = 2, #ARGV do
+  local p = redis.call('HGET', KEYS[1], ARGV[i])
+  if not p or string.sub(p, 1, #ARGV[1]) ~= ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+"""
+
+
 def parse_pledge(raw: bytes) -> tuple[str, tuple[str, ...]]:
     """``room|shift,shift`` as (room, shifts)."""
     room, shifts = raw.decode().split("|", 1)
@@ -93,6 +114,8 @@ class Places:
         self._reserve = r.register_script(RESERVE)
         self._release = r.register_script(RELEASE)
         self._release_shift = r.register_script(RELEASE_SHIFT)
+        self._index_rosters = r.register_script(INDEX_ROSTERS)
+        self._prune = r.register_script(PRUNE)
 
     def taken(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Places taken for each (room, shift)."""
@@ -127,14 +150,15 @@ class Places:
         k = [keys.PLEDGED(self.p), keys.PLEDGE(self.p)]
         return bool(self._release_shift(keys=k, args=[address, room, shift]))
 
-    def index_rosters(self) -> int:
+    def index_rosters(self, batch: int = 500) -> int:
         """Put everyone pledged on their room's roster, as a pledge would (data from before
-        pledges kept rosters); how many."""
-        pledges = self.r.hgetall(keys.PLEDGE(self.p))
-        pipe = self.r.pipeline(transaction=False)
-        for address, raw in pledges.items():
-            pipe.hset(keys.ROSTER(self.p, room=parse_pledge(raw)[0]), address, "")
-        pipe.execute()
+        pledges kept rosters), each only if their pledge is still as read; how many."""
+        pledges = list(self.r.hgetall(keys.PLEDGE(self.p)).items())
+        for i in range(0, len(pledges), batch):
+            some = pledges[i : i + batch]
+            k = [keys.PLEDGE(self.p), *(keys.ROSTER(self.p, room=parse_pledge(raw)[0])
+                                        for _, raw in some)]  # fmt: skip
+            self._index_rosters(keys=k, args=[x for pair in some for x in pair])
         return len(pledges)
 
     def roster(self, room: str) -> dict[str, tuple[str, ...]]:
@@ -151,8 +175,8 @@ class Places:
                 mine[address] = shifts
             else:
                 gone.append(address)
-        if gone:
-            self.r.hdel(key, *gone)
+        if gone:  # looked at again in the script: one who pledged here since stays
+            self._prune(keys=[keys.PLEDGE(self.p), key], args=[f"{room}|", *gone])
         return mine
 
     def pledge_of(self, address: str) -> str | None:
