@@ -101,7 +101,6 @@ class Supporter:
     stopped_at: float = 0.0  # when their STOP was confirmed (0: never)
     asks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (room, shift) -> times
     asked_at: list[float] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)  # everything they were sent, in order
 
 
 @dataclass
@@ -182,7 +181,6 @@ class Day:
         self.seq = 0
         self.report = Report(supporters=len(people))
         self.no_shows: list[NoShow] = []
-        self.over: set[str] = set()
 
     # --- what supporters do ---------------------------------------------------------------
 
@@ -223,7 +221,6 @@ class Day:
         """What a supporter does with what they were just sent."""
         before = p.conv
         p.conv = self.store.people.load(p.address)
-        p.seen += texts
         said = _said(texts)
         for text in texts:  # in the order sent: an ask before the STOP's answer is fine
             one = _said([text])
