@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import sys
@@ -324,7 +325,7 @@ def _minutes(text: str) -> float:
         n = float(text)
     except ValueError:
         n = 0.0
-    if not n >= 2:
+    if not (n >= 2 and math.isfinite(n)):
         raise argparse.ArgumentTypeError(f"expected a number of minutes, at least 2, got {text}")
     return n
 

@@ -187,6 +187,8 @@ def message(store: Store, campaign: Campaign, room_id: str, text: str, now: date
         raise Refused("write a message first")
     if len(text) > MAX_MESSAGE:
         raise Refused(f"keep it under {MAX_MESSAGE} characters (it is {len(text)})")
+    if not store.coordinators.first_time(room_id, text):
+        raise Refused("that message has just gone (sent once, not twice)")
     over = {s.id for s in campaign.shifts
             if shift_window(campaign.polling_day, campaign.timezone, s)[1] <= now}  # fmt: skip
     expected = [a for a, mine in _people(store, room_id).items() if set(mine) - over]

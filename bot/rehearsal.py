@@ -297,7 +297,10 @@ class Day:
         """The room and shift an ask is for, read from its words ("Hendon Labour Hall needs
         2 more people from 17:00" / "now, until 17:00")."""
         name, _, rest = _unfold(ask).partition(" needs ")
-        room = next((r.id for r in self.directory.rooms.values() if r.name == name), None)
+        named = [r for r in self.directory.rooms.values() if _unfold(r.name) == name]
+        if len(named) > 1:  # rooms of one name: the ask's address line tells them apart
+            named = [r for r in named if _unfold(f"{r.address}, {r.postcode}") in rest]
+        room = named[0].id if len(named) == 1 else None
         for shift in self.c.shifts:
             if f"from {shift.start:%H:%M}," in rest or f"until {shift.end:%H:%M}," in rest:
                 return (room, shift.id) if room else None
@@ -325,9 +328,12 @@ class Day:
     def firm(self) -> Counter[str]:
         """Places taken for good per room|shift: a place held for someone on standby (the
         bot gives a no-show's place at once to the next on the list) counts once taken."""
-        raw = self.store.r.hgetall(keys.PLEDGED(self.store.p))
-        firm = Counter({k.decode(): int(v) for k, v in raw.items()})
-        firm.subtract(f"{room}|{shift}" for room, shift, _ in self.store.standby.held().values())
+        pipe = self.store.r.pipeline(transaction=True)  # both at one moment
+        pipe.hgetall(keys.PLEDGED(self.store.p))
+        pipe.hvals(keys.HOLDS(self.store.p))
+        taken, holds = pipe.execute()
+        firm = Counter({k.decode(): int(v) for k, v in taken.items()})
+        firm.subtract(h.decode().rsplit("|", 1)[0] for h in holds)  # room|shift|until
         return firm
 
     def no_show(self, p: Supporter, was: Pledge, now: float) -> None:
@@ -350,9 +356,13 @@ class Day:
                 if p.willing and not p.stopped_at and p.kind not in ("stops", "no_updates")
                 and not p.asks[(room_id, shift)]
                 and distance_km(p.at, room.location) <= c.max_distance_km]  # fmt: skip
-        convs = self.store.people.load_many([p.address for p in near])
-        return [p.address for p, conv in zip(near, convs, strict=True)
-                if conv and free_for(conv, room_id, shift, over)]  # fmt: skip
+        addresses = [p.address for p in near]
+        convs = self.store.people.load_many(addresses)
+        # Asked in a wave whose ask found the gap covered by the time it was sent (so
+        # they saw nothing): the bot rightly never asks them for it again.
+        waved = self.store.backfill.asked(room_id, shift, addresses)
+        return [a for a, conv, done in zip(addresses, convs, waved, strict=True)
+                if conv and not done and free_for(conv, room_id, shift, over)]  # fmt: skip
 
     # --- the rules ------------------------------------------------------------------------
 

@@ -47,7 +47,9 @@ def relay(conv: Conversation, msg: Inbound, world: World) -> Turn | None:
     """Their answer to a coordinator's message (text nothing else understood, while the
     window is open): passed on to the page of the room that wrote to them (they may have
     moved room since). None when it is not one."""
-    room = world.directory.rooms.get(conv.relay_room)
+    # (A conversation from before the room was kept: their own room.)
+    room_id = conv.relay_room or (conv.pledge.room_id if conv.pledge else "")
+    room = world.directory.rooms.get(room_id)
     if not msg.text or msg.payload or room is None or say.stamp(world) >= conv.relay_until:
         return None
     reply = RelayReply(conv.address, room.id, conv.name, msg.text[:MAX_REPLY], say.stamp(world))

@@ -30,21 +30,25 @@ def full(conv: Conversation, world: World, intro: str = "") -> Turn:
     over = shifts_over(c.polling_day, c.timezone, c.shifts, world.now())
     later = tuple(s for s in conv.pledge.shifts if s not in came.shifts and s not in over)
     whole = tuple(s for s in c.shift_ids if s in came.shifts or s in later)
-    offers = _short_near(world, room, whole) if later else ()
-    if not offers:
-        offers = _short_near(world, room, came.shifts)
-    if not offers:
+    # Their whole day there if a short room has places for all of it, else the shifts
+    # under way now, else the one under way alone.
+    for shifts in dict.fromkeys((whole, came.shifts, came.shifts[:1])):
+        if offers := _short_near(world, room, shifts):
+            break
+    else:
         return Turn(conv, [say.say(conv, "surplus_none", room=room.name)])
     conv = conv.evolve(state=State.OFFER, offers=offers, offer_index=0)
     intro = intro or say.text(conv, "surplus_intro", room=room.name)
-    if later and offers[0].shifts != whole:  # one room a day: the later shift stays behind
-        given_up = say.shift_phrase(c, later)
-        intro += "\n" + say.text(conv, "surplus_gives_up", shift_phrase=given_up, room=room.name)
+    if given_up := tuple(s for s in whole if s not in shifts):  # one room a day: left behind
+        phrase = say.shift_phrase(c, given_up)
+        intro += "\n" + say.text(conv, "surplus_gives_up", shift_phrase=phrase, room=room.name)
     return Turn(conv, [offer.current(conv, world, intro)])
 
 
 def _short_near(world: World, room: Room, shifts: tuple[str, ...]) -> tuple[Offer, ...]:
-    """Other target rooms short for all of ``shifts``, nearest the room first."""
+    """Other target rooms short for all of ``shifts`` (not just some), nearest the room
+    first."""
     c = world.campaign
     near = world.directory.choose(room.location, shifts, world.places_left, c.tie_km)
-    return tuple(o for o in near if o.room_id != room.id and o.km <= c.max_distance_km)
+    fits = (o for o in near if o.shifts == shifts and o.room_id != room.id)
+    return tuple(o for o in fits if o.km <= c.max_distance_km)

@@ -465,6 +465,10 @@ def test_two_messages_in_one_second_are_both_delivered(hall, campaign):  # noqa:
     events = [e for e, _ in s.timed.pending("telegram:1") if e.event == ROOM_MESSAGE]
     assert sorted(json.loads(e.payload)["text"] for e in events) == ["And cake", "Tea's on"]
     assert len({e.external_id for e in events}) == 2  # one id: the second taken for a replay
+    # The same message again at once (a double tap) goes once.
+    with pytest.raises(Refused, match="that message has just gone"):
+        coordinating.message(s, campaign, "b", "And  cake", DAY)
+    assert len([e for e, _ in s.timed.pending("telegram:1") if e.event == ROOM_MESSAGE]) == 2
 
 
 def test_too_many_asks_nobody_when_no_room_nearby_is_short(hall, campaign):  # noqa: F811

@@ -166,3 +166,16 @@ def test_the_rehearsal_runs_on_the_organisers_config_with_nobody_broadcasting_fr
     assert settings.campaign.rooms_csv == ROOT / "data" / "rooms.csv"
     assert settings.campaign.shifts == load_settings({"BOT_CONFIG": str(ROOT / "config.yaml")}
                                                      ).campaign.shifts  # fmt: skip
+
+
+def test_someone_the_bot_asked_in_a_wave_is_not_counted_free_and_never_asked(r):
+    """A wave records whom it asks; an ask that finds the gap covered by the time it goes
+    sends nothing. That person is not held against a later no-show's refill."""
+    room = default_directory().rooms["A"]
+    p = Supporter("console:w", room.location, ("morning",), "reliable", True)
+    day = day_of(r, p)
+    conv = Conversation(p.address, State.ASK_SHIFTS, location=room.location, consent=YES)
+    day.store.people.save(conv, new_person=True, consent=YES)
+    assert day.free_near("A", "evening", time.time()) == ["console:w"]
+    day.store.backfill.ask("A", "evening", 1, ["console:w"], time.time(), 600)
+    assert day.free_near("A", "evening", time.time()) == []

@@ -129,3 +129,19 @@ def test_a_move_in_the_afternoon_leaves_the_mornings_check_in_where_it_was():
     moved = handle(offered, Inbound(TG, text="yes"), world)
     assert moved.conv.pledge == Pledge("B", ("afternoon",))
     assert LeftRoom(TG, "A", ("afternoon",)) in moved.effects  # not the morning: it is done
+
+
+def test_full_never_moves_someone_off_the_shift_they_are_working():
+    """At 13:10 on the afternoon and evening at A, with the only room short for both none:
+    B is short in the evening alone, C in the afternoon alone. C is offered, for the
+    afternoon, and the evening is said to be given up (never B for the evening alone)."""
+    both = Pledge("A", ("afternoon", "evening"))
+    afternoon = datetime(2029, 5, 3, 12, 10, tzinfo=UTC)
+    taken = {("A", "afternoon"): 5, ("A", "evening"): 1, ("B", "afternoon"): 5,
+             ("C", "evening"): 5}  # fmt: skip
+    world = MemoryWorld(clock=afternoon, taken=taken, pledges={TG: both})
+    conv = Conversation(TG, State.DONE, postcode="N7 6AA", location=POSTCODES["N7 6AA"],
+                        shifts=both.shifts, pledge=both, consent=ASKED)  # fmt: skip
+    turn = handle(conv, Inbound(TG, text="FULL"), world)
+    assert [(o.room_id, o.shifts) for o in turn.conv.offers] == [("C", ("afternoon",))]
+    assert "(Taking it gives up your Evening 17:00–22:00 at Room A" in turn.replies[0].text

@@ -102,7 +102,7 @@ def wave(
         outside, resting, read = outside + got.outside, resting + got.resting, len(near)
         if len(picked) >= want or len(near) < count or count >= SEARCH_MOST:
             break
-        count *= 4
+        count = min(count * 4, SEARCH_MOST)
     km_of = dict(picked)
     asked = store.backfill.ask(room.id, shift, short, list(km_of), now, every,
                                rest=every * REST_WAVES, outside_window=outside,

@@ -95,8 +95,8 @@ def blueprint(settings: Settings, store: Store) -> Blueprint:
 
     @bp.record_once
     def quiet_links(state: BlueprintSetupState) -> None:
-        for log in (logging.getLogger("gunicorn.access"), logging.getLogger("werkzeug"),
-                    state.app.logger):  # fmt: skip
+        for log in (logging.getLogger("gunicorn.access"), logging.getLogger("gunicorn.error"),
+                    logging.getLogger("werkzeug"), state.app.logger):  # fmt: skip
             log.addFilter(MASK_LINKS)
 
     @bp.app_template_filter("clock")

@@ -109,6 +109,11 @@ class Coordinators:
         pipe.ltrim(key, 0, SAID_KEPT - 1)
         pipe.execute()
 
+    def first_time(self, room: str, text: str, seconds: int = 10) -> bool:
+        """False when the room sent this very message a moment ago (a double tap)."""
+        was = self.r.set(keys.ROOM_SENDING(self.p, room=room), digest(text), ex=seconds, get=True)
+        return was is None or was.decode() != digest(text)
+
     def sent(self, room: str) -> list[dict[str, object]]:
         """The coordinator's messages, newest first."""
         return [json.loads(x) for x in self.r.lrange(keys.ROOM_SAID(self.p, room=room), 0, -1)]

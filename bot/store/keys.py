@@ -168,6 +168,8 @@ ROOM_LINKS = Key("roomlinks", "hash", None, False, Erase.KEEP, True,
     "room -> the SHA-256 of its current coordinator link (a new one revokes the old)")
 ROOM_SAID = Key("roomsaid:{room}", "list", None, False, Erase.KEEP, True,
     "the coordinator's messages relayed to the room's volunteers, newest first")
+ROOM_SENDING = Key("roomsending:{room}", "string", 10, False, Erase.KEEP, True,
+    "SHA-256 of the coordinator's last message, for 10 s: a double tap sends it once")
 ROOM_REPLIES = Key("roomreplies:{room}", "hash", None, True, Erase.FIELD, True,
     "address -> their latest replies to the coordinator: [first name, when, text]")
 SURPLUS = Key("surplus:{room}:{shift}", "hash", None, False, Erase.KEEP, True,
