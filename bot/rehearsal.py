@@ -110,7 +110,7 @@ class NoShow:
     room: str
     shift: str
     at: float
-    low: int  # places taken just after
+    low: int  # places taken for good just after (a place held on standby not yet)
     free: list[str]  # willing people nearby, free then and never asked for this gap
     refilled: bool = False
 
@@ -156,11 +156,12 @@ def cast(directory: Directory, c: Campaign, n: int, rng: random.Random) -> list[
     people = []
     for i in range(n):
         room = rng.choices(rooms, weights)[0]
-        km, bearing = SPREAD_KM * rng.random() ** 0.5, rng.uniform(0, 6.283)
+        km, bearing = SPREAD_KM * rng.random() ** 0.5, rng.uniform(0, math.tau)
         lat = room.location.latitude + km / 111.0 * math.cos(bearing)
         per_degree = 111.0 * math.cos(math.radians(room.location.latitude))
         lon = room.location.longitude + km / per_degree * math.sin(bearing)
-        shifts = tuple(rng.sample(c.shift_ids, 2 if rng.random() < 0.15 else 1))
+        two = rng.random() < 0.15 and len(c.shift_ids) > 1  # some offer two shifts
+        shifts = tuple(rng.sample(c.shift_ids, 2 if two else 1))
         shifts = tuple(s for s in c.shift_ids if s in shifts)
         kind = rng.choices(kinds, shares)[0]
         people.append(Supporter(f"console:rehearsal-{i:04d}", Location(lat, lon), shifts, kind,
