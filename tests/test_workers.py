@@ -118,6 +118,38 @@ def test_redis_trouble_keeps_the_message_for_a_retry(rt, r, monkeypatch):
     assert turns.drain(ADDR) == 1 and replies(r)[0].startswith("Hi!")
 
 
+def test_a_turn_cut_short_by_an_outage_frees_its_lock_as_soon_as_redis_is_back(rt, r, monkeypatch):
+    """Redis goes in the middle of a turn, too soon for the drainer even to unlock: the
+    person's lock (a minute) would keep their reply waiting long after Redis is back. The
+    clock's first tick frees it and puts them at the front of the line, and the turn is
+    taken once."""
+    say(rt, "hi")
+    assert rt.store.inbox.take_ready() == ADDR  # a drainer took them
+    real_turn, real_unlock = turns.take_turn, rt.store.inbox.unlock
+
+    def away(*args, **kwargs):
+        raise redis.ConnectionError("connection refused")
+
+    monkeypatch.setattr(turns, "take_turn", away)
+    monkeypatch.setattr(rt.store.inbox, "unlock", away)
+    with pytest.raises(redis.ConnectionError):
+        turns.drain(ADDR)
+    assert r.pttl(f"pd:lock:{ADDR}") > 50_000 and r.llen(f"pd:inbox:{ADDR}") == 1
+    with pytest.raises(redis.ConnectionError):  # still away at the next tick: kept for later
+        clock.tick(rt)
+    monkeypatch.setattr(turns, "take_turn", real_turn)
+    monkeypatch.setattr(rt.store.inbox, "unlock", real_unlock)
+    rt.store.inbox.accept([Inbound("console:t2", text="hi", external_id="console:new")])
+    rt.store.inbox.mark_rescue(60)  # the periodic rescue is not due for a while
+    clock.tick(rt)  # Redis is back
+    assert r.get(f"pd:lock:{ADDR}") is None
+    assert r.lrange("pd:ready:console", 0, -1) == [ADDR.encode(), b"console:t2"]
+    assert turns.free_left(rt) == 0  # freed once
+    assert turns.drain_ready() == 2
+    (hi,) = replies(r)[:1]
+    assert hi.startswith("Hi!") and len(replies(r)) == 1  # t1's own reply, once
+
+
 @pytest.mark.parametrize("lock_kept", [True, False], ids=["short outage", "lock ran out"])
 def test_redis_going_while_a_reply_waits_its_turn(rt, r, monkeypatch, lock_kept):
     """A reply waiting its turn when Redis goes waits for it to come back, and goes on if the

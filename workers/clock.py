@@ -23,7 +23,7 @@ import redis
 
 from bot import daytime
 from bot.outage import OUTAGE
-from workers import backfill, broadcasts, pulse, standby
+from workers import backfill, broadcasts, pulse, standby, turns
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def tick(rt: Runtime, now: float | None = None) -> int:
     """Move what has come due into people's inboxes (and rescue, when it is time); how
     many events moved."""
     moved = rt.store.timed.release(daytime.now() if now is None else now)
+    if freed := turns.free_left(rt):
+        log.warning("%d people were left mid-turn by a Redis outage: draining them", freed)
     rescue(rt)
     broadcasts.look_after(rt)
     standby.look(rt)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -36,6 +37,11 @@ LINGER = 0.1  # seconds a drainer with turns in flight waits for the next person
 # A drainer hands over to a fresh job after this long, well inside RQ's job timeout
 # (180 s), which would otherwise kill it mid-turn on a busy polling day.
 RUN_FOR = 60.0
+# Locks of drains that Redis went away under: nothing holds them any more, so the clock
+# frees them as soon as Redis answers (free_left) rather than when they run out, a minute
+# after the turn began, with the person's reply (a held-back one, a reminder) waiting.
+_left: set[tuple[str, str]] = set()
+_left_guard = threading.Lock()
 
 
 def drain_ready() -> int:
@@ -99,9 +105,28 @@ def drain(address: str) -> int:
                 handled += 1
         finally:
             outbound.HOLDING.set(None)
-            left = store.inbox.unlock(address, token)
+            try:
+                left = store.inbox.unlock(address, token)
+            except redis.RedisError:
+                with _left_guard:
+                    _left.add((address, token))
+                raise
         if left == 0:
             return handled
+
+
+def free_left(rt: Runtime) -> int:
+    """Free the locks drains left when Redis went (still theirs), and put those people
+    with messages waiting back in line; how many. Redis errors propagate: kept for later."""
+    with _left_guard:
+        left = list(_left)
+    freed = 0
+    for address, token in left:
+        if rt.store.inbox.unlock(address, token):
+            freed += rt.store.inbox.nudge(address)
+        with _left_guard:
+            _left.discard((address, token))
+    return freed
 
 
 def safe_turn(rt: Runtime, raw: bytes) -> None:
