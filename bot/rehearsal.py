@@ -4,8 +4,9 @@ It starts a Redis of its own (var/rehearsal/, emptied first: never the real data
 web and worker processes from the Procfile, on a clock that plays polling day from 06:00 to
 just after the last shift in a few real minutes (bot/daytime.py). Every platform is off:
 the supporters talk through the local chat, as ``make run``'s terminal does, so nobody real
-is ever messaged. The organiser page is at the printed URL: watch the board and check the
-rooms as the day goes.
+is ever messaged (its end-to-end test gives it fake platforms on this machine instead:
+``Phones``). The organiser page is at the printed URL: watch the board and check the rooms
+as the day goes.
 
 Supporters near the target rooms sign up as people do (hi, a location pin, their times,
 YES, yes or no to updates), then live the day: most come and check in (HERE); some are late
@@ -34,11 +35,12 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from typing import Protocol
 
 import redis
 import yaml
@@ -82,6 +84,48 @@ CUES = {
     "place": "a place has come up at",  # standby_offer
     "stopped": "you won't get any more messages",  # stop_confirm, stop_released
 }
+
+
+class Phones(Protocol):
+    """How the simulated supporters reach the bot, and read what it sends them."""
+
+    def env(self, web: str) -> dict[str, str]:
+        """The platforms' settings for the processes (the web process is at ``web``)."""
+        ...
+
+    def address(self, i: int) -> str:
+        """The ``i``th supporter's address."""
+        ...
+
+    def deliver(self, store: Store, messages: list[Inbound]) -> None:
+        """Supporters send these."""
+        ...
+
+    def collect(self, store: Store, addresses: Iterable[str]) -> dict[str, list[str]]:
+        """What the bot has sent each of ``addresses`` since the last look, in order."""
+        ...
+
+
+class LocalChat:
+    """Every supporter on the local chat: nobody real is ever messaged."""
+
+    def env(self, web: str) -> dict[str, str]:
+        return {}
+
+    @staticmethod
+    def address(i: int) -> str:
+        return f"console:rehearsal-{i:04d}"
+
+    def deliver(self, store: Store, messages: list[Inbound]) -> None:
+        store.inbox.accept(messages)
+
+    def collect(self, store: Store, addresses: Iterable[str]) -> dict[str, list[str]]:
+        who = list(addresses)
+        pipe = store.r.pipeline(transaction=False)
+        for address in who:
+            pipe.lpop(keys.CONSOLE(store.p, address=address), 50)
+        got = zip(who, pipe.execute(), strict=True)
+        return {a: [Outbound.from_json(x).text for x in sent] for a, sent in got if sent}
 
 
 @dataclass
@@ -145,7 +189,10 @@ class Report:
         return "\n".join([*lines, f"BROKEN: {len(self.broken)} rules", *self.broken])
 
 
-def cast(directory: Directory, c: Campaign, n: int, rng: random.Random) -> list[Supporter]:
+def cast(
+    directory: Directory, c: Campaign, n: int, rng: random.Random,
+    address: Callable[[int], str] = LocalChat.address,
+) -> list[Supporter]:  # fmt: skip
     """``n`` supporters near the target rooms (more near the bigger rooms), each with their
     times and their way of living the day."""
     rooms = [r for r in directory.rooms.values() if directory.priority(r) is not None]
@@ -164,7 +211,7 @@ def cast(directory: Directory, c: Campaign, n: int, rng: random.Random) -> list[
         shifts = tuple(rng.sample(c.shift_ids, 2 if two else 1))
         shifts = tuple(s for s in c.shift_ids if s in shifts)
         kind = rng.choices(kinds, shares)[0]
-        people.append(Supporter(f"console:rehearsal-{i:04d}", Location(lat, lon), shifts, kind,
+        people.append(Supporter(address(i), Location(lat, lon), shifts, kind,
                                 rng.random() < WILLING))  # fmt: skip
     return people
 
@@ -174,9 +221,10 @@ class Day:
 
     def __init__(
         self, store: Store, c: Campaign, directory: Directory, people: list[Supporter],
-        rng: random.Random,
+        rng: random.Random, phones: Phones | None = None,
     ) -> None:  # fmt: skip
         self.store, self.c, self.directory, self.rng = store, c, directory, rng
+        self.phones = phones or LocalChat()
         self.people = {p.address: p for p in people}
         self.due: list[tuple[float, int, str, str, Location | None]] = []
         self.seq = 0
@@ -208,14 +256,9 @@ class Day:
             common = {"address": who, "external_id": f"rehearsal:{uuid.uuid4().hex}"}
             batch.append(Inbound(text=text, location=loc, received_at=now, **common))
         if batch:
-            self.store.inbox.accept(batch)
-        pipe = self.store.r.pipeline(transaction=False)
-        for who in self.people:
-            pipe.lpop(keys.CONSOLE(self.store.p, address=who), 50)
-        for who, got in zip(self.people, pipe.execute(), strict=True):
-            if got:
-                texts = [Outbound.from_json(raw).text for raw in got]
-                self.react(self.people[who], texts, now)
+            self.phones.deliver(self.store, batch)
+        for who, texts in self.phones.collect(self.store, self.people).items():
+            self.react(self.people[who], texts, now)
         self.check_places()
 
     def react(self, p: Supporter, texts: list[str], now: float) -> None:
@@ -439,9 +482,11 @@ def _said(texts: list[str]) -> set[str]:
 
 def rehearse(
     supporters: int = 300, minutes: float = 15.0, seed: int = 1, root: Path | None = None,
-    say: Callable[[str], None] = local.say,
+    say: Callable[[str], None] = local.say, phones: Phones | None = None,
 ) -> Report:  # fmt: skip
-    """Play polling day in ``minutes`` with ``supporters`` simulated people; the report."""
+    """Play polling day in ``minutes`` with ``supporters`` simulated people; the report.
+    ``phones``: how they reach the bot (the local chat, unless a test gives it fakes)."""
+    phones = phones or LocalChat()
     root = root or Path.cwd()
     var = root / os.environ.get("VAR_DIR", "var")
     home = var / "rehearsal"
@@ -452,6 +497,7 @@ def rehearse(
                ID_SECRET=secrets.token_hex(32), ADMIN_TOKEN=secrets.token_hex(16))  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["BOT_CONFIG"] = str(_config(root / env.get("BOT_CONFIG", "config.yaml"), home))
+    env.update(phones.env(f"http://127.0.0.1:{env['PORT']}"))
     settings = load_settings(env)
     c = settings.campaign
     begins = datetime.combine(c.polling_day, DAY_STARTS, c.timezone)
@@ -481,7 +527,8 @@ def rehearse(
         if (late := daytime.now() - begins.timestamp()) > 0:
             say(f"(the processes were slow to start: the day begins {late / 60:.0f} minutes in)")
         rng = random.Random(seed)
-        day = Day(store, c, directory, cast(directory, c, supporters, rng), rng)
+        people = cast(directory, c, supporters, rng, phones.address)
+        day = Day(store, c, directory, people, rng, phones)
         while daytime.now() < begins.timestamp():
             time.sleep(STEP)
         day.begin()

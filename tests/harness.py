@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import redis
@@ -17,7 +18,10 @@ import yaml
 
 from bot import procfile
 from bot.campaign import DEFAULT_RATE_LIMITS
+from bot.model.message import Inbound
 from bot.redis_server import RedisServer, free_port
+from bot.rehearsal import LocalChat
+from bot.store import Store
 from tests.fakes import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
@@ -165,32 +169,7 @@ class Bot:
 
     # --- Telegram -----------------------------------------------------------------
     def tg_update(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
-        update_id = next(self.ids)
-        user = {"id": chat_id, "is_bot": False, "first_name": "Ann_*[x]<b>&"}
-        if "data" in content:
-            body = {
-                "callback_query": {
-                    "id": f"cb{update_id}",
-                    "from": user,
-                    "chat_instance": "1",
-                    "data": content["data"],
-                    "message": {
-                        "message_id": 1,
-                        "date": 1,
-                        "chat": {"id": chat_id, "type": "private"},
-                    },
-                }
-            }
-        else:
-            message = {
-                "message_id": update_id,
-                "date": int(time.time()),
-                "from": user,
-                "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
-                **content,
-            }
-            body = {"message": message}
-        return {"update_id": update_id, **body}
+        return telegram_update(next(self.ids), chat_id, **content)
 
     def tg(self, chat_id: int, secret: str | None = SECRET, **content) -> dict:
         update = self.tg_update(chat_id, **content)
@@ -213,23 +192,12 @@ class Bot:
 
     # --- Twilio -------------------------------------------------------------------
     def tw(self, sender: str, body: str = "", signature: str | None = None, **extra) -> dict:
-        whatsapp = sender.startswith("whatsapp:")
-        form = {
-            "MessageSid": f"SM{next(self.ids):032x}",
-            "AccountSid": TEST_ACCOUNT_SID,
-            "From": sender,
-            "To": f"whatsapp:{BOT_NUMBER}" if whatsapp else BOT_NUMBER,
-            "Body": body,
-            "NumMedia": "0",
-            **extra,
-        }
+        form = twilio_form(next(self.ids), sender, body, **extra)
         self.post_tw(form, signature)
         return form
 
     def post_tw(self, form: dict, signature: str | None = None) -> requests.Response:
-        url = self.url + "/webhooks/twilio"
-        sig = sign(url, form, TEST_AUTH_TOKEN) if signature is None else signature
-        resp = self.http.post(url, data=form, headers={"X-Twilio-Signature": sig})
+        resp = post_twilio(self.http, self.url, form, signature)
         assert resp.status_code == (200 if signature is None else 403), resp.text
         return resp
 
@@ -239,3 +207,133 @@ class Bot:
         bodies = [m["Body"] for m in self.twilio.messages(to)]
         assert len(bodies) == n, bodies
         return bodies
+
+
+def telegram_update(update_id: int, chat_id: int, **content) -> dict:
+    """A Telegram update from ``chat_id``: a message (text=, location=) or a button (data=)."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Ann_*[x]<b>&"}
+    if "data" in content:
+        body = {
+            "callback_query": {
+                "id": f"cb{update_id}",
+                "from": user,
+                "chat_instance": "1",
+                "data": content["data"],
+                "message": {
+                    "message_id": 1,
+                    "date": 1,
+                    "chat": {"id": chat_id, "type": "private"},
+                },
+            }
+        }
+    else:
+        message = {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "from": user,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ann"},
+            **content,
+        }
+        body = {"message": message}
+    return {"update_id": update_id, **body}
+
+
+def twilio_form(n: int, sender: str, body: str = "", **extra) -> dict:
+    """Twilio's webhook form for the ``n``th message from ``sender`` (WhatsApp or SMS)."""
+    whatsapp = sender.startswith("whatsapp:")
+    return {
+        "MessageSid": f"SM{n:032x}",
+        "AccountSid": TEST_ACCOUNT_SID,
+        "From": sender,
+        "To": f"whatsapp:{BOT_NUMBER}" if whatsapp else BOT_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
+
+
+def post_twilio(
+    http: requests.Session, web: str, form: dict, signature: str | None = None
+) -> requests.Response:
+    """Deliver a Twilio webhook to the web process at ``web``, signed as Twilio signs it
+    (unless a ``signature`` is given)."""
+    url = web + "/webhooks/twilio"
+    sig = sign(url, form, TEST_AUTH_TOKEN) if signature is None else signature
+    return http.post(url, data=form, headers={"X-Twilio-Signature": sig})
+
+
+class PlatformPhones:
+    """The rehearsal's supporters (bot/rehearsal.Phones) on the fake Telegram, the fake
+    Twilio's WhatsApp and the local chat, in turn: they write through the platforms'
+    webhooks and read what the fakes were sent, so nobody real is messaged."""
+
+    CHANNELS = ("telegram", "whatsapp", "console")
+
+    def __init__(self) -> None:
+        rates = DEFAULT_RATE_LIMITS
+        self.telegram = FakeTelegram(per_second=rates["telegram"]).start()
+        self.twilio = FakeTwilio(
+            whatsapp_per_second=rates["whatsapp"], sms_per_second=rates["sms"]
+        ).start()
+        self.http = requests.Session()
+        self.ids = itertools.count(1)
+        self.web = ""
+        self.read = {"telegram": 0, "twilio": 0}  # how many of each fake's sends were read
+
+    def stop(self) -> None:
+        self.telegram.stop()
+        self.twilio.stop()
+
+    def env(self, web: str) -> dict[str, str]:
+        self.web = web
+        return {
+            "PUBLIC_URL": web,
+            "TELEGRAM_BOT_TOKEN": "123456:TEST",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_API_URL": self.telegram.url,
+            "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+            "TWILIO_WHATSAPP_FROM": f"whatsapp:{BOT_NUMBER}",
+            "TWILIO_API_URL": self.twilio.url,
+        }
+
+    @classmethod
+    def address(cls, i: int) -> str:
+        channel = cls.CHANNELS[i % len(cls.CHANNELS)]
+        if channel == "telegram":
+            return f"telegram:{800_000 + i}"
+        if channel == "whatsapp":
+            assert i < 1000  # Ofcom's numbers for drama: 07700 900000 to 900999
+            return f"whatsapp:+447700900{i:03d}"
+        return LocalChat.address(i)
+
+    def deliver(self, store: Store, messages: list[Inbound]) -> None:
+        if local := [m for m in messages if m.channel == "console"]:
+            LocalChat().deliver(store, local)
+        for m in messages:
+            lat, lon = (m.location.latitude, m.location.longitude) if m.location else (0, 0)
+            if m.channel == "telegram":
+                pin = {"location": {"latitude": lat, "longitude": lon}}
+                content = pin if m.location else {"text": m.text}
+                update = telegram_update(next(self.ids), int(m.address.split(":")[1]), **content)
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                resp = self.http.post(self.web + "/webhooks/telegram", json=update, headers=headers)
+            elif m.channel == "whatsapp":
+                pin = {"Latitude": str(lat), "Longitude": str(lon)}
+                form = twilio_form(next(self.ids), m.address, m.text, **(pin if m.location else {}))
+                resp = post_twilio(self.http, self.web, form)
+            else:
+                continue
+            assert resp.status_code == 200, resp.text
+
+    def collect(self, store: Store, addresses: Iterable[str]) -> dict[str, list[str]]:
+        got = LocalChat().collect(store, [a for a in addresses if a.startswith("console:")])
+        telegram = self.telegram.sent()[self.read["telegram"] :]
+        twilio = self.twilio.messages()[self.read["twilio"] :]
+        self.read["telegram"] += len(telegram)
+        self.read["twilio"] += len(twilio)
+        for m in telegram:
+            got.setdefault(f"telegram:{m['chat_id']}", []).append(m["text"])
+        for m in twilio:
+            got.setdefault(m["To"], []).append(m["Body"] or "")
+        return got

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from bot.rehearsal import CUES, KINDS, Day, NoShow, Supporter, cast
 from bot.rooms import Offer
 from bot.store import Store, keys
 from tests.conftest import ROOT
+from tests.harness import PlatformPhones
 from tests.world import CAMPAIGN, default_directory
 
 YES = Consent(True, 1, "console", "v1")
@@ -126,13 +128,26 @@ def test_a_no_show_too_near_the_shift_end_is_not_judged(r):
 
 def test_a_polling_day_rehearsed_keeps_every_rule(tmp_path, geo_cache, monkeypatch):
     """The real web and worker processes, on a day played at about 400 times: supporters
-    sign up, come, are late, never come, cancel, say STOP, and fill gaps nearby."""
+    on the fake Telegram, the fake WhatsApp and the local chat sign up, come, are late,
+    never come, cancel, say STOP, and fill gaps nearby."""
     monkeypatch.setenv("VAR_DIR", str(geo_cache.parent))
     monkeypatch.delenv("REDIS_URL", raising=False)
     lines: list[str] = []
     started = time.monotonic()
-    report = rehearsal.rehearse(180, 2.5, seed=4, root=ROOT, say=lines.append)
+    phones = PlatformPhones()
+    try:
+        report = rehearsal.rehearse(180, 2.5, seed=4, root=ROOT, say=lines.append, phones=phones)
+    finally:
+        phones.stop()
     assert time.monotonic() - started < 300
+    confirmed = Counter(
+        address.split(":")[0]
+        for address in {f"telegram:{m['chat_id']}" for m in phones.telegram.sent()
+                        if CUES["confirmed"] in m["text"]}
+        | {m["To"] for m in phones.twilio.messages() if CUES["confirmed"] in (m["Body"] or "")}
+    )  # fmt: skip
+    print(report.text(), dict(confirmed))
+    assert confirmed["telegram"] > 40 and confirmed["whatsapp"] > 40  # of 60 each
     assert abs(daytime.now() - time.time()) < 1  # this process is back on the real clock
     assert report.broken == [], report.text()
     assert report.pledged > 150 and report.checked_in > 100
