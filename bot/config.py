@@ -527,6 +527,11 @@ WhatsAppSender = Annotated[
 Geocoder = Annotated[GeocoderKind, _expect(" or ".join(map(repr, get_args(GeocoderKind))))]
 
 
+def environment_names() -> frozenset[str]:
+    """Every environment variable the settings are read from (BOT_CONFIG aside)."""
+    return frozenset(f.alias for f in _Environment.model_fields.values() if f.alias)
+
+
 class _Environment(BaseModel):
     """The environment variables behind Settings, by their names in the environment; one
     left unset (or blank) takes Settings' default."""

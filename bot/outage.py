@@ -14,7 +14,8 @@ import time
 import redis
 
 log = logging.getLogger(__name__)
-BACKOFF_MAX = 2.0  # seconds between looks while it is away (a PING: cheap)
+BACKOFF_MAX = 1.0  # seconds between looks while it is away: a PING is cheap, and a
+# process notices Redis is back within a second (a held-back reply goes 10 s after, at most)
 
 
 class Outage:

@@ -35,7 +35,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
@@ -48,7 +48,7 @@ import yaml
 from bot import daytime, local, procfile
 from bot.backfill import free_for, shifts_over
 from bot.campaign import Campaign, shift_window
-from bot.config import load_campaign, load_settings
+from bot.config import environment_names, load_campaign, load_settings
 from bot.daytime import Clock
 from bot.geo import OfflineGeocoder, distance_km
 from bot.model.message import Inbound, Location, Outbound
@@ -66,11 +66,11 @@ AFTER_LAST = timedelta(minutes=10)  # and plays on this long after the last shif
 JUDGED_WAVES = 3  # a no-show this many waves before the shift ends is judged
 STEP = 0.05  # real seconds between looks at what the supporters were sent
 STARTUP = 10.0  # real seconds for the processes to start before the day begins
-# Every platform's credentials are left out of the processes' environment: nobody real is
-# ever messaged, and the local chat is the only channel.
-NEVER_PASSED = ("REDIS_URL", "PUBLIC_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET",
-                "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM",
-                "TWILIO_SMS_FROM", "DEMOCRACY_CLUB_API_KEY", "POLLDAY_CLOCK")  # fmt: skip
+# The live settings are left out of the processes' environment (every platform's
+# credentials among them: nobody real is ever messaged), but for how places are found and
+# where files go; Phones may give fakes.
+KEPT = frozenset({"GEOCODER", "POSTCODES_IO_URL", "VAR_DIR", "KEY_PREFIX"})
+NEVER_PASSED = environment_names() - KEPT | {daytime.ENV}
 
 # What the supporters recognise in what they are sent (messages/en.yaml; a test checks).
 CUES = {
@@ -492,7 +492,7 @@ def rehearse(
     home = var / "rehearsal"
     shutil.rmtree(home, ignore_errors=True)
     (home / "log").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k not in NEVER_PASSED}
+    env = passed_on(os.environ)
     env.update(VAR_DIR=str(var), PYTHONUNBUFFERED="1", PORT=str(free_port()),
                ID_SECRET=secrets.token_hex(32), ADMIN_TOKEN=secrets.token_hex(16))  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -545,6 +545,11 @@ def rehearse(
         daytime.use(real)
         procfile.stop(procs)
         server.stop()
+
+
+def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
+    """What of this environment the rehearsal's processes are given."""
+    return {k: v for k, v in environ.items() if k not in NEVER_PASSED}
 
 
 def _config(source: Path, home: Path) -> Path:

@@ -158,6 +158,28 @@ def test_a_polling_day_rehearsed_keeps_every_rule(tmp_path, geo_cache, monkeypat
     assert any(line.startswith("18:00") for line in lines)
 
 
+def test_the_rehearsal_is_given_no_platform_no_redis_and_no_live_secret(tmp_path):
+    """Whatever the live bot's environment holds, the rehearsal's processes get only where
+    files go and how places are found: every platform off, no Redis of the live bot's."""
+    from bot.config import load_settings
+
+    live = {
+        "BOT_CONFIG": str(ROOT / "config.yaml"), "REDIS_URL": "redis://live:6379/0",
+        "PUBLIC_URL": "https://bot.example.org", "TELEGRAM_BOT_TOKEN": "1:x",
+        "TELEGRAM_WEBHOOK_SECRET": "s", "TELEGRAM_API_URL": "http://127.0.0.1:1",
+        "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+447700900000", "TWILIO_SMS_FROM": "+447700900000",
+        "TWILIO_API_URL": "http://127.0.0.1:2", "DEMOCRACY_CLUB_API_KEY": "k",
+        "ADMIN_TOKEN": "live-token", "ID_SECRET": "0123456789abcdef0123", "GEOCODER": "offline",
+        "VAR_DIR": str(tmp_path), "POLLDAY_CLOCK": "1,2,3", "HOME": "/root",
+    }  # fmt: skip
+    passed = rehearsal.passed_on(live)
+    assert set(passed) == {"BOT_CONFIG", "GEOCODER", "VAR_DIR", "HOME"}
+    settings = load_settings(passed)
+    assert not settings.telegram_on and not settings.twilio_on
+    assert settings.redis_url == "" and settings.democracy_club_api_key == ""
+
+
 def test_the_rehearsal_runs_on_the_organisers_config_with_nobody_broadcasting_from_chat(
     tmp_path,
 ):
