@@ -32,10 +32,11 @@ class Eraser:
     """Erases one person, or everyone (the purge), as keys.py declares."""
 
     def __init__(
-        self, r: redis.Redis, prefix: str, secret: bytes, code_fields: Callable[[str], list[str]]
-    ) -> None:
+        self, r: redis.Redis, prefix: str, secret: bytes,
+        codes: Callable[[str], list[tuple[str, str]]],
+    ) -> None:  # fmt: skip
         self.r, self.p, self.secret = r, prefix, secret
-        self.code_fields = code_fields  # address -> the referral code fields to look at
+        self.codes = codes  # address -> (key, field) of each referral code it may have
         self._item_erase = r.register_script(ITEM_ERASE)
 
     def _concrete(self, key: Key, **known: object) -> Iterator[str]:
@@ -71,12 +72,9 @@ class Eraser:
                 for k in self._concrete(key):
                     self._item_erase(keys=[k], args=[address, ERASED])
             elif key.erase is Erase.VALUE:
-                for k in self._concrete(key):
-                    fields = self.code_fields(address)
-                    values = self.r.hmget(k, fields)
-                    gone = [f for f, v in zip(fields, values, strict=True) if v == address.encode()]
-                    if gone:
-                        self.r.hdel(k, *gone)
+                for k, field in self.codes(address):
+                    if key.regex(self.p).match(k) and self.r.hget(k, field) == address.encode():
+                        self.r.hdel(k, field)
 
     def leave(self, address: str) -> None:
         """Leave the people index (and the count of supporters): no broadcast or reply

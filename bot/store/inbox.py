@@ -66,8 +66,9 @@ end
 # Queue a message unless this delivery was seen; a sender beyond the quota is dropped.
 INGEST = (
     """
--- KEYS: 1 delivered:<today>, 2 inbox:<address>, 3 sched:<address>, 4 lastin, 5 ready:<lane>,
---       6 drainers, 7 quota:<hid>:<minute>, 8 delivered:<yesterday>, 9 jobs
+-- KEYS: 1 delivered:<today>:<part>, 2 inbox:<address>, 3 sched:<address>, 4 lastin,
+--       5 ready:<lane>, 6 drainers, 7 quota:<hid>:<minute>, 8 delivered:<yesterday>:<part>,
+--       9 jobs
 -- ARGV: 1 dedupe TTL, 2 message JSON, 3 sched TTL, 4 received at ('' : no window),
 --       5 address, 6 most drainers, 7 drainers TTL, 8 quota (0: none), 9 delivery digest,
 --       10 the drainer job request
@@ -193,19 +194,20 @@ class Inbox:
         now = time.time()
         day, p = int(now // 86400), self.p
         hid = keys.hid(self.secret, address)
+        digest = hashlib.blake2b(dedupe.encode(), digest_size=12).digest()  # not ~40 bytes
+        part, seen = digest[:2].hex()[:3], digest[2:]  # 12 bits name the hash, 80 the field
         k = [
-            keys.DELIVERED(p, day=day),
+            keys.DELIVERED(p, day=day, part=part),
             keys.INBOX(p, address=address),
             keys.SCHED(p, address=address),
             keys.LASTIN(p),
             keys.READY(p, channel=lane(address)),
             keys.DRAINERS(p),
             keys.QUOTA(p, hid=hid, minute=int(now // 60)),
-            keys.DELIVERED(p, day=day - 1),
+            keys.DELIVERED(p, day=day - 1, part=part),
             keys.JOBS(p),
         ]
         at = f"{received_at:.0f}" if received_at else ""
-        seen = hashlib.blake2b(dedupe.encode(), digest_size=12).digest()  # 12 bytes, not ~40
         args = [keys.DELIVERED.ttl, payload, SCHED_TTL, at, address, DRAINERS, DRAINERS_TTL,
                 quota, seen, DRAIN_READY]  # fmt: skip
         return int(self._ingest(keys=k, args=args))

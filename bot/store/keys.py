@@ -102,8 +102,10 @@ JOBS = Key("jobs", "list", None, False, Erase.KEEP, False,
     "work the web process asks of the workers (a drainer, a broadcast step)")
 QUOTA = Key("quota:{hid}:{minute}", "string", 120, False, Erase.KEY, True,
     "messages from one sender this clock minute (flood quota)")
-DELIVERED = Key("delivered:{day}", "hash", 3 * DAY, False, Erase.KEEP, True,
-    "12-byte digests of update_id / MessageSid accepted that day (dedupe)")
+# 4,096 small hashes a day, not one large one: Redis stores a hash of up to 512 short
+# fields compactly, about 20 bytes a delivery instead of about 85 (up to ~2M messages a day).
+DELIVERED = Key("delivered:{day}:{part}", "hash", 3 * DAY, False, Erase.KEEP, True,
+    "digests of update_id / MessageSid accepted that day (dedupe), by their first 12 bits")
 LASTIN = Key("lastin", "hash", None, True, Erase.FIELD, True,
     "address -> when they last wrote (a reply window such as WhatsApp's 24 h)")
 RESCUE = Key("rescue", "string", 30, False, Erase.KEEP, False,
@@ -182,7 +184,13 @@ ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
     "address -> here|onway|noshow:<unix s>: checked in, said they are on their way, or no-show")
 
 # --- referrals (bot/store/referrals.py) -----------------------------------------------------
-CODES = Key("codes", "hash", None, True, Erase.VALUE, True, "referral code -> sharer address")
+# 1,024 small hashes by a code's first two characters, not one large one: Redis stores a
+# hash of up to 512 short fields compactly (~35 bytes a code, not ~85), to ~500,000 sharers.
+CODES = Key("codes:{part}", "hash", None, True, Erase.VALUE, True,
+    "referral code -> sharer address, for the codes that begin with part")
+CODES_BEFORE = Key("codes", "hash", None, True, Erase.VALUE, True,
+    "referral code -> sharer address, all in one, as kept before codes:{part} (Store.index"
+    " moves them)")
 REFERRALS = Key("referrals", "hash", None, True, Erase.FIELD, True,
     "sharer address -> people brought in")
 CREDITED = Key("credited:{msg}", "string", DAY, False, Erase.KEEP, True,

@@ -1,8 +1,8 @@
 """Referrals: each sharer's code, and how many people their forwards brought in.
 
 A code derives from the address with the keyed hash (so nothing more need be stored to
-find it again, and nobody can work a phone number out of a code); the ``codes`` hash maps
-it back. A newcomer credits their sharer once, ever (the ``seen`` suppression set), and
+find it again, and nobody can work a phone number out of a code); the ``codes:{part}``
+hashes map it back. A newcomer credits their sharer once, ever (the ``seen`` suppression set), and
 the credit is remembered by the message that made it, so a replayed turn says the same.
 """
 
@@ -57,16 +57,39 @@ class Referrals:
         """This address's referral code, claimed on first use (the next candidate on the
         rare clash)."""
         for code in self.candidates(address):
-            if self.r.hsetnx(keys.CODES(self.p), code, address):
+            if self.r.hsetnx(self._key(code), code, address):
                 return code
-            if self.r.hget(keys.CODES(self.p), code) == address.encode():
+            if self.r.hget(self._key(code), code) == address.encode():
                 return code
         raise RuntimeError("no free referral code")  # 2**40 codes: not in this universe
 
     def sharer_of(self, code: str) -> str | None:
-        """The address behind a referral code."""
-        raw = self.r.hget(keys.CODES(self.p), code.upper())
+        """The address behind a referral code (also where codes were kept before, for a
+        link followed while a worker moves them)."""
+        code = code.upper()
+        raw = self.r.hget(self._key(code), code) or self.r.hget(keys.CODES_BEFORE(self.p), code)
         return raw.decode() if raw else None
+
+    def places(self, address: str) -> list[tuple[str, str]]:
+        """Where the codes this address may have are kept: (key, code), for DELETE."""
+        codes = self.candidates(address)
+        before = keys.CODES_BEFORE(self.p)
+        return [(self._key(c), c) for c in codes] + [(before, c) for c in codes]
+
+    def index_codes(self, batch: int = 1000) -> int:
+        """Move the codes kept in one hash before into their small hashes; how many."""
+        before = keys.CODES_BEFORE(self.p)
+        codes = list(self.r.hgetall(before).items())
+        for i in range(0, len(codes), batch):
+            pipe = self.r.pipeline(transaction=False)
+            for code, address in codes[i : i + batch]:
+                pipe.hsetnx(self._key(code.decode()), code, address)
+            pipe.execute()
+        self.r.delete(before)
+        return len(codes)
+
+    def _key(self, code: str) -> str:
+        return keys.CODES(self.p, part=code[:2])
 
     def first_contact(self, address: str, sharer: str | None, message: str = "") -> int | None:
         """Mark the address seen; credit the sharer if it had never been seen: their new
