@@ -14,8 +14,8 @@ import time
 import redis
 
 log = logging.getLogger(__name__)
-BACKOFF_MAX = 1.0  # seconds between looks while it is away: a PING is cheap, and a
-# process notices Redis is back within a second (a held-back reply goes 10 s after, at most)
+BACKOFF_MAX = 1.0  # seconds between looks while it is away: a PING is cheap, and every
+# process notices within a second that Redis is back (held-back replies are due at once)
 
 
 class Outage:
