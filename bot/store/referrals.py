@@ -2,8 +2,9 @@
 
 A code derives from the address with the keyed hash (so nothing more need be stored to
 find it again, and nobody can work a phone number out of a code); the ``codes:{part}``
-hashes map it back. A newcomer credits their sharer once, ever (the ``seen`` suppression set), and
-the credit is remembered by the message that made it, so a replayed turn says the same.
+hashes map it back. A newcomer credits their sharer once, ever (the ``seen`` suppression
+set), and the credit is remembered by the message that made it, so a replayed turn says
+the same.
 """
 
 from __future__ import annotations
