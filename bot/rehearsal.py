@@ -48,7 +48,7 @@ import yaml
 from bot import daytime, local, procfile
 from bot.backfill import free_for, shifts_over
 from bot.campaign import Campaign, shift_window
-from bot.config import environment_names, load_campaign, load_settings
+from bot.config import FAKES_ENV, environment_names, load_campaign, load_settings
 from bot.daytime import Clock
 from bot.geo import OfflineGeocoder, distance_km
 from bot.model.message import Inbound, Location, Outbound
@@ -70,7 +70,7 @@ STARTUP = 10.0  # real seconds for the processes to start before the day begins
 # credentials among them: nobody real is ever messaged), but for how places are found and
 # where files go; Phones may give fakes.
 KEPT = frozenset({"GEOCODER", "POSTCODES_IO_URL", "VAR_DIR", "KEY_PREFIX"})
-NEVER_PASSED = environment_names() - KEPT | {daytime.ENV}
+NEVER_PASSED = environment_names() - KEPT | {daytime.ENV, FAKES_ENV}
 
 # What the supporters recognise in what they are sent (messages/en.yaml; a test checks).
 CUES = {
@@ -554,7 +554,7 @@ def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
 
 def _config(source: Path, home: Path) -> Path:
     """The organisers' config.yaml for the rehearsal: the same, but with nobody allowed to
-    broadcast from a chat (their platforms are off), and its files found from anywhere.
+    broadcast from a chat (the live platforms are off), and its files found from anywhere.
     ConfigError (naming the file and field) if it cannot be used."""
     load_campaign(source)
     data = yaml.safe_load(source.read_text())

@@ -18,6 +18,7 @@ import yaml
 
 from bot import procfile
 from bot.campaign import DEFAULT_RATE_LIMITS
+from bot.config import FAKES_ENV
 from bot.model.message import Inbound
 from bot.redis_server import RedisServer, free_port
 from bot.rehearsal import LocalChat
@@ -295,6 +296,7 @@ class PlatformPhones:
             "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
             "TWILIO_WHATSAPP_FROM": f"whatsapp:{BOT_NUMBER}",
             "TWILIO_API_URL": self.twilio.url,
+            FAKES_ENV: "1",  # the fast clock with platforms on: these fakes
         }
 
     @classmethod

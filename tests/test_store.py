@@ -118,27 +118,25 @@ def test_first_contact_credits_once_and_survives_erasure(r):
     assert s.referrals.counts() == {"telegram:1": 2}
 
 
-def test_codes_kept_in_one_hash_before_are_moved_into_small_ones_once_and_still_found(r):
-    """A Redis from before codes were kept in small hashes: a link followed before the
-    first worker moves them still finds its sharer; after, they are where new codes go,
-    and DELETE erases a code wherever it is kept."""
+def test_codes_given_before_the_small_hashes_are_still_found_kept_and_erased(r):
+    """New codes go into small hashes (stored compactly); codes given before them, all in
+    one hash, still find their sharer, are never given to anyone else, and DELETE erases a
+    code wherever it is kept."""
     s = Store(r)
-    codes = {a: s.referrals.candidates(a)[0] for a in ("telegram:1", "sms:+447700900123")}
-    r.hset("pd:codes", mapping={code: a for a, code in codes.items()})  # as kept before
-    assert s.referrals.sharer_of(codes["telegram:1"].lower()) == "telegram:1"
-    r.set("pd:indexed", "1")  # built by the version before
-    assert s.index()
-    assert not r.exists("pd:codes")
-    for address, code in codes.items():
-        assert r.hget(f"pd:codes:{code[:2]}", code) == address.encode()
-        assert s.referrals.code_for(address) == code and s.referrals.sharer_of(code) == address
-    assert r.hlen(f"pd:codes:{codes['telegram:1'][:2]}") == 1  # small hashes, stored compactly
-    assert r.object("encoding", f"pd:codes:{codes['telegram:1'][:2]}") in (b"ziplist", b"listpack")
-    s.erase("telegram:1")
-    r.hset("pd:codes", codes["sms:+447700900123"], "sms:+447700900123")  # a worker not moved yet
-    s.erase("sms:+447700900123")
-    assert not r.keys("pd:codes*")
-    assert s.referrals.sharer_of(codes["telegram:1"]) is None
+    old, new, clash = "telegram:1", "sms:+447700900123", "sms:+447700900999"
+    before = s.referrals.candidates(old)[0]
+    r.hset("pd:codes", before, old)  # as a version before kept it
+    r.hset("pd:codes", s.referrals.candidates(clash)[0], "telegram:2")  # a clash, given then
+    assert s.referrals.sharer_of(before.lower()) == old and s.referrals.code_for(old) == before
+    code = s.referrals.code_for(new)
+    assert r.hget(f"pd:codes:{code[:2]}", code) == new.encode()
+    assert s.referrals.sharer_of(code) == new
+    assert r.object("encoding", f"pd:codes:{code[:2]}") in (b"ziplist", b"listpack")
+    assert s.referrals.code_for(clash) == s.referrals.candidates(clash)[1]  # the next one
+    for address in (old, new, clash):
+        s.erase(address)
+    assert r.hgetall("pd:codes") == {s.referrals.candidates(clash)[0].encode(): b"telegram:2"}
+    assert not r.keys("pd:codes:*") and s.referrals.sharer_of(code) is None
 
 
 def test_erase_keeps_only_the_suppression_record(r):

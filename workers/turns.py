@@ -20,7 +20,7 @@ import redis
 
 from bot.conversation import handle
 from bot.model.message import Inbound, Outbound, merged
-from bot.store.inbox import LANES, lane
+from bot.store.inbox import LANES, LOCK_TTL_MS, lane
 from messages import t
 from workers import effects, faults, outbound, pulse
 from workers.queues import enqueue_drainer
@@ -40,7 +40,7 @@ RUN_FOR = 60.0
 # Locks of drains that Redis went away under: nothing holds them any more, so the clock
 # frees them as soon as Redis answers (free_left) rather than when they run out, a minute
 # after the turn began, with the person's reply (a held-back one, a reminder) waiting.
-_left: set[tuple[str, str]] = set()
+_left: dict[tuple[str, str], float] = {}  # (address, lock token) -> when (monotonic)
 _left_guard = threading.Lock()
 
 
@@ -109,24 +109,25 @@ def drain(address: str) -> int:
                 left = store.inbox.unlock(address, token)
             except redis.RedisError:
                 with _left_guard:
-                    _left.add((address, token))
+                    _left[(address, token)] = time.monotonic()
                 raise
         if left == 0:
             return handled
 
 
 def free_left(rt: Runtime) -> int:
-    """Free the locks drains left when Redis went (still theirs), and put those people
-    with messages waiting back in line; how many. Redis errors propagate: kept for later."""
+    """Free the locks drains left when Redis went (if still theirs), and put those people
+    with messages waiting back in line; how many went back. A lock older than its life has
+    run out by itself. Redis errors propagate: the rest are kept for the next tick."""
     with _left_guard:
-        left = list(_left)
-    freed = 0
-    for address, token in left:
-        if rt.store.inbox.unlock(address, token):
-            freed += rt.store.inbox.nudge(address)
+        left = list(_left.items())
+    back = 0
+    for (address, token), when in left:
+        if time.monotonic() - when < LOCK_TTL_MS / 1000 and rt.store.inbox.unlock(address, token):
+            back += rt.store.inbox.nudge(address)  # messages wait: in line again
         with _left_guard:
-            _left.discard((address, token))
-    return freed
+            _left.pop((address, token), None)
+    return back
 
 
 def safe_turn(rt: Runtime, raw: bytes) -> None:

@@ -44,7 +44,7 @@ from bot.store.standby import Standby
 from bot.store.suppression import Suppression
 from bot.store.timed import Timed
 
-INDEX_VERSION = "2"  # bump when a new index must be built from what is stored
+INDEX_VERSION = "1"  # bump when a new index must be built from what is stored
 CLAIM_INDEX = """
 -- KEYS: 1 indexed. ARGV: 1 the version. 1: build it now (claimed for ten minutes, so one
 -- killed half way is built again by the next to start); 0: built, or being built.
@@ -95,14 +95,12 @@ class Store:
 
     def index(self) -> bool:
         """Build, from what is stored, the indexes that every save and pledge now keeps
-        (who is near, for backfill; who is at each room, for its coordinator; referral
-        codes in small hashes), once per Redis for data written before they were kept;
-        True if it was built now."""
+        (who is near, for backfill; who is at each room, for its coordinator), once per
+        Redis for data written before they were kept; True if it was built now."""
         if not self._claim_index(keys=[keys.INDEXED(self.p)], args=[INDEX_VERSION]):
             return False  # built, or another worker is building it
         self.people.index_nearby()
         self.places.index_rosters()
-        self.referrals.index_codes()
         self.r.set(keys.INDEXED(self.p), INDEX_VERSION)  # last: one killed half way redoes it
         return True
 

@@ -189,8 +189,7 @@ ARRIVED = Key("arrived:{room}:{shift}", "hash", None, True, Erase.FIELD, True,
 CODES = Key("codes:{part}", "hash", None, True, Erase.VALUE, True,
     "referral code -> sharer address, for the codes that begin with part")
 CODES_BEFORE = Key("codes", "hash", None, True, Erase.VALUE, True,
-    "referral code -> sharer address, all in one, as kept before codes:{part} (Store.index"
-    " moves them)")
+    "referral code -> sharer address, all in one: codes given before codes:{part} (kept)")
 REFERRALS = Key("referrals", "hash", None, True, Erase.FIELD, True,
     "sharer address -> people brought in")
 CREDITED = Key("credited:{msg}", "string", DAY, False, Erase.KEEP, True,

@@ -2,9 +2,10 @@
 
 A code derives from the address with the keyed hash (so nothing more need be stored to
 find it again, and nobody can work a phone number out of a code); the ``codes:{part}``
-hashes map it back. A newcomer credits their sharer once, ever (the ``seen`` suppression
-set), and the credit is remembered by the message that made it, so a replayed turn says
-the same.
+hashes map it back (codes given before them stay in the one ``codes`` hash they were kept
+in, and are looked for there too). A newcomer credits their sharer once, ever (the
+``seen`` suppression set), and the credit is remembered by the message that made it, so a
+replayed turn says the same.
 """
 
 from __future__ import annotations
@@ -57,16 +58,18 @@ class Referrals:
     def code_for(self, address: str) -> str:
         """This address's referral code, claimed on first use (the next candidate on the
         rare clash)."""
+        before, mine = keys.CODES_BEFORE(self.p), address.encode()
         for code in self.candidates(address):
+            if self.r.hget(before, code) not in (None, mine):
+                continue  # given to someone else before the small hashes
             if self.r.hsetnx(self._key(code), code, address):
                 return code
-            if self.r.hget(self._key(code), code) == address.encode():
+            if self.r.hget(self._key(code), code) == mine:
                 return code
         raise RuntimeError("no free referral code")  # 2**40 codes: not in this universe
 
     def sharer_of(self, code: str) -> str | None:
-        """The address behind a referral code (also where codes were kept before, for a
-        link followed while a worker moves them)."""
+        """The address behind a referral code (also where codes were kept before)."""
         code = code.upper()
         raw = self.r.hget(self._key(code), code) or self.r.hget(keys.CODES_BEFORE(self.p), code)
         return raw.decode() if raw else None
@@ -76,18 +79,6 @@ class Referrals:
         codes = self.candidates(address)
         before = keys.CODES_BEFORE(self.p)
         return [(self._key(c), c) for c in codes] + [(before, c) for c in codes]
-
-    def index_codes(self, batch: int = 1000) -> int:
-        """Move the codes kept in one hash before into their small hashes; how many."""
-        before = keys.CODES_BEFORE(self.p)
-        codes = list(self.r.hgetall(before).items())
-        for i in range(0, len(codes), batch):
-            pipe = self.r.pipeline(transaction=False)
-            for code, address in codes[i : i + batch]:
-                pipe.hsetnx(self._key(code.decode()), code, address)
-            pipe.execute()
-        self.r.delete(before)
-        return len(codes)
 
     def _key(self, code: str) -> str:
         return keys.CODES(self.p, part=code[:2])
