@@ -145,6 +145,8 @@ def test_a_turn_cut_short_by_an_outage_frees_its_lock_as_soon_as_redis_is_back(r
     assert r.get(f"pd:lock:{ADDR}") is None
     assert r.lrange("pd:ready:console", 0, -1) == [ADDR.encode(), b"console:t2"]
     assert turns.free_left(rt) == 0  # freed once
+    turns._left[(ADDR, "t")] = time.monotonic() - 61  # a lock that has run out by itself
+    assert turns.free_left(rt) == 0 and not turns._left  # is forgotten
     assert turns.drain_ready() == 2
     (hi,) = replies(r)[:1]
     assert hi.startswith("Hi!") and len(replies(r)) == 1  # t1's own reply, once
