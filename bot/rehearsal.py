@@ -48,6 +48,7 @@ import yaml
 from bot import daytime, local, procfile
 from bot.backfill import free_for, shifts_over
 from bot.campaign import Campaign, shift_window
+from bot.channels.console import outbox_key
 from bot.config import FAKES_ENV, environment_names, load_campaign, load_settings
 from bot.daytime import Clock
 from bot.geo import OfflineGeocoder, distance_km
@@ -123,7 +124,7 @@ class LocalChat:
         who = list(addresses)
         pipe = store.r.pipeline(transaction=False)
         for address in who:
-            pipe.lpop(keys.CONSOLE(store.p, address=address), 50)
+            pipe.lpop(outbox_key(store.p, address), 50)
         got = zip(who, pipe.execute(), strict=True)
         return {a: [Outbound.from_json(x).text for x in sent] for a, sent in got if sent}
 
@@ -416,10 +417,7 @@ class Day:
 
     def check_places(self) -> None:
         """No room over capacity; a no-show's place taken again is refilled."""
-        raw = self.store.r.hgetall(keys.PLEDGED(self.store.p))
-        taken = {k.decode(): int(v) for k, v in raw.items()}
-        for pair, n in taken.items():
-            room_id, _, shift = pair.partition("|")
+        for (room_id, shift), n in self.store.places.by_room_shift().items():
             room = self.directory.rooms.get(room_id)
             if room and shift in self.c.shift_ids and n > room.places(shift):
                 self.broken(

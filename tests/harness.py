@@ -178,8 +178,7 @@ class Bot:
         return update
 
     def post_tg(self, update: dict, secret: str | None = SECRET) -> requests.Response:
-        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-        resp = self.http.post(self.url + "/webhooks/telegram", json=update, headers=headers)
+        resp = post_telegram(self.http, self.url, update, secret)
         assert resp.status_code == (200 if secret == SECRET else 403), resp.text
         return resp
 
@@ -237,6 +236,15 @@ def telegram_update(update_id: int, chat_id: int, **content) -> dict:
         }
         body = {"message": message}
     return {"update_id": update_id, **body}
+
+
+def post_telegram(
+    http: requests.Session, web: str, update: dict, secret: str | None = SECRET
+) -> requests.Response:
+    """Deliver a Telegram update to the web process at ``web``, with the webhook's secret
+    header (none when ``secret`` is None)."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+    return http.post(web + "/webhooks/telegram", json=update, headers=headers)
 
 
 def twilio_form(n: int, sender: str, body: str = "", **extra) -> dict:
@@ -318,8 +326,7 @@ class PlatformPhones:
                 pin = {"location": {"latitude": lat, "longitude": lon}}
                 content = pin if m.location else {"text": m.text}
                 update = telegram_update(next(self.ids), int(m.address.split(":")[1]), **content)
-                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-                resp = self.http.post(self.web + "/webhooks/telegram", json=update, headers=headers)
+                resp = post_telegram(self.http, self.web, update)
             elif m.channel == "whatsapp":
                 pin = {"Latitude": str(lat), "Longitude": str(lon)}
                 form = twilio_form(next(self.ids), m.address, m.text, **(pin if m.location else {}))

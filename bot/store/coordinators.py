@@ -111,8 +111,9 @@ class Coordinators:
 
     def first_time(self, room: str, text: str, seconds: int = 10) -> bool:
         """False when the room sent this very message a moment ago (a double tap)."""
-        was = self.r.set(keys.ROOM_SENDING(self.p, room=room), digest(text), ex=seconds, get=True)
-        return was is None or was.decode() != digest(text)
+        mark = digest(text)
+        was = self.r.set(keys.ROOM_SENDING(self.p, room=room), mark, ex=seconds, get=True)
+        return was is None or was.decode() != mark
 
     def sent(self, room: str) -> list[dict[str, object]]:
         """The coordinator's messages, newest first."""
